@@ -1,0 +1,73 @@
+"""Command line: argument parsing, exit codes and the choice of rendering; no logic."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from ce import __version__
+from ce.errors import CeError, CeFailure
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ce")
+def cli() -> None:
+    """Execute a batch of PRPs in parallel with coding agents and merge the results safely.
+
+    \b
+    Typical use:
+      ce batch-exe --batch 43 --dry-run   # see the plan
+      ce batch-exe --batch 43             # run it
+      ce demo                             # try it on a throwaway repository
+    """
+
+
+def _register() -> None:
+    # Imported here so that each command group stays in its own module.
+    from ce.cli import analyze, batch
+
+    for command in (*batch.COMMANDS, *analyze.COMMANDS):
+        cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and map every outcome to an exit code scripts can trust."""
+    _register()
+    try:
+        result = cli.main(args=argv, prog_name="ce", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except CeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_USAGE
+    except CeFailure as exc:
+        click.echo(f"failed: {exc}", err=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return EXIT_INTERRUPTED
+    except Exception:  # a bug: show everything we know
+        traceback.print_exc()
+        click.echo(
+            f"\nThis is a bug in ce {__version__}. Please report it with the traceback above.",
+            err=True,
+        )
+        return EXIT_FAILED
+    return int(result) if isinstance(result, int) else EXIT_OK

@@ -1,0 +1,1 @@
+"""Planning (pure): dependency graph, stages, file conflicts, model routing."""
