@@ -2,6 +2,186 @@
 
 from __future__ import annotations
 
-import click
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-COMMANDS: list[click.Command] = []
+import click
+from rich.console import Console
+
+from ce.errors import CeError
+from ce.run.events import Listener
+from ce.run.load import BatchContext, RunOptions, load
+from ce.ui.plain import PlainLines
+
+MODELS = ("haiku", "sonnet", "opus")
+EXECUTORS = ("script", "command", "claude", "codex", "gemini", "aider")
+
+
+def _run_options(func: Any) -> Any:
+    options = [
+        click.option("--stage", type=click.IntRange(min=1), help="Run only this plan stage."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted or paused run."),
+        click.option("--dry-run", is_flag=True, help="Show the plan; change nothing."),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print JSON on stdout (progress on stderr)."
+        ),
+        click.option("--executor", type=click.Choice(EXECUTORS), help="Who implements the PRPs."),
+        click.option(
+            "--model", type=click.Choice(MODELS), help="Model for every PRP (default: auto)."
+        ),
+        click.option(
+            "--max-parallel",
+            type=click.IntRange(min=0),
+            help="PRPs at once (0 = unlimited; default 4).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Minutes per PRP (default 60).",
+        ),
+        click.option(
+            "--continue-on-error",
+            is_flag=True,
+            help="Skip a failed PRP's dependents, go on with the rest.",
+        ),
+        click.option("--no-auto-review", is_flag=True, help="No review after each stage."),
+        click.option(
+            "--schedule",
+            type=click.Choice(("stages", "eager")),
+            help="Stage barriers or eager dispatch.",
+        ),
+        click.option(
+            "--on-conflict",
+            type=click.Choice(("pause", "agent", "rerun")),
+            help="What to do when a merge conflicts (default pause).",
+        ),
+        click.option("--quiet", is_flag=True, help="Print errors and the summary only."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+_LATER = {
+    "schedule": ("eager", "--schedule eager"),
+    "conflict_policy": ("agent", "--on-conflict agent"),
+}
+
+
+def _refuse_unbuilt(params: dict[str, Any]) -> None:
+    if params.get("schedule") == "eager":
+        raise CeError(
+            "--schedule eager is not available in this version yet; use --schedule stages."
+        )
+    if params.get("on_conflict") in ("agent", "rerun"):
+        raise CeError(
+            f"--on-conflict {params['on_conflict']} is not available in this version yet; "
+            "use pause (the default) or --continue-on-error."
+        )
+
+
+@click.command("batch-exe")
+@click.argument("prps", nargs=-1)
+@click.option("--batch", "batch", metavar="N", help="Run every PRP-N.*.md in the PRP directory.")
+@_run_options
+def batch_exe(prps: tuple[str, ...], batch: str | None, **params: Any) -> int:
+    """Execute a batch of PRPs in parallel and merge the results one by one.
+
+    \b
+    Examples:
+      ce batch-exe --batch 43 --dry-run      # the plan, nothing changed
+      ce batch-exe --batch 43                # run every stage
+      ce batch-exe --batch 43 --resume       # continue after an interruption
+      ce batch-exe PRP-43.2.1 PRP-43.2.2     # just these
+    """
+    return execute(prps, batch, params)
+
+
+@click.command("execute-prp")
+@click.argument("prp")
+@_run_options
+def execute_prp(prp: str, **params: Any) -> int:
+    """Execute one PRP with the same engine (worktree, executor, validation, merge)."""
+    return execute((prp,), None, params)
+
+
+def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) -> int:
+    options = RunOptions(
+        prps=prps,
+        batch=batch,
+        stage=params["stage"],
+        resume=params["resume"],
+        executor=params["executor"],
+        model=params["model"],
+        max_parallel=params["max_parallel"],
+        timeout_minutes=params["timeout"],
+        continue_on_error=params["continue_on_error"],
+        auto_review=False if params["no_auto_review"] else None,
+        schedule=params["schedule"],
+        conflict_policy=params["on_conflict"],
+    )
+    if params["dry_run"]:
+        return _dry_run(options, as_json=params["as_json"])
+    _refuse_unbuilt(params)
+    context = load(options, Path.cwd())
+    return _run(context, as_json=params["as_json"], quiet=params["quiet"])
+
+
+def _dry_run(options: RunOptions, *, as_json: bool) -> int:
+    from ce.ui.plan_view import render_plan
+
+    context = load(options, Path.cwd(), executor_preflight=False)
+    _print_warnings(context)
+    if as_json:
+        click.echo(json.dumps(context.plan.dry_run_json(context.batch_id), indent=2))
+    else:
+        render_plan(context.plan, context.batch_id, Console())
+    return 0
+
+
+def _print_warnings(context: BatchContext) -> None:
+    for warning in context.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _listener(*, quiet: bool) -> Listener:
+    return PlainLines(sys.stderr, quiet=quiet)
+
+
+def _run(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
+    from ce.run.orchestrator import Orchestrator
+    from ce.run.summary import build_summary
+    from ce.ui.summary import render_summary
+
+    _print_warnings(context)
+    orchestrator = Orchestrator(context, _listener(quiet=quiet))
+    if not orchestrator.prepare():
+        click.echo(f"Batch {context.batch_id}: nothing to do, every PRP is done.", err=True)
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"batch_id": context.batch_id, "status": "COMPLETED", "nothing_to_do": True}
+                )
+            )
+        return 0
+    outcome = orchestrator.run()
+    summary = build_summary(outcome, resume_command=resume_command(context))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        render_summary(summary, Console())
+    return outcome.exit_code
+
+
+def resume_command(context: BatchContext) -> str:
+    what = (
+        f"--batch {context.options.batch}"
+        if context.options.batch
+        else " ".join(context.options.prps)
+    )
+    return f"ce batch-exe {what} --resume"
+
+
+COMMANDS: list[click.Command] = [batch_exe, execute_prp]

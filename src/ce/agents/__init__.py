@@ -1,0 +1,1 @@
+"""Executors: each turns one PRP into checkpoint commits on its branch, behind one interface."""

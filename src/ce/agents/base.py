@@ -1,0 +1,102 @@
+"""The executor interface and what every executor is given."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Protocol
+
+from ce.prp.model import Prp
+
+TEMPLATE_OVERRIDE = Path(".ce") / "templates" / "executor.md"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorJob:
+    """One launch of an executor for one PRP, in its worktree."""
+
+    prp: Prp
+    prp_path: Path  # absolute path of the PRP file (in the user's checkout)
+    repo_root: Path
+    worktree: Path
+    branch: str
+    batch_id: str
+    stage: int
+    resume_from: int  # first phase still to do, 1-based
+    model: str
+    scratch: Path  # per-PRP directory for the prompt, plans and the result file
+    validation_commands: tuple[str, ...] = ()
+
+    @property
+    def result_path(self) -> Path:
+        return self.scratch / "result.json"
+
+    @property
+    def prompt_path(self) -> Path:
+        return self.scratch / "prompt.md"
+
+    @property
+    def phases_left(self) -> tuple[int, ...]:
+        return tuple(p.number for p in self.prp.phases if p.number >= self.resume_from)
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ if base is None else base)
+        env.update(
+            CE_PRP_ID=self.prp.id,
+            CE_PRP_PATH=str(self.prp_path),
+            CE_BATCH_ID=self.batch_id,
+            CE_STAGE=str(self.stage),
+            CE_RESUME_FROM=str(self.resume_from),
+            CE_MODEL=self.model,
+            CE_RESULT_PATH=str(self.result_path),
+            CE_WORKTREE=str(self.worktree),
+        )
+        return env
+
+
+class Executor(Protocol):
+    """What the orchestrator needs of an executor; supervision, judging and merging are its own."""
+
+    name: str
+
+    def preflight(self, repo_root: Path) -> None:
+        """Raise CeError (exit 2, nothing changed) when this executor cannot run here."""
+
+    def command(self, job: ExecutorJob) -> list[str]:
+        """The argv to start in the worktree (after any files it needs are written)."""
+
+
+def render_prompt(job: ExecutorJob) -> str:
+    """The executor prompt: the repository's `.ce/templates/executor.md`, else the package's."""
+    override = job.repo_root / TEMPLATE_OVERRIDE
+    if override.is_file():
+        text = override.read_text(encoding="utf-8")
+    else:
+        text = (Path(__file__).parent / "templates" / "executor.md").read_text(encoding="utf-8")
+    phases = "\n".join(
+        f"- Phase {p.number}: {p.title}" for p in job.prp.phases if p.number >= job.resume_from
+    )
+    validation = "\n".join(f"- `{cmd}`" for cmd in job.validation_commands) or "- (none configured)"
+    return Template(text).safe_substitute(
+        prp_id=job.prp.id,
+        prp_title=job.prp.title,
+        prp_path=str(job.prp_path),
+        worktree=str(job.worktree),
+        branch=job.branch,
+        batch_id=job.batch_id,
+        stage=str(job.stage),
+        resume_from=str(job.resume_from),
+        phases_left=phases or "- (none)",
+        validation_commands=validation,
+        result_path=str(job.result_path),
+        model=job.model,
+    )
+
+
+def write_prompt(job: ExecutorJob) -> Path:
+    job.scratch.mkdir(parents=True, exist_ok=True)
+    job.prompt_path.write_text(render_prompt(job), encoding="utf-8")
+    return job.prompt_path

@@ -1,0 +1,159 @@
+"""Configuration: `.ce/config.toml` (top level) or `[tool.ce]` in `pyproject.toml`; flags win."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ce.errors import CeError
+
+ExecutorName = Literal["script", "command", "claude", "codex", "gemini", "aider"]
+ConflictPolicy = Literal["pause", "agent", "rerun"]
+Schedule = Literal["stages", "eager"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValidateConfig(_Section):
+    # Split like shlex and run without a shell; "" disables a level's command.
+    level1: str = ""
+    level2: str | None = None  # None: py_compile of the changed Python files
+    level3: str | None = None  # None: detected (pytest, npm test, make test) or skipped
+    level4: str = ""
+    drift_threshold: float = Field(default=30.0, ge=0, le=100)
+    timeout_minutes: float = Field(default=30.0, gt=0)
+
+
+class MonitorConfig(_Section):
+    poll_seconds: float = Field(default=60.0, gt=0)
+    warning_after: float = Field(default=300.0, gt=0)
+    stalled_after: float = Field(default=600.0, gt=0)
+    retries: int = Field(default=1, ge=0)
+    grace_seconds: float = Field(default=5.0, ge=0)
+
+
+class CommandExecutorConfig(_Section):
+    run: str = ""
+
+
+class AgentConfig(_Section):
+    binary: str | None = None
+    permission_mode: str | None = None
+    allowed_tools: tuple[str, ...] | None = None
+    extra_args: tuple[str, ...] = ()
+
+
+class ExecutorTables(_Section):
+    command: CommandExecutorConfig = CommandExecutorConfig()
+    claude: AgentConfig = AgentConfig()
+    codex: AgentConfig = AgentConfig()
+    gemini: AgentConfig = AgentConfig()
+    aider: AgentConfig = AgentConfig()
+
+
+class HooksConfig(_Section):
+    post_stage: str = ""
+    post_batch: str = ""
+
+
+class Config(_Section):
+    prp_dir: str = "PRPs/feature-requests"
+    worktree_root: str | None = None  # default: beside the repository
+    max_parallel: int = Field(default=4, ge=0)  # 0 = unlimited
+    executor: ExecutorName = "claude"
+    timeout_minutes: float = Field(default=60.0, gt=0)
+    conflict_policy: ConflictPolicy = "pause"
+    schedule: Schedule = "stages"
+    push: bool = False
+    auto_review: bool = True
+    validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
+    monitor: MonitorConfig = MonitorConfig()
+    executor_tables: ExecutorTables = Field(default=ExecutorTables(), alias="executors")
+    hooks: HooksConfig = HooksConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def validation(self) -> ValidateConfig:
+        return self.validate_
+
+
+def _split_executor(raw: dict[str, Any]) -> dict[str, Any]:
+    """`executor` is both a name (`executor = "claude"`) and a table (`[executor.claude]`)."""
+    data = dict(raw)
+    value = data.get("executor")
+    if isinstance(value, dict):
+        tables = dict(value)
+        name = tables.pop("name", None)
+        data["executors"] = tables
+        if name is None:
+            del data["executor"]
+        else:
+            data["executor"] = name
+    return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CeError(f"{path}: invalid TOML: {exc}. Fix the syntax and run again.") from None
+    except OSError as exc:
+        raise CeError(f"{path}: cannot read the configuration: {exc.strerror}.") from None
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        where = where.replace("executors.", "executor.").replace("validate_", "validate")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown setting (remove it or check its spelling)")
+        else:
+            lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+    return f"{path}: invalid configuration:\n" + "\n".join(lines)
+
+
+def config_sources(repo_root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    sources: list[tuple[Path, dict[str, Any]]] = []
+    pyproject = repo_root / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("ce")
+        if isinstance(table, dict):
+            sources.append((pyproject, table))
+    own = repo_root / ".ce" / "config.toml"
+    if own.is_file():
+        sources.append((own, _read_toml(own)))
+    return sources
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(repo_root: Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Merge `[tool.ce]`, then `.ce/config.toml`, then command-line overrides."""
+    data: dict[str, Any] = {}
+    for path, raw in config_sources(repo_root):
+        table = _split_executor(raw)
+        try:
+            Config.model_validate(table)
+        except ValidationError as exc:
+            raise CeError(_format_errors(path, exc)) from None
+        data = _deep_merge(data, table)
+    data = _deep_merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise CeError(_format_errors(Path("command line"), exc)) from None

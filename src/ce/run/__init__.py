@@ -1,0 +1,1 @@
+"""The engine: orchestrator, supervision, validation, merge lane, state."""

@@ -1,0 +1,129 @@
+"""What the engine reports while it works. The UI renders these and imports only these types."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class PrpState(enum.Enum):
+    PENDING = "pending"
+    PREPARING = "preparing"  # worktree being created
+    RUNNING = "running"  # the executor is working
+    VALIDATING = "validating"
+    VALIDATED = "validated"  # waiting for its turn in the merge lane
+    MERGING = "merging"
+    MERGED = "merged"
+    PARTIAL = "partial"  # some phases done, then a failure (kept for debugging)
+    FAILED = "failed"
+    CONFLICT = "conflict"  # its merge conflicts with the target
+    SKIPPED = "skipped"  # a dependency did not merge, or the batch stopped first
+
+    @property
+    def finished(self) -> bool:
+        return self in _FINISHED
+
+    @property
+    def ok(self) -> bool:
+        return self is PrpState.MERGED
+
+
+_FINISHED = frozenset(
+    {PrpState.MERGED, PrpState.PARTIAL, PrpState.FAILED, PrpState.CONFLICT, PrpState.SKIPPED}
+)
+
+
+class Health(enum.Enum):
+    HEALTHY = "HEALTHY"
+    WARNING = "WARNING"
+    STALLED = "STALLED"
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrpInfo:
+    id: str
+    title: str
+    stage: int
+    model: str
+    phases: int
+    branch: str
+    worktree: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchStarted(Event):
+    batch_id: str
+    executor: str
+    stages: tuple[tuple[str, ...], ...]
+    prps: tuple[PrpInfo, ...]
+    resumed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageStarted(Event):
+    stage: int
+    prps: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageFinished(Event):
+    stage: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrpChanged(Event):
+    prp: str
+    state: PrpState
+    message: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseCommitted(Event):
+    prp: str
+    phase: int
+    total: int
+    title: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthChanged(Event):
+    prp: str
+    health: Health
+    idle_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeStep(Event):
+    prp: str
+    step: str  # "merge-tree", "validate", "advance", "merged", "conflict"
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice(Event):
+    level: str  # "info", "warning", "error"
+    message: str
+    prp: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchFinished(Event):
+    status: str  # "completed", "failed", "paused", "interrupted"
+
+
+Listener = Callable[[Event], None]
+
+
+def ignore(_event: Event) -> None:
+    """A listener for running without any output."""

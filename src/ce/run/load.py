@@ -1,0 +1,200 @@
+"""Phases 1-3 of a run: parse and load, check readiness, plan. Nothing is changed here."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ce import git
+from ce.agents.base import Executor
+from ce.agents.registry import make_executor
+from ce.config import Config, load_config
+from ce.errors import CeError
+from ce.plan.batch import BatchPlan, plan_batch
+from ce.prp.discover import discover_batch, find_external, resolve_prps
+from ce.prp.model import Prp, StatusClass
+from ce.run.state import StateDir
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """What the user asked for on the command line (None: take the configuration's value)."""
+
+    prps: tuple[str, ...] = ()
+    batch: str | None = None
+    stage: int | None = None
+    resume: bool = False
+    executor: str | None = None
+    model: str | None = None
+    max_parallel: int | None = None
+    timeout_minutes: float | None = None
+    continue_on_error: bool = False
+    auto_review: bool | None = None
+    schedule: str | None = None
+    conflict_policy: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchContext:
+    """Everything a run needs, checked: the engine starts from here."""
+
+    options: RunOptions
+    config: Config
+    repo: git.Repo
+    root: Path
+    batch_id: str
+    target: str
+    plan: BatchPlan
+    done: frozenset[str]  # PRPs of the plan already done before this run (status words)
+    executor: Executor
+    state: StateDir
+    warnings: tuple[str, ...]
+
+    def prp(self, prp_id: str) -> Prp:
+        return self.plan.prps[prp_id]
+
+    @property
+    def worktree_root(self) -> Path:
+        if self.config.worktree_root is None:
+            return self.root.parent
+        return (self.root / self.config.worktree_root).resolve()
+
+    def worktree(self, prp_id: str) -> Path:
+        return git.worktree_path(self.root, prp_id, self.worktree_root)
+
+    def branch(self, prp_id: str) -> str:
+        return git.branch_name(prp_id, self.prp(prp_id).title)
+
+    def relpath(self, prp: Prp) -> str | None:
+        try:
+            return prp.path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    @property
+    def integration_worktree(self) -> Path:
+        return self.worktree_root / f"{self.root.name}-ce-integration"
+
+
+def config_overrides(options: RunOptions) -> dict[str, object]:
+    return {
+        "executor": options.executor,
+        "max_parallel": options.max_parallel,
+        "timeout_minutes": options.timeout_minutes,
+        "auto_review": options.auto_review,
+        "schedule": options.schedule,
+        "conflict_policy": options.conflict_policy,
+    }
+
+
+def open_repository(cwd: Path) -> tuple[git.Repo, Path]:
+    git.require_git()
+    repo = git.Repo(cwd)
+    try:
+        root = Path(repo.toplevel())
+    except git.GitError:
+        raise CeError(
+            f"{cwd} is not inside a git repository. Run ce from the repository whose PRPs "
+            "you want to execute (`git init` first for a new project)."
+        ) from None
+    return git.Repo(root), root
+
+
+def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> BatchContext:
+    repo, root = open_repository(cwd)
+    config = load_config(root, config_overrides(options))
+    prp_dir = root / config.prp_dir
+    prps, warnings = _select(options, prp_dir, cwd)
+    done = frozenset(p.id for p in prps if p.status_class is StatusClass.DONE)
+    missing = {d for p in prps for d in p.dependencies} - {p.id for p in prps}
+    external = find_external(prp_dir, sorted(missing)) if missing else {}
+    plan = plan_batch(prps, external=external, model_override=options.model)
+    batch_id = options.batch or _batch_id(prps)
+    executor = make_executor(config.executor, config)
+    context = BatchContext(
+        options=options,
+        config=config,
+        repo=repo,
+        root=root,
+        batch_id=batch_id,
+        target=_target_branch(repo),
+        plan=plan,
+        done=done,
+        executor=executor,
+        state=StateDir.of(root),
+        warnings=(*warnings, *plan.warnings),
+    )
+    if executor_preflight:
+        executor.preflight(root)
+    return context
+
+
+def _select(options: RunOptions, prp_dir: Path, cwd: Path) -> tuple[list[Prp], list[str]]:
+    if options.batch is not None and options.prps:
+        raise CeError("Give either --batch N or PRP paths/ids, not both.")
+    if options.batch is not None:
+        found = discover_batch(prp_dir, options.batch)
+        prps = [*found.prps, *(p for p in found.skipped if p.status_class is StatusClass.DONE)]
+        return sorted(prps, key=lambda p: p.id), list(found.warnings)
+    if not options.prps:
+        raise CeError(
+            "Nothing to run: give --batch N (PRPs named PRP-N.*.md in the PRP directory) "
+            "or PRP files/ids, e.g. `ce batch-exe PRP-43.2.1 PRP-43.2.2`."
+        )
+    return list(resolve_prps(options.prps, prp_dir, cwd)), []
+
+
+def _batch_id(prps: list[Prp]) -> str:
+    ids = {p.batch_id for p in prps}
+    if len(ids) == 1 and None not in ids:
+        only = next(iter(ids))
+        assert only is not None
+        return only
+    if len(prps) == 1:
+        return prps[0].id
+    digest = hashlib.sha256("\n".join(sorted(p.id for p in prps)).encode()).hexdigest()
+    return f"custom-{digest[:8]}"
+
+
+def _target_branch(repo: git.Repo) -> str:
+    branch = repo.current_branch()
+    if branch is None:
+        raise CeError(
+            "HEAD is detached: ce merges into the current branch. "
+            "Check out the branch to merge into (e.g. `git switch main`) and run again."
+        )
+    return branch
+
+
+def check_clean(context: BatchContext) -> None:
+    dirty = context.repo.dirty_tracked()
+    if dirty:
+        listed = "\n".join(f"  {name}" for name in dirty[:20])
+        more = f"\n  ... and {len(dirty) - 20} more" if len(dirty) > 20 else ""
+        raise CeError(
+            f"The repository at {context.root} has uncommitted changes to tracked files:\n"
+            f"{listed}{more}\n"
+            "Commit or stash them first: the batch merges into this checkout. "
+            "(Untracked files are fine and never touched.)"
+        )
+
+
+def check_leftovers(context: BatchContext, prp_ids: list[str]) -> None:
+    """A worktree or branch from an earlier run is adopted by --resume, never silently reused."""
+    problems = []
+    for prp_id in prp_ids:
+        branch, path = context.branch(prp_id), context.worktree(prp_id)
+        if context.repo.branch_exists(branch):
+            problems.append(f"  {prp_id}: branch {branch} already exists")
+        if path.exists():
+            problems.append(f"  {prp_id}: {path} already exists")
+    if problems:
+        raise CeError(
+            "An earlier run left work behind:\n" + "\n".join(problems) + "\n"
+            f"Continue it with `ce batch-exe --batch {context.batch_id} --resume`, or remove it "
+            f"with `ce cleanup --batch {context.batch_id}` (add --force to drop unmerged commits)."
+            if context.options.batch
+            else "An earlier run left work behind:\n" + "\n".join(problems) + "\n"
+            "Continue it with --resume, or remove it with `ce cleanup`."
+        )

@@ -1,0 +1,206 @@
+"""The merge lane: the target branch only ever moves to a commit whose tree passed validation.
+
+merge-tree → commit-tree (two parents) → validate the merged tree in a detached integration
+worktree (skipped when it is the very tree already validated on the branch) → a status commit
+for the PRP file → compare-and-swap of the target. The user's working tree is only ever moved by
+`merge --ff-only` in the checkout that holds the target, which git refuses rather than overwrite
+local changes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from ce import git
+from ce.config import ValidateConfig
+from ce.prp.write import set_status_text
+from ce.run.events import Listener, MergeStep
+from ce.run.state import Journal, LevelResult
+from ce.run.validate import ValidationTarget, first_failure, run_levels
+
+_MAX_RACES = 20  # the target moved under us (the user committed): recompute and try again
+
+
+class MergeOutcome(enum.Enum):
+    MERGED = "merged"
+    CONFLICT = "conflict"
+    INVALID = "invalid"  # the merged tree failed validation
+    BLOCKED = "blocked"  # the checkout holding the target refused to fast-forward
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeRequest:
+    prp_id: str
+    title: str
+    branch: str
+    head: str
+    prp_relpath: str | None  # the PRP file in the repository, to mark completed
+    validation_env: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeResult:
+    outcome: MergeOutcome
+    commit: str | None = None  # the merge commit
+    tip: str | None = None  # what the target points at afterwards (status commit)
+    conflicts: tuple[str, ...] = ()
+    validation: dict[str, LevelResult] = field(default_factory=dict)
+    message: str = ""
+
+
+def merge_subject(prp_id: str, title: str) -> str:
+    return f"Merge {prp_id}: {title}"
+
+
+class MergeLane:
+    def __init__(
+        self,
+        *,
+        checkout: git.Repo,
+        target: str,
+        integration: Path,
+        config: ValidateConfig,
+        journal: Journal,
+        listener: Listener,
+        today: date,
+    ) -> None:
+        self.checkout = checkout
+        self.target = target
+        self.ref = f"refs/heads/{target}"
+        self.integration = integration
+        self.config = config
+        self.journal = journal
+        self.emit = listener
+        self.today = today
+        self.validated_trees: set[str] = set()
+
+    def merge(self, req: MergeRequest) -> MergeResult:
+        self.validated_trees.add(self.checkout.rev_parse(f"{req.head}^{{tree}}"))
+        for _ in range(_MAX_RACES):
+            old = self.checkout.rev_parse(self.ref)
+            existing = self.find_merge(req.prp_id, req.head)
+            if existing is not None:
+                return MergeResult(outcome=MergeOutcome.MERGED, commit=existing, tip=old)
+            result = self._attempt(req, old)
+            if result is not None:
+                return result
+        return MergeResult(
+            outcome=MergeOutcome.BLOCKED,
+            message=f"{self.target} kept moving while merging {req.prp_id}; try --resume",
+        )
+
+    def find_merge(self, prp_id: str, head: str) -> str | None:
+        """The merge commit of this PRP on the target, if an earlier attempt or run made it."""
+        if not self.checkout.is_ancestor(head, self.ref):
+            return None
+        return self.checkout.find_first_parent_commit(self.ref, merge_subject(prp_id, ""))
+
+    def _attempt(self, req: MergeRequest, old: str) -> MergeResult | None:
+        self.emit(MergeStep(prp=req.prp_id, step="merge-tree", detail=f"onto {old[:10]}"))
+        merged = self.checkout.merge_tree(old, req.head)
+        if merged.tree is None:
+            self.emit(
+                MergeStep(prp=req.prp_id, step="conflict", detail=", ".join(merged.conflicts))
+            )
+            return MergeResult(outcome=MergeOutcome.CONFLICT, conflicts=merged.conflicts)
+        commit = self.checkout.commit_tree(
+            merged.tree, [old, req.head], merge_subject(req.prp_id, req.title)
+        )
+        validation = self._validate(req, merged.tree, old, commit)
+        if first_failure(validation) is not None:
+            return MergeResult(outcome=MergeOutcome.INVALID, commit=commit, validation=validation)
+        tip = self._status_commit(req, commit)
+        self.journal.intent("advance", prp=req.prp_id, ref=self.ref, old=old, new=tip, merge=commit)
+        self.emit(MergeStep(prp=req.prp_id, step="advance", detail=f"{self.target} → {tip[:10]}"))
+        advanced = self._advance(old, tip)
+        if advanced is None:
+            return None
+        if not advanced:
+            return MergeResult(
+                outcome=MergeOutcome.BLOCKED,
+                commit=commit,
+                message=self._blocked_message(req),
+            )
+        self.journal.fact("merged", prp=req.prp_id, merge=commit, tip=tip)
+        self.emit(MergeStep(prp=req.prp_id, step="merged", detail=commit[:10]))
+        return MergeResult(
+            outcome=MergeOutcome.MERGED, commit=commit, tip=tip, validation=validation
+        )
+
+    def _validate(
+        self, req: MergeRequest, tree: str, old: str, commit: str
+    ) -> dict[str, LevelResult]:
+        if tree in self.validated_trees:
+            return {}
+        self.emit(MergeStep(prp=req.prp_id, step="validate", detail=f"tree {tree[:10]}"))
+        self._checkout_integration(commit)
+        target = ValidationTarget(
+            worktree=self.integration, base=old, head=commit, branch_checks=False
+        )
+        results = run_levels(target, self.config, (2, 3, 4), req.validation_env)
+        if first_failure(results) is None:
+            self.validated_trees.add(tree)
+        return results
+
+    def _checkout_integration(self, commit: str) -> None:
+        if (self.integration / ".git").exists():
+            git.Repo(self.integration).force_checkout_detached(commit)
+        else:
+            self.checkout.add_detached_worktree(self.integration, commit)
+
+    def _status_commit(self, req: MergeRequest, merge: str) -> str:
+        """`status: completed` + `completion_date` in the PRP file, as a commit on the merge."""
+        if req.prp_relpath is None:
+            return merge
+        text = self.checkout.read_blob(merge, req.prp_relpath)
+        if text is None:
+            return merge
+        updated = set_status_text(text, "completed", self.today)
+        if updated == text:
+            return merge
+        tree = self.checkout.tree_with_file(merge, req.prp_relpath, updated)
+        return self.checkout.commit_tree(tree, [merge], f"{req.prp_id}: status completed")
+
+    def _advance(self, old: str, new: str) -> bool | None:
+        """True: moved. False: blocked by the user's checkout. None: lost a race, recompute."""
+        holder = self._holder()
+        if holder is None:
+            return True if self.checkout.update_ref(self.ref, new, old) else None
+        repo = git.Repo(holder)
+        try:
+            repo.merge_ff_only(new)
+        except git.GitError:
+            if repo.try_rev_parse("HEAD") != old or repo.current_branch() != self.target:
+                return None
+            return False
+        return True
+
+    def _holder(self) -> Path | None:
+        for info in self.checkout.worktrees():
+            if info.branch == self.ref:
+                return Path(info.path)
+        return None
+
+    def _blocked_message(self, req: MergeRequest) -> str:
+        holder = self._holder()
+        return (
+            f"{req.prp_id} is validated and ready, but the checkout at {holder} (on {self.target}) "
+            "refused the fast-forward: it has local changes or untracked files that the merge "
+            "would overwrite. Commit or move them away, then run again with --resume."
+        )
+
+
+def commit_file_on_target(lane: MergeLane, path: str, text: str, message: str) -> bool:
+    """Commit one file's new content straight onto the target (e.g. the `.gitignore` entry)."""
+    for _ in range(_MAX_RACES):
+        old = lane.checkout.rev_parse(lane.ref)
+        tree = lane.checkout.tree_with_file(old, path, text)
+        new = lane.checkout.commit_tree(tree, [old], message)
+        advanced = lane._advance(old, new)
+        if advanced is not None:
+            return advanced
+    return False

@@ -1,0 +1,618 @@
+"""The engine: schedule PRPs, run them in parallel, validate, merge one by one, checkpoint.
+
+The main thread owns every decision and the records; pool threads run PRPs (worktree, executor,
+validation) and the lane thread merges. They talk through one inbox, so there is no shared
+mutable state to reason about beyond the records' lock for readers (the dashboard).
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ce import git, proc
+from ce.errors import CeError
+from ce.run.events import (
+    BatchFinished,
+    BatchStarted,
+    Event,
+    Listener,
+    Notice,
+    PhaseCommitted,
+    PrpChanged,
+    PrpInfo,
+    PrpState,
+    StageFinished,
+    StageStarted,
+)
+from ce.run.load import BatchContext, check_clean, check_leftovers
+from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult, commit_file_on_target
+from ce.run.monitor import Monitor
+from ce.run.state import CHECKPOINT_VERSION, Journal, PrpRecord, read_checkpoint, write_json_atomic
+from ce.run.validate import CHECKPOINT
+from ce.run.worker import Worker, WorkResult
+
+IGNORE_LINE = ".ce/tmp/"
+
+
+class BatchStatus(enum.Enum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    PAUSED = "PAUSED"
+    INTERRUPTED = "INTERRUPTED"
+    IN_PROGRESS = "IN_PROGRESS"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchOutcome:
+    batch_id: str
+    status: BatchStatus
+    records: tuple[PrpRecord, ...]
+    stages: tuple[tuple[str, ...], ...]
+    started_at: float
+    finished_at: float
+    target: str
+    pause_reason: str | None
+    checkpoint: Path
+    warnings: tuple[str, ...]
+    kept_worktrees: tuple[str, ...]
+    nothing_to_do: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status is BatchStatus.COMPLETED else 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Worked:
+    result: WorkResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Merged:
+    prp_id: str
+    result: MergeResult
+
+
+class Orchestrator:
+    def __init__(self, ctx: BatchContext, listener: Listener, *, today: date | None = None) -> None:
+        self.ctx = ctx
+        self._listener = listener
+        self.today = today or date.today()
+        self.lock = threading.RLock()
+        self.inbox: queue.Queue[_Worked | _Merged] = queue.Queue()
+        self.lane_queue: queue.Queue[MergeRequest | None] = queue.Queue()
+        self.interrupted = threading.Event()
+        self.pause_reason: str | None = None
+        self.stop_after_stage = False
+        self.running: dict[str, Worker] = {}
+        self.in_lane: set[str] = set()
+        self.sent_to_lane: set[str] = set()
+        self.started_at = time.time()
+        self.stage_of = {
+            prp_id: number
+            for number, ids in enumerate(ctx.plan.plan.stages, start=1)
+            for prp_id in ids
+        }
+        self.records = self._select_records()
+        self.journal = Journal(ctx.state.journal(ctx.batch_id))
+        self.monitor = Monitor(ctx.repo, ctx.config.monitor, self.emit, self._on_tip)
+        self.lane = MergeLane(
+            checkout=ctx.repo,
+            target=ctx.target,
+            integration=ctx.integration_worktree,
+            config=ctx.config.validation,
+            journal=self.journal,
+            listener=self.emit,
+            today=self.today,
+        )
+        self.announced_stages: set[int] = set()
+
+    # -- events -------------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        with self.lock:
+            if isinstance(event, PrpChanged) and event.prp in self.records:
+                self.records[event.prp].state = event.state
+            self._listener(event)
+
+    # -- selection and resume -----------------------------------------------------------------
+
+    def _select_records(self) -> dict[str, PrpRecord]:
+        ctx = self.ctx
+        wanted = [
+            prp_id
+            for prp_id in ctx.plan.plan.sorted_order
+            if prp_id not in ctx.done
+            and (ctx.options.stage is None or self.stage_of[prp_id] == ctx.options.stage)
+        ]
+        if ctx.options.stage is not None:
+            self._check_earlier_stages(ctx.options.stage)
+        records: dict[str, PrpRecord] = {}
+        for prp_id in wanted:
+            prp = ctx.prp(prp_id)
+            info = PrpInfo(
+                id=prp_id,
+                title=prp.title,
+                stage=self.stage_of[prp_id],
+                model=ctx.plan.models[prp_id],
+                phases=len(prp.phases),
+                branch=ctx.branch(prp_id),
+                worktree=str(ctx.worktree(prp_id)),
+            )
+            records[prp_id] = PrpRecord(info=info)
+        return records
+
+    def _check_earlier_stages(self, stage: int) -> None:
+        stages = self.ctx.plan.plan.stages
+        if not 1 <= stage <= len(stages):
+            raise CeError(f"--stage {stage}: the plan has stages 1 to {len(stages)}.")
+        pending = [p for s in stages[: stage - 1] for p in s if p not in self.ctx.done]
+        if pending:
+            raise CeError(
+                f"--stage {stage} needs stages 1-{stage - 1} done, but "
+                f"{', '.join(pending)} {'is' if len(pending) == 1 else 'are'} not completed. "
+                "Run the earlier stages first (or the whole batch without --stage)."
+            )
+
+    def prepare(self) -> bool:
+        """Readiness checks that need git; False when a resumed batch has nothing left to do."""
+        check_clean(self.ctx)
+        if self.ctx.options.resume:
+            return self._resume()
+        checkpoint = self.ctx.state.checkpoint(self.ctx.batch_id)
+        if checkpoint.exists():
+            previous = read_checkpoint(checkpoint)
+            if previous.get("status") in ("IN_PROGRESS", "PAUSED", "INTERRUPTED"):
+                raise CeError(
+                    f"Batch {self.ctx.batch_id} has an unfinished run ({checkpoint}). "
+                    f"Continue it with `ce batch-exe --batch {self.ctx.batch_id} --resume`, or "
+                    f"remove it with `ce cleanup --batch {self.ctx.batch_id}`."
+                )
+        check_leftovers(self.ctx, list(self.records))
+        return bool(self.records)
+
+    def _resume(self) -> bool:
+        data = read_checkpoint(self.ctx.state.checkpoint(self.ctx.batch_id))
+        saved: dict[str, dict[str, Any]] = {}
+        for stage in data.get("stages", {}).values():
+            saved.update(stage.get("results") or {})
+        for prp_id, record in self.records.items():
+            if prp_id in saved:
+                record.load_json(saved[prp_id])
+            if record.pgid is not None:
+                proc.kill_pgid(record.pgid, self.ctx.config.monitor.grace_seconds)
+                record.pgid = None
+            self._reconcile(record)
+        return any(r.state is not PrpState.MERGED for r in self.records.values())
+
+    def _reconcile(self, record: PrpRecord) -> None:
+        """Git is the truth: merged means its merge commit is on the target."""
+        repo, branch = self.ctx.repo, record.info.branch
+        head = repo.try_rev_parse(f"refs/heads/{branch}") or record.head
+        merged = head is not None and self.lane.find_merge(record.id, head) is not None
+        if merged:
+            record.state = PrpState.MERGED
+            record.merged_as = record.merged_as or self.lane.find_merge(record.id, head or "")
+        else:
+            record.state = PrpState.PENDING
+            record.error = None
+            record.merged_as = None
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> BatchOutcome:
+        self.ctx.state.root.mkdir(parents=True, exist_ok=True)
+        self.journal.fact("start", batch=self.ctx.batch_id, resume=self.ctx.options.resume)
+        self._ensure_ignored()
+        self._announce()
+        self.monitor.start()
+        lane = threading.Thread(target=self._lane_loop, name="ce-merge-lane", daemon=True)
+        lane.start()
+        slots = self.ctx.config.max_parallel or max(1, len(self.records))
+        pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="ce-prp")
+        status = BatchStatus.IN_PROGRESS
+        try:
+            self._checkpoint(status)
+            self._loop(pool, slots)
+            status = self._final_status()
+        except KeyboardInterrupt:
+            status = BatchStatus.INTERRUPTED
+            self._interrupt()
+            raise
+        finally:
+            self.lane_queue.put(None)
+            pool.shutdown(wait=status is not BatchStatus.INTERRUPTED, cancel_futures=True)
+            self.monitor.close()
+            self._checkpoint(status)
+            if status is not BatchStatus.INTERRUPTED:
+                self._cleanup()
+                self._checkpoint(status)
+            self.journal.fact("end", status=status.value)
+            self.journal.close()
+            self.emit(BatchFinished(status=status.value.lower()))
+        return self._outcome(status)
+
+    def _announce(self) -> None:
+        self.emit(
+            BatchStarted(
+                batch_id=self.ctx.batch_id,
+                executor=self.ctx.executor.name,
+                stages=self.ctx.plan.plan.stages,
+                prps=tuple(r.info for r in self.records.values()),
+                resumed=self.ctx.options.resume,
+            )
+        )
+        for record in self.records.values():
+            if record.state is PrpState.MERGED:
+                self.emit(
+                    PrpChanged(prp=record.id, state=PrpState.MERGED, message="merged earlier")
+                )
+
+    def _loop(self, pool: ThreadPoolExecutor, slots: int) -> None:
+        while True:
+            self._dispatch(pool, slots)
+            self._feed_lane()
+            if not self.running and not self.in_lane:
+                break
+            try:
+                message = self.inbox.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if isinstance(message, _Worked):
+                self._on_worked(message.result)
+            else:
+                self._on_merged(message.prp_id, message.result)
+            self._checkpoint(BatchStatus.IN_PROGRESS)
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _current_stage(self) -> int | None:
+        unfinished = [self.stage_of[r.id] for r in self.records.values() if not r.state.finished]
+        return min(unfinished) if unfinished else None
+
+    def _dispatch(self, pool: ThreadPoolExecutor, slots: int) -> None:
+        if self.pause_reason or self.interrupted.is_set():
+            return
+        stage = self._current_stage()
+        if stage is None:
+            return
+        stage_ids = self.ctx.plan.plan.stages[stage - 1]
+        if self.stop_after_stage and not any(
+            self.records[p].state is not PrpState.PENDING for p in stage_ids if p in self.records
+        ):
+            return
+        for prp_id in stage_ids:
+            record = self.records.get(prp_id)
+            if record is None or record.state is not PrpState.PENDING or prp_id in self.running:
+                continue
+            if len(self.running) >= slots:
+                return
+            blocker = self._failed_dependency(prp_id)
+            if blocker is not None:
+                self._finish(record, PrpState.SKIPPED, f"dependency {blocker} did not merge")
+                continue
+            self._start(pool, record, stage)
+
+    def _failed_dependency(self, prp_id: str) -> str | None:
+        for dep in self.ctx.prp(prp_id).dependencies:
+            record = self.records.get(dep)
+            if record is not None and record.state.finished and record.state is not PrpState.MERGED:
+                return dep
+        return None
+
+    def _start(self, pool: ThreadPoolExecutor, record: PrpRecord, stage: int) -> None:
+        if stage not in self.announced_stages:
+            self.announced_stages.add(stage)
+            ids = tuple(p for p in self.ctx.plan.plan.stages[stage - 1] if p in self.records)
+            self.emit(StageStarted(stage=stage, prps=ids))
+        worker = Worker(
+            self.ctx,
+            record.id,
+            monitor=self.monitor,
+            journal=self.journal,
+            listener=self.emit,
+            stage=stage,
+            model=record.info.model,
+            stopping=self.interrupted,
+        )
+        self.running[record.id] = worker
+        record.attempts += 1
+        record.started_at = record.started_at or time.time()
+        record.finished_at = None
+        record.state = PrpState.PREPARING
+        pool.submit(self._work, worker, record.base)
+
+    def _work(self, worker: Worker, base: str | None) -> None:
+        try:
+            result = worker.run(base)
+        except Exception as exc:  # a failure of this PRP must not take the batch down
+            detail = "".join(traceback.format_exception(exc))
+            _append_log(worker.log_path, detail)
+            result = WorkResult(
+                prp_id=worker.prp.id,
+                state=PrpState.FAILED,
+                base=base or "",
+                head=None,
+                phases_done=0,
+                error=f"{type(exc).__name__}: {exc}".strip(),
+            )
+        self.inbox.put(_Worked(result=result))
+
+    def _on_worked(self, result: WorkResult) -> None:
+        self.running.pop(result.prp_id, None)
+        record = self.records[result.prp_id]
+        record.base = result.base or record.base
+        record.head = result.head
+        record.phases_done = result.phases_done
+        record.validation = result.validation
+        if result.state is PrpState.VALIDATED:
+            self.emit(PrpChanged(prp=record.id, state=PrpState.VALIDATED, message="validated"))
+            return
+        if self.interrupted.is_set():
+            return
+        self._finish(record, result.state, result.error)
+        if not self.ctx.options.continue_on_error:
+            self.stop_after_stage = True
+
+    def _finish(self, record: PrpRecord, state: PrpState, error: str | None) -> None:
+        record.error = error
+        record.finished_at = time.time()
+        self.emit(PrpChanged(prp=record.id, state=state, message=error or ""))
+        self._maybe_stage_finished(self.stage_of[record.id])
+
+    def _maybe_stage_finished(self, stage: int) -> None:
+        ids = [p for p in self.ctx.plan.plan.stages[stage - 1] if p in self.records]
+        if all(self.records[p].state.finished for p in ids) and stage in self.announced_stages:
+            self.emit(StageFinished(stage=stage))
+
+    def _on_tip(self, prp_id: str, tip: str) -> None:
+        """A branch moved (monitor thread): announce the checkpoint commits it brought."""
+        record = self.records.get(prp_id)
+        if record is None or record.base is None:
+            return
+        try:
+            commits = self.ctx.repo.commits(record.base, tip)
+        except git.GitError:
+            return
+        done = sorted({int(m["n"]) for c in commits if (m := CHECKPOINT.match(c.subject))})
+        if len(done) > record.phases_done:
+            record.phases_done = len(done)
+            title = commits[-1].subject.split(" - ", 1)[-1]
+            self.emit(
+                PhaseCommitted(prp=prp_id, phase=done[-1], total=record.info.phases, title=title)
+            )
+
+    # -- the merge lane -----------------------------------------------------------------------
+
+    def _feed_lane(self) -> None:
+        """Stages mode: merge in plan order within the stage, as soon as the next is validated."""
+        if self.pause_reason:
+            return
+        stage = self._current_stage()
+        if stage is None:
+            return
+        for prp_id in self.ctx.plan.plan.stages[stage - 1]:
+            record = self.records.get(prp_id)
+            if record is None or record.state.finished or prp_id in self.in_lane:
+                continue
+            if record.state is not PrpState.VALIDATED:
+                return
+            if prp_id in self.sent_to_lane:
+                return
+            self._send_to_lane(record)
+            return
+
+    def _send_to_lane(self, record: PrpRecord) -> None:
+        assert record.head is not None
+        self.in_lane.add(record.id)
+        self.sent_to_lane.add(record.id)
+        self.emit(PrpChanged(prp=record.id, state=PrpState.MERGING))
+        prp = self.ctx.prp(record.id)
+        self.lane_queue.put(
+            MergeRequest(
+                prp_id=record.id,
+                title=prp.title,
+                branch=record.info.branch,
+                head=record.head,
+                prp_relpath=self.ctx.relpath(prp),
+            )
+        )
+
+    def _lane_loop(self) -> None:
+        while True:
+            request = self.lane_queue.get()
+            if request is None:
+                return
+            try:
+                self.journal.intent("merge", prp=request.prp_id, head=request.head)
+                result = self.lane.merge(request)
+            except Exception as exc:
+                result = MergeResult(
+                    outcome=MergeOutcome.BLOCKED, message=f"{type(exc).__name__}: {exc}"
+                )
+            self.inbox.put(_Merged(prp_id=request.prp_id, result=result))
+
+    def _on_merged(self, prp_id: str, result: MergeResult) -> None:
+        self.in_lane.discard(prp_id)
+        self.sent_to_lane.discard(prp_id)
+        record = self.records[prp_id]
+        if result.validation:
+            record.validation.update({f"integration_{k}": v for k, v in result.validation.items()})
+        if result.outcome is MergeOutcome.MERGED:
+            record.merged_as = result.commit
+            self._finish(record, PrpState.MERGED, None)
+            self._remove_worktree(record)
+        elif result.outcome is MergeOutcome.CONFLICT:
+            self._on_conflict(record, result)
+        elif result.outcome is MergeOutcome.INVALID:
+            self._finish(record, PrpState.PARTIAL, _integration_error(result))
+            if not self.ctx.options.continue_on_error:
+                self.stop_after_stage = True
+        else:
+            record.state = PrpState.VALIDATED
+            self.pause_reason = result.message
+            self.emit(Notice(level="error", prp=prp_id, message=result.message))
+
+    def _on_conflict(self, record: PrpRecord, result: MergeResult) -> None:
+        files = ", ".join(result.conflicts) or "(unknown files)"
+        if self.ctx.options.continue_on_error:
+            self._finish(record, PrpState.CONFLICT, f"merge conflict in {files}")
+            return
+        record.error = f"merge conflict in {files}"
+        self.emit(PrpChanged(prp=record.id, state=PrpState.CONFLICT, message=record.error))
+        record.state = PrpState.CONFLICT
+        worktree = record.info.worktree
+        self.pause_reason = (
+            f"{record.id} conflicts with {self.ctx.target} in: {files}.\n"
+            f"Resolve it in its worktree, then resume:\n"
+            f"  cd {worktree}\n"
+            f"  git merge {self.ctx.target}      # fix the conflicts, then `git add` and "
+            "`git commit`\n"
+            f"  cd {self.ctx.root} && ce batch-exe {_batch_args(self.ctx)} --resume"
+        )
+
+    # -- state and cleanup --------------------------------------------------------------------
+
+    def _final_status(self) -> BatchStatus:
+        if self.pause_reason:
+            return BatchStatus.PAUSED
+        if all(r.state is PrpState.MERGED for r in self.records.values()):
+            return BatchStatus.COMPLETED
+        return BatchStatus.FAILED
+
+    def _interrupt(self) -> None:
+        self.interrupted.set()
+        for worker in list(self.running.values()):
+            if worker.pgid is not None:
+                proc.kill_pgid(worker.pgid, self.ctx.config.monitor.grace_seconds)
+
+    def _ensure_ignored(self) -> None:
+        if self.ctx.repo.is_ignored(f"{IGNORE_LINE}checkpoint.json"):
+            return
+        current = self.ctx.repo.read_blob(f"refs/heads/{self.ctx.target}", ".gitignore") or ""
+        text = (
+            current + ("" if not current or current.endswith("\n") else "\n") + IGNORE_LINE + "\n"
+        )
+        if not commit_file_on_target(self.lane, ".gitignore", text, "ce: ignore .ce/tmp/"):
+            self.emit(
+                Notice(
+                    level="warning",
+                    message=f"could not add {IGNORE_LINE} to .gitignore; add it yourself",
+                )
+            )
+
+    def _remove_worktree(self, record: PrpRecord) -> None:
+        path = Path(record.info.worktree)
+        if not path.exists():
+            return
+        self.journal.intent("remove-worktree", prp=record.id, path=str(path))
+        try:
+            self.ctx.repo.remove_worktree(path, force=True)
+        except git.GitError as exc:
+            self.emit(
+                Notice(level="warning", prp=record.id, message=f"could not remove {path}: {exc}")
+            )
+
+    def _cleanup(self) -> None:
+        merged = [r for r in self.records.values() if r.state is PrpState.MERGED]
+        for record in merged:
+            self._remove_worktree(record)
+        branches = [r.info.branch for r in merged if self.ctx.repo.branch_exists(r.info.branch)]
+        if branches:
+            self.journal.intent("delete-branches", branches=branches)
+            self.ctx.repo.delete_branches(branches)
+        if self.ctx.integration_worktree.exists():
+            self.ctx.repo.remove_worktree(self.ctx.integration_worktree, force=True)
+        self.ctx.repo.prune_worktrees()
+        self.journal.fact("cleaned", merged=[r.id for r in merged])
+
+    def _checkpoint(self, status: BatchStatus) -> None:
+        with self.lock:
+            data = self._checkpoint_data(status)
+        write_json_atomic(self.ctx.state.checkpoint(self.ctx.batch_id), data)
+
+    def _checkpoint_data(self, status: BatchStatus) -> dict[str, Any]:
+        stages: dict[str, Any] = {}
+        last_completed = 0
+        current = None
+        for number, ids in enumerate(self.ctx.plan.plan.stages, start=1):
+            mine = [p for p in ids if p in self.records]
+            done_before = [p for p in ids if p in self.ctx.done]
+            states = [self.records[p].state for p in mine]
+            if all(s is PrpState.MERGED for s in states):
+                stage_status = "COMPLETED"
+                if last_completed == number - 1:
+                    last_completed = number
+            elif any(s is not PrpState.PENDING for s in states):
+                stage_status = "IN_PROGRESS" if not all(s.finished for s in states) else "FAILED"
+                current = current or number
+            else:
+                stage_status = "PENDING"
+            stages[str(number)] = {
+                "status": stage_status,
+                "prps": list(ids),
+                "done_before": done_before,
+                "results": {p: self.records[p].to_json() for p in mine},
+            }
+        return {
+            "version": CHECKPOINT_VERSION,
+            "batch_id": self.ctx.batch_id,
+            "target": self.ctx.target,
+            "executor": self.ctx.executor.name,
+            "status": status.value,
+            "pause_reason": self.pause_reason,
+            "last_stage_completed": last_completed,
+            "current_stage": current,
+            "started_at": self.started_at,
+            "updated_at": time.time(),
+            "stages": stages,
+        }
+
+    def _outcome(self, status: BatchStatus) -> BatchOutcome:
+        kept = tuple(
+            r.info.worktree
+            for r in self.records.values()
+            if r.state is not PrpState.MERGED and Path(r.info.worktree).exists()
+        )
+        return BatchOutcome(
+            batch_id=self.ctx.batch_id,
+            status=status,
+            records=tuple(self.records.values()),
+            stages=self.ctx.plan.plan.stages,
+            started_at=self.started_at,
+            finished_at=time.time(),
+            target=self.ctx.target,
+            pause_reason=self.pause_reason,
+            checkpoint=self.ctx.state.checkpoint(self.ctx.batch_id),
+            warnings=self.ctx.warnings,
+            kept_worktrees=kept,
+        )
+
+
+def _integration_error(result: MergeResult) -> str:
+    for key, level in sorted(result.validation.items()):
+        if not level.passed:
+            detail = level.errors[0] if level.errors else ""
+            return f"the merged tree failed {key.replace('level_', 'L')}: {detail}"
+    return "the merged tree failed validation"
+
+
+def _batch_args(ctx: BatchContext) -> str:
+    if ctx.options.batch:
+        return f"--batch {ctx.options.batch}"
+    return " ".join(ctx.options.prps)
+
+
+def _append_log(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        log.write(text)

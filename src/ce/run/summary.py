@@ -1,0 +1,76 @@
+"""The run's summary as data: what `--json` prints, what the summary and reports render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ce.run.events import PrpState
+from ce.run.orchestrator import BatchOutcome, BatchStatus
+from ce.run.state import PrpRecord
+
+
+def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, Any]:
+    records = outcome.records
+    sequential = sum(r.duration or 0.0 for r in records)
+    elapsed = outcome.finished_at - outcome.started_at
+    saved = 100.0 * (1 - elapsed / sequential) if sequential > elapsed > 0 else 0.0
+    return {
+        "batch_id": outcome.batch_id,
+        "status": outcome.status.value,
+        "exit_code": outcome.exit_code,
+        "target": outcome.target,
+        "totals": _totals(records),
+        "elapsed_seconds": round(elapsed, 3),
+        "sequential_seconds": round(sequential, 3),
+        "time_saved_percent": round(saved, 1),
+        "stages": [
+            {
+                "stage": number,
+                "prps": [
+                    {"id": r.id, "state": r.state.value} for r in records if r.info.stage == number
+                ],
+            }
+            for number in range(1, len(outcome.stages) + 1)
+        ],
+        "prps": {r.id: _prp(r) for r in records},
+        "pause_reason": outcome.pause_reason,
+        "kept_worktrees": list(outcome.kept_worktrees),
+        "checkpoint": str(outcome.checkpoint),
+        "warnings": list(outcome.warnings),
+        "next_steps": _next_steps(outcome, resume_command),
+    }
+
+
+def _totals(records: tuple[PrpRecord, ...]) -> dict[str, int]:
+    def count(*states: PrpState) -> int:
+        return sum(1 for r in records if r.state in states)
+
+    return {
+        "total": len(records),
+        "completed": count(PrpState.MERGED),
+        "partial": count(PrpState.PARTIAL),
+        "failed": count(PrpState.FAILED),
+        "conflict": count(PrpState.CONFLICT),
+        "skipped": count(PrpState.SKIPPED),
+        "not_started": sum(1 for r in records if not r.state.finished),
+    }
+
+
+def _prp(record: PrpRecord) -> dict[str, Any]:
+    data = record.to_json()
+    data["stage"] = record.info.stage
+    return data
+
+
+def _next_steps(outcome: BatchOutcome, resume_command: str) -> list[str]:
+    steps: list[str] = []
+    if outcome.status is BatchStatus.COMPLETED:
+        steps.append(f"Review the merged work: git log --oneline --first-parent {outcome.target}")
+        return steps
+    if outcome.pause_reason:
+        steps.append(outcome.pause_reason)
+    for record in outcome.records:
+        if record.state in (PrpState.PARTIAL, PrpState.FAILED) and record.error:
+            steps.append(f"Fix {record.id} ({record.error}); its work is in {record.info.worktree}")
+    steps.append(f"Continue the batch: {resume_command}")
+    return steps

@@ -1,0 +1,249 @@
+"""Validation gates L1-L4, run on every result: never trust an agent's "done"."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from ce import git, proc
+from ce.config import ValidateConfig
+from ce.prp.model import Prp
+from ce.run.state import LevelResult
+
+LEVELS = (1, 2, 3, 4)
+_OUTPUT_TAIL = 40
+_MARKER = re.compile(r"^(<{7} |>{7} )", re.MULTILINE)
+CHECKPOINT = re.compile(r"^(?P<id>PRP-\S+): Phase (?P<n>\d+) - (?P<title>.+)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidationTarget:
+    """What a gate looks at: a checked-out tree and, for branch checks, the range of its work."""
+
+    worktree: Path
+    base: str
+    head: str
+    prp: Prp | None = None
+    prp_relpath: str | None = None  # the PRP file inside the repository, excluded from drift
+    branch_checks: bool = True  # structure and drift: for a PRP's branch, not a merged tree
+
+
+def level_key(level: int) -> str:
+    return f"level_{level}"
+
+
+def first_failure(results: Mapping[str, LevelResult]) -> tuple[int, LevelResult] | None:
+    for level in LEVELS:
+        result = results.get(level_key(level))
+        if result is not None and not result.passed:
+            return level, result
+    return None
+
+
+def run_levels(
+    target: ValidationTarget,
+    config: ValidateConfig,
+    levels: Iterable[int],
+    env: Mapping[str, str] | None = None,
+) -> dict[str, LevelResult]:
+    """Run the gates in order; stop at the first failure (later levels are not run)."""
+    gates = {1: _level1, 2: _level2, 3: _level3, 4: _level4}
+    results: dict[str, LevelResult] = {}
+    for level in sorted(set(levels)):
+        result = gates[level](target, config, env)
+        results[level_key(level)] = result
+        if not result.passed:
+            break
+    return results
+
+
+def _command_for(level: int, target: ValidationTarget, config: ValidateConfig) -> str | None:
+    """The PRP's `validation: {levelN: ...}` wins over the repository's configuration."""
+    key = f"level{level}"
+    if target.prp is not None and key in target.prp.validation:
+        return target.prp.validation[key]
+    value: str | None = getattr(config, key)
+    return value
+
+
+def _run_command(
+    command: str, target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+) -> LevelResult:
+    argv = shlex.split(command)
+    if not argv:
+        return LevelResult(passed=True, skipped=True)
+    try:
+        done = proc.run(
+            argv, cwd=target.worktree, env=env, check=False, timeout=config.timeout_minutes * 60
+        )
+    except proc.ProcessError as exc:
+        return LevelResult(passed=False, errors=[f"`{command}`: {exc}"])
+    if done.returncode == 0:
+        return LevelResult(passed=True)
+    output = (done.stdout + done.stderr).strip().splitlines()[-_OUTPUT_TAIL:]
+    return LevelResult(passed=False, errors=[f"`{command}` exited {done.returncode}", *output])
+
+
+def _level1(
+    target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+) -> LevelResult:
+    repo = git.Repo(target.worktree)
+    errors: list[str] = []
+    if target.prp is not None and target.branch_checks:
+        errors += _structure_errors(repo, target, target.prp)
+    errors += _conflict_marker_errors(repo, target)
+    if errors:
+        return LevelResult(passed=False, errors=errors)
+    command = _command_for(1, target, config)
+    return _run_command(command, target, config, env) if command else LevelResult(passed=True)
+
+
+def _structure_errors(repo: git.Repo, target: ValidationTarget, prp: Prp) -> list[str]:
+    commits = repo.commits(target.base, target.head)
+    if not commits:
+        return ["the branch has no commits beyond its base"]
+    errors = [
+        f"commit {c.sha[:10]} {c.subject!r} does not follow `{prp.id}: Phase N - <title>`"
+        for c in commits
+        if not c.subject.startswith(f"{prp.id}: ") and not c.subject.startswith("Merge ")
+    ]
+    if not any(CHECKPOINT.match(c.subject) for c in commits):
+        errors.append(f"no checkpoint commit `{prp.id}: Phase N - <title>` on the branch")
+    for declared in prp.files:
+        if _is_glob(declared) or declared.endswith("/"):
+            continue
+        if not (target.worktree / declared).exists():
+            errors.append(f"declared file {declared} does not exist")
+    return errors
+
+
+def _conflict_marker_errors(repo: git.Repo, target: ValidationTarget) -> list[str]:
+    errors = []
+    for name in repo.changed_files(target.base, target.head):
+        path = target.worktree / name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if _MARKER.search(text) and "\n=======" in text:
+            errors.append(f"conflict markers in {name}")
+    return errors
+
+
+def _level2(
+    target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+) -> LevelResult:
+    command = _command_for(2, target, config)
+    if command is not None:
+        return _run_command(command, target, config, env)
+    errors = []
+    for name in git.Repo(target.worktree).changed_files(target.base, target.head):
+        if name.endswith(".py") and (target.worktree / name).is_file():
+            errors += _compile_errors(target.worktree / name, name)
+    return LevelResult(passed=not errors, errors=errors)
+
+
+def _compile_errors(path: Path, name: str) -> list[str]:
+    try:
+        compile(path.read_bytes(), name, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return [f"{name}:{exc.lineno}: {exc.msg}"]
+    except ValueError as exc:  # e.g. null bytes
+        return [f"{name}: {exc}"]
+    return []
+
+
+def _level3(
+    target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+) -> LevelResult:
+    command = _command_for(3, target, config)
+    if command is None:
+        detected = detect_test_command(target.worktree)
+        if detected is None:
+            return LevelResult(passed=True, skipped=True, errors=["no test command found"])
+        command = shlex.join(detected)
+    return _run_command(command, target, config, env)
+
+
+def detect_test_command(root: Path) -> Sequence[str] | None:
+    """pytest, npm test or make test, when the repository clearly uses one of them."""
+    package = root / "package.json"
+    if package.is_file():
+        try:
+            scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts", {})
+        except (ValueError, AttributeError):
+            scripts = {}
+        if isinstance(scripts, dict) and "test" in scripts:
+            return ["npm", "test", "--silent"]
+    if _uses_pytest(root):
+        if (root / "uv.lock").is_file() and shutil.which("uv"):
+            return ["uv", "run", "pytest", "-q"]
+        return ["python3", "-m", "pytest", "-q"]
+    makefile = root / "Makefile"
+    if makefile.is_file() and re.search(r"^test:", makefile.read_text("utf-8", "replace"), re.M):
+        return ["make", "test"]
+    return None
+
+
+def _uses_pytest(root: Path) -> bool:
+    if (root / "pytest.ini").is_file() or (root / "conftest.py").is_file():
+        return True
+    for name, marker in (("pyproject.toml", "[tool.pytest"), ("setup.cfg", "[tool:pytest]")):
+        path = root / name
+        if path.is_file() and marker in path.read_text("utf-8", "replace"):
+            return True
+    return False
+
+
+def _level4(
+    target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+) -> LevelResult:
+    errors: list[str] = []
+    if target.prp is not None and target.branch_checks:
+        errors += _drift_errors(target, target.prp, config.drift_threshold)
+    if errors:
+        return LevelResult(passed=False, errors=errors)
+    command = _command_for(4, target, config)
+    return _run_command(command, target, config, env) if command else LevelResult(passed=True)
+
+
+def drift(changed: Sequence[str], declared: Sequence[str]) -> tuple[float, list[str]]:
+    """Share (in %) of changed files outside the declared ones, and those files."""
+    outside = [name for name in changed if not any(covers(d, name) for d in declared)]
+    return (100.0 * len(outside) / len(changed) if changed else 0.0), outside
+
+
+def covers(declared: str, path: str) -> bool:
+    if declared.endswith("/"):
+        return path.startswith(declared)
+    if _is_glob(declared):
+        return fnmatchcase(path, declared)
+    return path == declared or path.startswith(declared + "/")
+
+
+def _is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _drift_errors(target: ValidationTarget, prp: Prp, threshold: float) -> list[str]:
+    if not prp.files:
+        return []
+    changed = [
+        name
+        for name in git.Repo(target.worktree).changed_files(target.base, target.head)
+        if name != target.prp_relpath
+    ]
+    share, outside = drift(changed, prp.files)
+    if share < threshold:
+        return []
+    listed = ", ".join(outside[:10]) + (" ..." if len(outside) > 10 else "")
+    return [
+        f"drift {share:.0f}% >= {threshold:.0f}%: {len(outside)} of {len(changed)} changed files "
+        f"are outside the PRP's declared files ({listed})"
+    ]

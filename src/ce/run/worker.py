@@ -1,0 +1,231 @@
+"""One PRP's way to the merge lane: worktree, executor (supervised, retried), validation."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+
+from ce import git, proc
+from ce.agents.base import ExecutorJob
+from ce.prp.model import Prp
+from ce.run.events import Listener, Notice, PrpChanged, PrpState
+from ce.run.load import BatchContext
+from ce.run.monitor import Monitor, Watch
+from ce.run.state import Journal, LevelResult
+from ce.run.validate import CHECKPOINT, ValidationTarget, first_failure, run_levels
+
+WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkResult:
+    prp_id: str
+    state: PrpState  # VALIDATED, PARTIAL or FAILED
+    base: str
+    head: str | None
+    phases_done: int
+    error: str | None = None
+    validation: dict[str, LevelResult] = field(default_factory=dict)
+    attempts: int = 0
+
+
+def phases_done(repo: git.Repo, prp: Prp, base: str) -> set[int]:
+    done: set[int] = set()
+    for commit in repo.commits(base, "HEAD"):
+        match = CHECKPOINT.match(commit.subject)
+        if match and match["id"] == prp.id:
+            done.add(int(match["n"]))
+    return done
+
+
+def resume_point(prp: Prp, done: set[int]) -> int | None:
+    """The first phase not yet committed, in document order; None when all are done."""
+    for phase in prp.phases:
+        if phase.number not in done:
+            return phase.number
+    return None
+
+
+class Worker:
+    """Runs in a pool thread; touches only its own worktree and reports through events."""
+
+    def __init__(
+        self,
+        ctx: BatchContext,
+        prp_id: str,
+        *,
+        monitor: Monitor,
+        journal: Journal,
+        listener: Listener,
+        stage: int,
+        model: str,
+        stopping: object,
+    ) -> None:
+        self.ctx = ctx
+        self.prp = ctx.prp(prp_id)
+        self.monitor = monitor
+        self.journal = journal
+        self.emit = listener
+        self.stage = stage
+        self.model = model
+        self.stopping = stopping  # a threading.Event set when the batch is interrupted
+        self.path = ctx.worktree(prp_id)
+        self.branch = ctx.branch(prp_id)
+        self.log_path = ctx.state.log(prp_id)
+        self.pgid: int | None = None
+
+    def run(self, base_hint: str | None) -> WorkResult:
+        self._state(PrpState.PREPARING, f"worktree {self.path}")
+        base = self._ensure_worktree(base_hint)
+        repo = git.Repo(self.path)
+        self._save_leftovers(repo)
+        attempts, error = self._execute(repo, base)
+        self._save_leftovers(repo)
+        return self._judge(repo, base, attempts, error)
+
+    def _state(self, state: PrpState, message: str = "") -> None:
+        self.emit(PrpChanged(prp=self.prp.id, state=state, message=message))
+
+    def _ensure_worktree(self, base_hint: str | None) -> str:
+        repo = self.ctx.repo
+        if repo.branch_exists(self.branch):
+            if not self.path.exists():
+                self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), adopt=True)
+                repo.add_worktree_for_branch(self.path, self.branch)
+            base = base_hint or repo.merge_base(self.branch, self.ctx.target)
+            self.journal.fact("worktree", prp=self.prp.id, base=base, adopted=True)
+            return base
+        base = repo.rev_parse(f"refs/heads/{self.ctx.target}")
+        self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), branch=self.branch)
+        repo.add_worktree(self.path, self.branch, base)
+        self.journal.fact("worktree", prp=self.prp.id, base=base)
+        return base
+
+    def _save_leftovers(self, repo: git.Repo) -> None:
+        """Work is never lost: whatever the executor left uncommitted becomes a checkpoint."""
+        sha = repo.commit_all(WIP_SUBJECT.format(prp_id=self.prp.id))
+        if sha is not None:
+            self.emit(Notice(level="info", prp=self.prp.id, message="committed leftover changes"))
+
+    def _execute(self, repo: git.Repo, base: str) -> tuple[int, str | None]:
+        retries = self.ctx.config.monitor.retries
+        attempts = 0
+        error: str | None = None
+        while True:
+            start = resume_point(self.prp, phases_done(repo, self.prp, base))
+            if start is None or _is_set(self.stopping):
+                return attempts, error
+            attempts += 1
+            error = self._launch(start, attempts)
+            if error is None:
+                return attempts, None
+            self._save_leftovers(repo)
+            if attempts > retries or not error.startswith("stalled"):
+                return attempts, error
+            self.emit(Notice(level="warning", prp=self.prp.id, message=f"{error}; relaunching"))
+
+    def _launch(self, start: int, attempt: int) -> str | None:
+        job = ExecutorJob(
+            prp=self.prp,
+            prp_path=self.prp.path.resolve(),
+            repo_root=self.ctx.root,
+            worktree=self.path,
+            branch=self.branch,
+            batch_id=self.ctx.batch_id,
+            stage=self.stage,
+            resume_from=start,
+            model=self.model,
+            scratch=self.ctx.state.scratch(self.prp.id),
+            validation_commands=_validation_commands(self.ctx),
+        )
+        argv = self.ctx.executor.command(job)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a", encoding="utf-8") as log:
+            log.write(f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n")
+        self.journal.intent("launch", prp=self.prp.id, attempt=attempt, resume_from=start)
+        child = proc.spawn_group(argv, cwd=self.path, env=job.environment(), log_path=self.log_path)
+        self.pgid = child.pgid
+        self.journal.fact("launched", prp=self.prp.id, pid=child.pid, pgid=child.pgid)
+        self._state(PrpState.RUNNING, f"attempt {attempt}, from phase {start}")
+        timeout = self.ctx.config.timeout_minutes
+        now = time.monotonic()
+        self.monitor.watch(
+            Watch(
+                prp_id=self.prp.id,
+                ref=f"refs/heads/{self.branch}",
+                child=child,
+                log_path=self.log_path,
+                deadline=now + timeout * 60,
+                timeout_minutes=timeout,
+                last_progress=now,
+            )
+        )
+        try:
+            code = child.wait(None)
+        finally:
+            watch = self.monitor.unwatch(self.prp.id)
+            proc.stop_group(child, self.ctx.config.monitor.grace_seconds)
+            self.pgid = None
+        self.journal.fact("exited", prp=self.prp.id, code=code)
+        if watch is not None and watch.stop_reason is not None:
+            return watch.stop_reason
+        if code != 0:
+            return f"the executor exited with code {code} (see {self.log_path})"
+        return None
+
+    def _judge(self, repo: git.Repo, base: str, attempts: int, error: str | None) -> WorkResult:
+        head = repo.rev_parse("HEAD")
+        done = phases_done(repo, self.prp, base)
+        numbers = [p.number for p in self.prp.phases]
+        count = len(done.intersection(numbers))
+        judged = WorkResult(
+            prp_id=self.prp.id,
+            state=PrpState.FAILED,
+            base=base,
+            head=head,
+            phases_done=count,
+            attempts=attempts,
+        )
+        if head == base:
+            return replace(judged, error=error or "the executor made no commit")
+        if error is not None:
+            return replace(
+                judged, state=PrpState.PARTIAL, error=f"{error} after phase {count}/{len(numbers)}"
+            )
+        missing = [n for n in numbers if n not in done]
+        if missing:
+            return replace(
+                judged,
+                state=PrpState.PARTIAL,
+                error=f"phases {', '.join(map(str, missing))} have no checkpoint commit "
+                f"({count}/{len(numbers)} done)",
+            )
+        return self._validate(judged, head)
+
+    def _validate(self, judged: WorkResult, head: str) -> WorkResult:
+        self._state(PrpState.VALIDATING)
+        target = ValidationTarget(
+            worktree=self.path,
+            base=judged.base,
+            head=head,
+            prp=self.prp,
+            prp_relpath=self.ctx.relpath(self.prp),
+        )
+        results = run_levels(target, self.ctx.config.validation, (1, 2, 3, 4), dict(os.environ))
+        failure = first_failure(results)
+        if failure is None:
+            return replace(judged, state=PrpState.VALIDATED, validation=results)
+        level, failed = failure
+        why = f"validation L{level} failed: {failed.errors[0] if failed.errors else ''}"
+        return replace(judged, state=PrpState.PARTIAL, error=why, validation=results)
+
+
+def _is_set(flag: object) -> bool:
+    is_set = getattr(flag, "is_set", None)
+    return bool(is_set()) if callable(is_set) else False
+
+
+def _validation_commands(ctx: BatchContext) -> tuple[str, ...]:
+    config = ctx.config.validation
+    return tuple(cmd for cmd in (config.level2, config.level3, config.level4) if cmd)

@@ -1,0 +1,79 @@
+"""The end-of-run summary a person reads (rendered from the summary data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+_MARK = {
+    "merged": "[green]✓[/]",
+    "partial": "[yellow]⚠[/]",
+    "conflict": "[yellow]⚠[/]",
+    "failed": "[red]✗[/]",
+    "skipped": "[dim]-[/]",
+}
+
+
+def duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def render_summary(summary: dict[str, Any], console: Console) -> None:
+    totals = summary["totals"]
+    console.print()
+    console.print(f"[bold]Batch {escape(summary['batch_id'])}: {summary['status']}[/]")
+    console.print(
+        f"Total PRPs: {totals['total']}  Completed: {totals['completed']}  "
+        f"Partial: {totals['partial'] + totals['conflict']}  Failed: {totals['failed']}  "
+        f"Skipped: {totals['skipped']}  Not started: {totals['not_started']}"
+    )
+    console.print(
+        f"Time elapsed: {duration(summary['elapsed_seconds'])}  "
+        f"(sequential: {duration(summary['sequential_seconds'])}, "
+        f"saved {summary['time_saved_percent']:.0f}%)"
+    )
+    console.print("\nStage breakdown:")
+    for stage in summary["stages"]:
+        items = (
+            ", ".join(f"{_MARK.get(p['state'], '·')} {escape(p['id'])}" for p in stage["prps"])
+            or "[dim](done earlier)[/]"
+        )
+        parallel = " (parallel)" if len(stage["prps"]) > 1 else ""
+        console.print(f"  Stage {stage['stage']}: {items}{parallel}")
+    console.print("\nValidation results:")
+    for prp_id, prp in summary["prps"].items():
+        console.print(f"  {escape(prp_id)}: {_validation_line(prp)}")
+    if summary["kept_worktrees"]:
+        console.print("\nKept for inspection:")
+        for path in summary["kept_worktrees"]:
+            console.print(f"  {escape(path)}")
+    console.print("\nNext steps:")
+    for step in summary["next_steps"]:
+        console.print("  - " + escape(step).replace("\n", "\n    "))
+
+
+def _validation_line(prp: dict[str, Any]) -> str:
+    results = prp["validation_results"]
+    failed = [(key, value) for key, value in sorted(results.items()) if not value["passed"]]
+    if prp["state"] == "merged":
+        skipped = [k for k, v in sorted(results.items()) if v["skipped"]]
+        note = f" ({', '.join(_level(k) for k in skipped)} skipped)" if skipped else ""
+        return f"[green]✓ All levels passed[/]{note}"
+    if failed:
+        key, value = failed[0]
+        detail = value["errors"][0] if value["errors"] else ""
+        return f"[yellow]⚠ {_level(key)} failed[/] {escape(detail)}"
+    return f"{_MARK.get(prp['state'], '·')} {prp['state']} {escape(prp['error'] or '')}"
+
+
+def _level(key: str) -> str:
+    return key.replace("integration_level_", "merged L").replace("level_", "L")
