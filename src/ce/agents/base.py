@@ -57,6 +57,18 @@ class ExecutorJob:
         return env
 
 
+@dataclass(frozen=True, kw_only=True)
+class Assessment:
+    """What an executor read from its own output after one launch (agents' reports)."""
+
+    error: str | None = None  # a failure the exit code does not show (is_error, denials...)
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    session_id: str | None = None
+    retry_after: float | None = None  # rate-limited: seconds before launching agents again
+
+
 class Executor(Protocol):
     """What the orchestrator needs of an executor; supervision, judging and merging are its own."""
 
@@ -67,6 +79,9 @@ class Executor(Protocol):
 
     def command(self, job: ExecutorJob) -> list[str]:
         """The argv to start in the worktree (after any files it needs are written)."""
+
+    def assess(self, job: ExecutorJob, exit_code: int, output: str) -> Assessment:
+        """Judge one launch from its exit code and the output it wrote to its log."""
 
 
 def render_prompt(job: ExecutorJob) -> str:

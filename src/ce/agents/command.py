@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from ce.agents.base import ExecutorJob, write_prompt
+from ce.agents.base import Assessment, ExecutorJob, write_prompt
 from ce.errors import CeError
 
 PLACEHOLDERS = ("prp_id", "prp_path", "model", "resume_from", "worktree", "prompt_file")
@@ -49,3 +49,6 @@ class CommandExecutor:
                 f"Placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; "
                 "write {{ and }} for literal braces."
             ) from None
+
+    def assess(self, job: ExecutorJob, exit_code: int, output: str) -> Assessment:
+        return Assessment()

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ce.agents.base import ExecutorJob
+from ce.agents.base import Assessment, ExecutorJob
 
 
 class ScriptExecutor:
@@ -30,3 +30,6 @@ class ScriptExecutor:
         ]
         plan.write_text(json.dumps({"prp_id": job.prp.id, "phases": phases}), encoding="utf-8")
         return [sys.executable, "-m", "ce.agents.script_runner", str(plan)]
+
+    def assess(self, job: ExecutorJob, exit_code: int, output: str) -> Assessment:
+        return Assessment()

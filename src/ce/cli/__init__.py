@@ -31,9 +31,9 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so that each command group stays in its own module.
-    from ce.cli import analyze, batch
+    from ce.cli import analyze, batch, demo
 
-    for command in (*batch.COMMANDS, *analyze.COMMANDS):
+    for command in (*batch.COMMANDS, *analyze.COMMANDS, *demo.COMMANDS):
         cli.add_command(command)
 
 

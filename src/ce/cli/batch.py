@@ -126,7 +126,7 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
         return _dry_run(options, as_json=params["as_json"])
     _refuse_unbuilt(params)
     context = load(options, Path.cwd())
-    return _run(context, as_json=params["as_json"], quiet=params["quiet"])
+    return run_context(context, as_json=params["as_json"], quiet=params["quiet"])
 
 
 def _dry_run(options: RunOptions, *, as_json: bool) -> int:
@@ -150,7 +150,7 @@ def _listener(*, quiet: bool) -> Listener:
     return PlainLines(sys.stderr, quiet=quiet)
 
 
-def _run(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
+def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     from ce.run.orchestrator import Orchestrator
     from ce.run.summary import build_summary
     from ce.ui.summary import render_summary

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ce.errors import CeError
 from ce.run.events import Health, PrpInfo, PrpState
@@ -196,10 +196,9 @@ class Journal:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._handle = path.open("a", encoding="utf-8")
+        self._handle: TextIO | None = None  # opened on the first write: a refused run writes nothing
         self._writes = 0
         kill_at = os.environ.get("CE_TEST_KILL_AT", "")
         self._kill_at = int(kill_at) if kill_at.isdigit() else None
@@ -213,6 +212,9 @@ class Journal:
     def _write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, sort_keys=True) + "\n"
         with self._lock:
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = self.path.open("a", encoding="utf-8")
             self._handle.write(line)
             self._handle.flush()
             os.fsync(self._handle.fileno())
@@ -222,7 +224,9 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            self._handle.close()
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
 
     @staticmethod
     def read(path: Path) -> list[dict[str, Any]]:

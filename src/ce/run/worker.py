@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from ce import git, proc
-from ce.agents.base import ExecutorJob
+from ce.agents.base import Assessment, ExecutorJob
 from ce.prp.model import Prp
 from ce.run.events import Listener, Notice, PrpChanged, PrpState
 from ce.run.load import BatchContext
@@ -74,6 +75,7 @@ class Worker:
         self.branch = ctx.branch(prp_id)
         self.log_path = ctx.state.log(prp_id)
         self.pgid: int | None = None
+        self.assessments: list[Assessment] = []
 
     def run(self, base_hint: str | None) -> WorkResult:
         self._state(PrpState.PREPARING, f"worktree {self.path}")
@@ -143,6 +145,7 @@ class Worker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a", encoding="utf-8") as log:
             log.write(f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n")
+            offset = log.tell()
         self.journal.intent("launch", prp=self.prp.id, attempt=attempt, resume_from=start)
         child = proc.spawn_group(argv, cwd=self.path, env=job.environment(), log_path=self.log_path)
         self.pgid = child.pgid
@@ -170,6 +173,10 @@ class Worker:
         self.journal.fact("exited", prp=self.prp.id, code=code)
         if watch is not None and watch.stop_reason is not None:
             return watch.stop_reason
+        assessment = self.ctx.executor.assess(job, code, _read_from(self.log_path, offset))
+        self.assessments.append(assessment)
+        if assessment.error is not None:
+            return assessment.error
         if code != 0:
             return f"the executor exited with code {code} (see {self.log_path})"
         return None
@@ -219,6 +226,12 @@ class Worker:
         level, failed = failure
         why = f"validation L{level} failed: {failed.errors[0] if failed.errors else ''}"
         return replace(judged, state=PrpState.PARTIAL, error=why, validation=results)
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode("utf-8", "replace")
 
 
 def _is_set(flag: object) -> bool:

@@ -1,0 +1,90 @@
+"""Build real repositories with real PRP batches for engine tests."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GIT_ENV_CONFIG = ("-c", "user.name=ce test", "-c", "user.email=test@example.invalid")
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *GIT_ENV_CONFIG, *args], cwd=cwd, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    """One PRP of a test batch: each phase is a list of bash blocks."""
+
+    id: str
+    title: str
+    phases: Sequence[Sequence[str]]
+    deps: Sequence[str] = ()
+    files: Sequence[str] = ()
+    status: str = "planning"
+    order: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def markdown(self, batch: str) -> str:
+        deps = "[" + ", ".join(f'"{d}"' for d in self.deps) + "]"
+        files = "".join(f"\n  - {f}" for f in self.files) or " []"
+        lines = [
+            "---",
+            f"prp_id: {self.id}",
+            f"title: {self.title}",
+            f"status: {self.status}",
+            f"batch_id: {batch}",
+            f"dependencies: {deps}",
+            f"files_modified:{files}",
+        ]
+        if self.order is not None:
+            lines.append(f"order: {self.order}")
+        lines += [f"{k}: {v}" for k, v in self.extra.items()]
+        lines += ["---", "", f"# {self.title}", "", "## Implementation", ""]
+        for number, blocks in enumerate(self.phases, start=1):
+            lines += [f"### Phase {number}: Step {number}", ""]
+            for block in blocks:
+                lines += ["```bash run", textwrap.dedent(block).strip(), "```", ""]
+        return "\n".join(lines) + "\n"
+
+
+CONFIG = """\
+executor = "script"
+[monitor]
+poll_seconds = 0.2
+"""
+
+
+def make_batch_repo(
+    root: Path, specs: Sequence[Spec], *, batch: str = "7", config: str = CONFIG
+) -> Path:
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "ce test")
+    git(root, "config", "user.email", "test@example.invalid")
+    prp_dir = root / "PRPs" / "feature-requests"
+    prp_dir.mkdir(parents=True)
+    for spec in specs:
+        name = f"PRP-{spec.id.removeprefix('PRP-')}-{spec.title.lower().replace(' ', '-')}.md"
+        (prp_dir / name).write_text(spec.markdown(batch), encoding="utf-8")
+    (root / ".ce").mkdir()
+    (root / ".ce" / "config.toml").write_text(config, encoding="utf-8")
+    (root / "README.md").write_text("test repo\n", encoding="utf-8")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def write(path: str, text: str) -> str:
+    """A bash block writing `text` to `path`."""
+    return f"mkdir -p \"$(dirname {path})\"\nprintf '%s\\n' '{text}' > {path}"
+
+
+def append(path: str, text: str) -> str:
+    return f"printf '%s\\n' '{text}' >> {path}"

@@ -1,0 +1,167 @@
+"""The engine end to end: real git repositories, real child processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from batchkit import Spec, append, git, make_batch_repo, write
+
+from ce.cli import run
+
+SIX = [
+    Spec(id="PRP-7.1.1", title="Alpha", phases=[[write("a.txt", "a")]], files=["a.txt"]),
+    Spec(
+        id="PRP-7.2.1",
+        title="Bravo",
+        deps=["PRP-7.1.1"],
+        phases=[[write("b.txt", "b")], [write("shared.txt", "B")]],
+        files=["b.txt", "shared.txt"],
+        order=1,
+    ),
+    Spec(
+        id="PRP-7.2.2",
+        title="Charlie",
+        deps=["PRP-7.1.1"],
+        phases=[[write("c.txt", "c"), append("shared.txt", "C")]],
+        files=["c.txt", "shared.txt"],
+        order=2,
+    ),
+    Spec(
+        id="PRP-7.2.3",
+        title="Delta",
+        deps=["7.1.1"],
+        phases=[[write("d.txt", "d")], [append("d.txt", "dd")]],
+        files=["d.txt"],
+    ),
+    Spec(
+        id="PRP-7.3.1",
+        title="Echo",
+        deps=["PRP-7.2.1", "PRP-7.2.3"],
+        phases=[[write("e.txt", "e")]],
+        files=["e.txt"],
+    ),
+    Spec(id="PRP-7.2.4", title="Foxtrot", deps=["PRP-7.1.1"], phases=[[write("f.txt", "f")]], files=["f.txt"]),
+]
+
+
+def ce(repo: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.chdir(repo)
+    return run(list(args))
+
+
+def first_parent_subjects(repo: Path) -> list[str]:
+    return git(repo, "log", "--first-parent", "--format=%s", "main").splitlines()[::-1]
+
+
+def test_six_prps_three_stages_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_batch_repo(tmp_path / "repo", SIX)
+    (repo / "notes.txt").write_text("mine, untracked\n")
+
+    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--executor", "script", "--json")
+
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    summary = json.loads(out.out)
+    assert summary["status"] == "COMPLETED"
+    assert summary["totals"]["completed"] == 6
+    # Stages: 1 Alpha; 2 Bravo, Delta, Foxtrot; 3 Charlie (moved: shares shared.txt), Echo.
+    assert [[p["id"] for p in s["prps"]] for s in summary["stages"]] == [
+        ["PRP-7.1.1"],
+        ["PRP-7.2.1", "PRP-7.2.3", "PRP-7.2.4"],
+        ["PRP-7.2.2", "PRP-7.3.1"],
+    ]
+    merges = [s for s in first_parent_subjects(repo) if s.startswith("Merge ")]
+    assert merges == [
+        "Merge PRP-7.1.1: Alpha",
+        "Merge PRP-7.2.1: Bravo",
+        "Merge PRP-7.2.3: Delta",
+        "Merge PRP-7.2.4: Foxtrot",
+        "Merge PRP-7.2.2: Charlie",
+        "Merge PRP-7.3.1: Echo",
+    ]
+    for name in ("a", "b", "c", "e", "f"):
+        assert (repo / f"{name}.txt").read_text() == f"{name}\n"
+    assert (repo / "d.txt").read_text() == "d\ndd\n"
+    assert (repo / "shared.txt").read_text() == "B\nC\n"
+    for prp in (repo / "PRPs" / "feature-requests").glob("PRP-7.*.md"):
+        text = prp.read_text()
+        assert "status: completed" in text
+        assert "completion_date: " in text
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+    assert (repo / "notes.txt").read_text() == "mine, untracked\n"
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git(repo, "branch", "--format=%(refname:short)") == "main"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
+    checkpoint = json.loads((repo / ".ce/tmp/batch-execution-7.json").read_text())
+    assert checkpoint["status"] == "COMPLETED"
+    assert checkpoint["last_stage_completed"] == 3
+
+
+def test_failing_validation_leaves_target_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = 'executor = "script"\n[validate]\nlevel3 = "bash -c \'test ! -f bad.txt\'"\n'
+    specs = [Spec(id="PRP-7.1.1", title="Bad", phases=[[write("bad.txt", "x")]], files=["bad.txt"])]
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+    before = git(repo, "rev-parse", "main")
+
+    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--json")
+
+    out = capsys.readouterr()
+    assert code == 1
+    summary = json.loads(out.out)
+    prp = summary["prps"]["PRP-7.1.1"]
+    assert prp["state"] == "partial"
+    assert "L3" in prp["error"]
+    assert prp["validation_results"]["level_3"]["passed"] is False
+    # Only the .gitignore entry for .ce/tmp/ may have landed; no PRP work.
+    assert "Merge" not in git(repo, "log", "--format=%s", f"{before}..main")
+    assert not (repo / "bad.txt").exists()
+    assert Path(prp["worktree"]).is_dir()  # kept for debugging
+    assert summary["kept_worktrees"] == [prp["worktree"]]
+
+
+def test_undeclared_conflict_pauses_with_first_merged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [
+        Spec(id="PRP-7.1.1", title="One", phases=[[write("same.txt", "one")]], files=["one.txt"], order=1),
+        Spec(id="PRP-7.1.2", title="Two", phases=[[write("same.txt", "two")]], files=["two.txt"], order=2),
+    ]
+    config = 'executor = "script"\n[validate]\ndrift_threshold = 100\n'
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+
+    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7")
+
+    out = capsys.readouterr()
+    assert code == 1
+    assert "PRP-7.1.2 conflicts with main in: same.txt" in out.out
+    assert "--resume" in out.out
+    assert (repo / "same.txt").read_text() == "one\n"
+    assert "<<<<<<<" not in git(repo, "grep", "-n", "-e", "same", "--", "same.txt") + (
+        repo / "same.txt"
+    ).read_text()
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+    checkpoint = json.loads((repo / ".ce/tmp/batch-execution-7.json").read_text())
+    assert checkpoint["status"] == "PAUSED"
+
+
+def test_dirty_repository_is_refused_and_nothing_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_batch_repo(tmp_path / "repo", SIX[:1])
+    (repo / "README.md").write_text("changed\n")
+
+    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7")
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "uncommitted changes to tracked files" in err
+    assert "README.md" in err
+    assert not (repo / ".ce" / "tmp").exists()
+    assert git(repo, "branch", "--format=%(refname:short)") == "main"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
