@@ -31,9 +31,10 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so that each command group stays in its own module.
-    from ce.cli import analyze, batch, demo
+    from ce.cli import analyze, batch, demo, state, validate
 
-    for command in (*batch.COMMANDS, *analyze.COMMANDS, *demo.COMMANDS):
+    groups = (batch, analyze, validate, state, demo)
+    for command in (c for group in groups for c in group.COMMANDS):
         cli.add_command(command)
 
 
