@@ -1,0 +1,106 @@
+"""Find the YAML frontmatter of a PRP and load it safely.
+
+Shared by the parser and the status writer, so both agree on where the frontmatter is.
+Lines end at "\\n" only (a "\\r" before it belongs to the line ending), which keeps CRLF files
+editable byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
+
+from ce.errors import CeError
+
+BOM = "\ufeff"
+_DELIMITERS = ("---", "...")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Document:
+    yaml_text: str  # the frontmatter, "\n" line endings
+    body: str  # everything after the closing delimiter, "\n" line endings
+    body_line: int  # 1-based line of the file where the body starts
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text`, each keeping its line ending."""
+    # Not str.splitlines: it also splits on a lone "\r", \x0c, \u2028..., the writer must not.
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
+
+
+def bare(line: str) -> str:
+    """A line without its line ending."""
+    return line.rstrip("\r\n")
+
+
+def closing_index(lines: list[str]) -> int | None:
+    """Index of the line closing the frontmatter, or None when the file does not open one."""
+    if not lines or bare(lines[0]).removeprefix(BOM).rstrip() != "---":
+        return None
+    for index in range(1, len(lines)):
+        if bare(lines[index]).rstrip() in _DELIMITERS:
+            return index
+    return len(lines)  # opened and never closed: the caller reports it
+
+
+def split_document(path: Path, text: str) -> Document:
+    lines = split_lines(text.removeprefix(BOM))
+    close = closing_index(lines)
+    if close is None:
+        raise CeError(
+            f"{path}: the file has no YAML frontmatter: its first line must be `---`, followed "
+            "by fields such as `prp_id: PRP-43.2.1`, `title: ...`, `status: planning`, and "
+            "another `---` line."
+        )
+    if close == len(lines):
+        raise CeError(
+            f"{path}: the YAML frontmatter opened on line 1 is never closed: add a `---` line "
+            "after its last field."
+        )
+    return Document(
+        yaml_text=_unix("".join(lines[1:close])),
+        body=_unix("".join(lines[close + 1 :])),
+        body_line=close + 2,
+    )
+
+
+def _unix(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
+def load_yaml(path: Path, yaml_text: str) -> Any:
+    """Safe load: plain data only; a tag that would build an object is an error."""
+    try:
+        return YAML(typ="safe", pure=True).load(yaml_text)
+    except MarkedYAMLError as exc:
+        raise CeError(_marked_message(path, exc)) from None
+    except ReaderError as exc:
+        line = yaml_text.count("\n", 0, exc.position) + 2
+        raise CeError(
+            f"{path}: the YAML frontmatter has a character YAML does not allow on line {line} "
+            f"(code point {exc.character:#06x}): remove it."
+        ) from None
+    except YAMLError as exc:
+        raise CeError(f"{path}: the YAML frontmatter is malformed: {exc}. Fix the YAML.") from None
+    except RecursionError:
+        raise CeError(
+            f"{path}: the YAML frontmatter is nested too deeply to read: flatten it."
+        ) from None
+
+
+def _marked_message(path: Path, exc: MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark is not None else ""
+    problem = " ".join(part for part in (exc.context, exc.problem) if part)
+    return (
+        f"{path}: the YAML frontmatter is malformed{where}: {problem}. Fix the YAML there "
+        "(quote values that contain ': ', ' #', or start with a special character such as "
+        "`*`, `&`, `!`, `[`, `{`)."
+    )
