@@ -1,0 +1,126 @@
+"""A batch of PRPs → a checked plan: stages, conflicts, moves, a model per PRP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from ce.errors import CeError
+from ce.plan.graph import CycleError, Plan, PlanItem, id_key, plan_stages
+from ce.plan.models import assign_model, model_score
+from ce.prp.model import Prp, StatusClass
+
+_NO_PRPS: Mapping[str, Prp] = MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchPlan:
+    plan: Plan
+    prps: Mapping[str, Prp]  # id → PRP, in plan order
+    models: Mapping[str, str]
+    scores: Mapping[str, int]
+    warnings: tuple[str, ...]
+
+    @property
+    def sequential_hours(self) -> float:
+        return sum(_hours(p) for p in self.prps.values())
+
+    @property
+    def parallel_hours(self) -> float:
+        """Stages run one after another; a stage lasts as long as its longest PRP."""
+        return sum(max(_hours(self.prps[i]) for i in stage) for stage in self.plan.stages)
+
+    def dry_run_json(self, batch_id: str | None) -> dict[str, Any]:
+        """The `--dry-run --json` contract of DESIGN.md."""
+        return {
+            "batch_id": batch_id,
+            "stages": self.plan.to_json()["stages"],
+            "file_conflicts": {f: list(ids) for f, ids in self.plan.file_conflicts.items()},
+            "moves": [
+                {
+                    "prp": m.prp,
+                    "from_stage": m.from_stage,
+                    "to_stage": m.to_stage,
+                    "because": list(m.because),
+                }
+                for m in self.plan.moves
+            ],
+            "prps": {prp_id: self._prp_json(prp) for prp_id, prp in self.prps.items()},
+        }
+
+    def _prp_json(self, prp: Prp) -> dict[str, Any]:
+        return {
+            "title": prp.title,
+            "status": prp.status,
+            "dependencies": list(prp.dependencies),
+            "files": list(prp.files),
+            "phases": [phase.title for phase in prp.phases],
+            "estimated_hours": prp.estimated_hours,
+            "complexity": prp.complexity.value,
+            "model": self.models[prp.id],
+            "stage": self.plan.stage_of(prp.id),
+        }
+
+
+def _hours(prp: Prp) -> float:
+    return prp.estimated_hours or 0.0
+
+
+def plan_batch(
+    prps: Sequence[Prp],
+    *,
+    external: Mapping[str, Prp] = _NO_PRPS,
+    model_override: str | None = None,
+) -> BatchPlan:
+    """Check the batch and plan it. Dependencies on PRPs outside the run must be done already
+    (they are satisfied and left out of the graph); anything else is a CeError naming the file."""
+    by_id = {prp.id: prp for prp in prps}
+    # plan_stages rejects duplicate ids, naming both files (PlanItem.source).
+    plan = plan_stages([_item(prp, by_id, external) for prp in prps])
+    ordered = {prp_id: by_id[prp_id] for prp_id in plan.sorted_order}
+    return BatchPlan(
+        plan=plan,
+        prps=MappingProxyType(ordered),
+        models=MappingProxyType({i: assign_model(p, model_override) for i, p in ordered.items()}),
+        scores=MappingProxyType({i: model_score(p) for i, p in ordered.items()}),
+        warnings=tuple(w for i in sorted(by_id, key=id_key) for w in by_id[i].warnings),
+    )
+
+
+def _item(prp: Prp, run: Mapping[str, Prp], external: Mapping[str, Prp]) -> PlanItem:
+    inside = []
+    for dep in prp.dependencies:
+        if dep == prp.id:
+            raise CycleError(
+                f"{prp.id} ({prp.path}) depends on itself: remove {prp.id} from its dependencies.",
+                cycle=(prp.id, prp.id),
+            )
+        if dep in run:
+            inside.append(dep)
+        else:
+            _check_external(prp, dep, external.get(dep))
+    return PlanItem(
+        id=prp.id,
+        dependencies=tuple(inside),
+        files=prp.files,
+        order=prp.order,
+        source=str(prp.path),
+    )
+
+
+def _check_external(prp: Prp, dep: str, found: Prp | None) -> None:
+    if found is not None and found.status_class is StatusClass.DONE:
+        return
+    where = f"{prp.id} ({prp.path}) depends on {dep}"
+    if found is None:
+        raise CeError(
+            f"{where}, which was not found in this run or among the PRP files: check the id, "
+            f"add {dep} to the run, or remove the dependency."
+        )
+    raise CeError(
+        f"{where} ({found.path}), whose status is '{found.status}' "
+        f"({found.status_class.value}), and it is not part of this run: add {dep} to the run, "
+        "complete it first, or remove the dependency."
+    )

@@ -1,0 +1,33 @@
+"""Which model works on a PRP: `--model`, else the PRP's own `model:`, else the seed formula."""
+
+from __future__ import annotations
+
+import math
+
+from ce.prp.model import Complexity, Prp
+
+_COMPLEXITY_WEIGHT = {Complexity.LOW: 0.5, Complexity.MEDIUM: 1.0, Complexity.HIGH: 1.5}
+# (upper bound exclusive, model), cheapest first; anything above the last bound is opus.
+_THRESHOLDS = ((40, "haiku"), (70, "sonnet"))
+_TOP_MODEL = "opus"
+
+
+def model_score(prp: Prp) -> int:
+    """The seed formula. Rounded down, which keeps every `score < bound` comparison exact."""
+    phases = max(prp.phase_count, 1)  # a PRP without phase headings is one phase
+    score = (
+        _COMPLEXITY_WEIGHT[prp.complexity] * 40
+        + min((prp.estimated_hours or 0) * 10, 30)
+        + min(len(prp.files) * 5, 20)
+        + min(phases * 3, 10)
+    )
+    return math.floor(score)
+
+
+def assign_model(prp: Prp, override: str | None = None) -> str:
+    if override:
+        return override
+    if prp.model:
+        return prp.model
+    score = model_score(prp)
+    return next((model for bound, model in _THRESHOLDS if score < bound), _TOP_MODEL)

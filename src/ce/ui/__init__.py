@@ -1,0 +1,1 @@
+"""Rendering of plans, engine events and summaries (imports only event types from the engine)."""
