@@ -185,7 +185,8 @@ def _in_batch(name: str, batch_id: str) -> bool:
     lowered = name.lower()
     if not (lowered.startswith(prefix) and lowered.endswith(".md")):
         return False
-    return not lowered[len(prefix) :].startswith("initial")
+    middle = lowered[len(prefix) : -len(".md")]  # the `*` of PRP-43.*.md
+    return bool(middle) and not middle.startswith("initial")
 
 
 def _markdown_files(prp_dir: Path) -> list[Path]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import ConstructorError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 
@@ -98,9 +99,14 @@ def load_yaml(path: Path, yaml_text: str) -> Any:
 def _marked_message(path: Path, exc: MarkedYAMLError) -> str:
     mark = exc.problem_mark or exc.context_mark
     where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark is not None else ""
-    problem = " ".join(part for part in (exc.context, exc.problem) if part)
-    return (
-        f"{path}: the YAML frontmatter is malformed{where}: {problem}. Fix the YAML there "
-        "(quote values that contain ': ', ' #', or start with a special character such as "
-        "`*`, `&`, `!`, `[`, `{`)."
-    )
+    problem = exc.problem or "invalid YAML"
+    if exc.context and exc.context_mark is not None:
+        problem += f" ({exc.context} at line {exc.context_mark.line + 2})"
+    if isinstance(exc, ConstructorError) and "tag" in problem:
+        fix = "ce reads plain YAML data only: remove the `!` tag"
+    else:
+        fix = (
+            "fix the YAML there (quote values that contain ': ' or ' #', or that start with "
+            "a special character such as `*`, `&`, `!`, `[`, `{`)"
+        )
+    return f"{path}: the YAML frontmatter is malformed{where}: {problem}; {fix}."

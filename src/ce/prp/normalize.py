@@ -127,7 +127,7 @@ def normalize_dependencies(raw: object) -> Dependencies:
 
 def dependency_id(text: str) -> str | None:
     """The id an item starts with ("PRP-36.1.1 (note)" -> PRP-36.1.1), None when it is prose."""
-    token = re.split(r"[\s(:,;]", text.strip(), maxsplit=1)[0].strip("`*\"'[]").rstrip(".")
+    token = re.split(r"[\s(:,;]", text.strip(), maxsplit=1)[0].strip("`*\"'[].")
     if token[: len(_PREFIX)].lower() == _PREFIX:
         dep = normalize_id(token)
         if dep is None:

@@ -25,6 +25,11 @@ def parse_prp(path: Path, text: str | None = None) -> Prp:
         text = read_prp_text(path)
     document = split_document(path, text)
     mapping = load_yaml(path, document.yaml_text)
+    if mapping is None:
+        raise CeError(
+            f"{path}: the frontmatter is empty: add the PRP's fields (`prp_id: PRP-43.2.1`, "
+            "`title: ...`, `status: planning`)."
+        )
     if not isinstance(mapping, dict):
         raise CeError(
             f"{path}: the frontmatter must be a mapping of fields (`prp_id: PRP-43.2.1`, "

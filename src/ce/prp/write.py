@@ -121,20 +121,29 @@ def _newline(lines: list[str]) -> str:
 
 def _verify(before: str, after: str, word: str, completion_date: date | None, where: str) -> None:
     """Re-read both frontmatters: only status and completion_date may differ."""
-    old, new = _frontmatter(before, where), _frontmatter(after, where)
-    changed = {"status", "completion_date"}
-    others_kept = _without(old, changed) == _without(new, changed)
-    status_set = new.get("status") == word
-    date_set = completion_date is None or new.get("completion_date") in (
-        completion_date,
-        completion_date.isoformat(),
-    )
-    if not (others_kept and status_set and date_set):
+    old = _frontmatter(before, where)  # a malformed file is reported as such
+    if not _only_status_changed(old, after, word, completion_date):
         raise CeError(
             f"{where}: cannot set `status: {word}` without disturbing the rest of the "
             "frontmatter (the status line is written in a form ce does not edit); "
             f"set it by hand."
         )
+
+
+def _only_status_changed(
+    old: dict[str, Any], after: str, word: str, completion_date: date | None
+) -> bool:
+    try:
+        new = _frontmatter(after, "the edited frontmatter")
+    except CeError:
+        return False
+    changed = {"status", "completion_date"}
+    date_set = completion_date is None or new.get("completion_date") in (
+        completion_date,
+        completion_date.isoformat(),
+    )
+    kept = _without(old, changed) == _without(new, changed)
+    return kept and new.get("status") == word and date_set
 
 
 def _frontmatter(text: str, where: str) -> dict[str, Any]:
