@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -129,8 +130,20 @@ def test_undeclared_conflict_pauses_with_first_merged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     specs = [
-        Spec(id="PRP-7.1.1", title="One", phases=[[write("same.txt", "one")]], files=["one.txt"], order=1),
-        Spec(id="PRP-7.1.2", title="Two", phases=[[write("same.txt", "two")]], files=["two.txt"], order=2),
+        Spec(
+            id="PRP-7.1.1",
+            title="One",
+            phases=[[write("one.txt", "1"), write("same.txt", "one")]],
+            files=["one.txt"],
+            order=1,
+        ),
+        Spec(
+            id="PRP-7.1.2",
+            title="Two",
+            phases=[[write("two.txt", "2"), write("same.txt", "two")]],
+            files=["two.txt"],
+            order=2,
+        ),
     ]
     config = 'executor = "script"\n[validate]\ndrift_threshold = 100\n'
     repo = make_batch_repo(tmp_path / "repo", specs, config=config)
@@ -142,9 +155,10 @@ def test_undeclared_conflict_pauses_with_first_merged(
     assert "PRP-7.1.2 conflicts with main in: same.txt" in out.out
     assert "--resume" in out.out
     assert (repo / "same.txt").read_text() == "one\n"
-    assert "<<<<<<<" not in git(repo, "grep", "-n", "-e", "same", "--", "same.txt") + (
-        repo / "same.txt"
-    ).read_text()
+    markers = subprocess.run(
+        ["git", "grep", "-l", "-e", "<<<<<<<", "main"], cwd=repo, capture_output=True, text=True
+    )
+    assert markers.returncode == 1, markers.stdout
     assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
     checkpoint = json.loads((repo / ".ce/tmp/batch-execution-7.json").read_text())
     assert checkpoint["status"] == "PAUSED"

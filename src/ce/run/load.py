@@ -105,12 +105,12 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
     repo, root = open_repository(cwd)
     config = load_config(root, config_overrides(options))
     prp_dir = root / config.prp_dir
-    prps, warnings = _select(options, prp_dir, cwd)
+    prps, warnings, found_batch = _select(options, prp_dir, cwd)
     done = frozenset(p.id for p in prps if p.status_class is StatusClass.DONE)
     missing = {d for p in prps for d in p.dependencies} - {p.id for p in prps}
     external = find_external(prp_dir, sorted(missing)) if missing else {}
     plan = plan_batch(prps, external=external, model_override=options.model)
-    batch_id = options.batch or _batch_id(prps)
+    batch_id = found_batch or _batch_id(prps)
     executor = make_executor(config.executor, config)
     context = BatchContext(
         options=options,
@@ -130,19 +130,24 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
     return context
 
 
-def _select(options: RunOptions, prp_dir: Path, cwd: Path) -> tuple[list[Prp], list[str]]:
+def _select(
+    options: RunOptions, prp_dir: Path, cwd: Path
+) -> tuple[list[Prp], list[str], str | None]:
     if options.batch is not None and options.prps:
         raise CeError("Give either --batch N or PRP paths/ids, not both.")
     if options.batch is not None:
         found = discover_batch(prp_dir, options.batch)
-        prps = [*found.prps, *(p for p in found.skipped if p.status_class is StatusClass.DONE)]
-        return sorted(prps, key=lambda p: p.id), list(found.warnings)
+        prps = [*found.runnable, *(p for p in found.skipped if p.status_class is StatusClass.DONE)]
+        skipped = [
+            w for p in found.skipped if p.status_class is not StatusClass.DONE for w in p.warnings
+        ]
+        return sorted(prps, key=lambda p: p.id), [*found.warnings, *skipped], found.batch_id
     if not options.prps:
         raise CeError(
             "Nothing to run: give --batch N (PRPs named PRP-N.*.md in the PRP directory) "
             "or PRP files/ids, e.g. `ce batch-exe PRP-43.2.1 PRP-43.2.2`."
         )
-    return list(resolve_prps(options.prps, prp_dir, cwd)), []
+    return list(resolve_prps(options.prps, prp_dir, cwd)), [], None
 
 
 def _batch_id(prps: list[Prp]) -> str:
