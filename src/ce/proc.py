@@ -1,0 +1,331 @@
+"""The one process helper: run a command to completion, or supervise a process group.
+
+Nothing else in `ce` imports `subprocess`. Commands are argv lists, never a shell line.
+
+Supervision works on process groups: `spawn_group` starts the child as the leader of a new
+session, so everything it starts stays in its group unless it leaves on purpose, and
+`stop_group` signals the whole group. On Linux `ce` also becomes a child subreaper when it
+first spawns a group, so members orphaned by their parent (a double-forked daemon) are
+re-parented to us and reaped by `stop_group` instead of lingering as zombies.
+
+Limit: a descendant that calls `setsid()` or `setpgid()` leaves the group and escapes
+`stop_group`; nothing short of cgroups can follow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from ce.errors import CeFailure
+
+_STDERR_TAIL_LINES = 20
+_DRAIN_SECONDS = 5.0  # after killing a timed-out group, how long its pipes may take to close
+_KILL_WAIT_SECONDS = 5.0  # after SIGKILL, how long the group may take to disappear
+_POLL_SECONDS = 0.05
+_PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
+_EXIT_NOT_FOUND = 127  # the shell's codes for "command not found" / "cannot execute"
+_EXIT_CANNOT_EXECUTE = 126
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completed:
+    """A finished command and what it printed."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class ProcessError(CeFailure):
+    """A command failed, could not start, or timed out.
+
+    `returncode` is the exit code (negative: killed by that signal; 127: not found).
+    """
+
+    def __init__(
+        self,
+        *,
+        argv: Sequence[str],
+        returncode: int,
+        stdout: str = "",
+        stderr: str = "",
+        reason: str | None = None,
+    ) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.reason = reason
+        super().__init__(self._describe())
+
+    @classmethod
+    def from_completed(cls, completed: Completed, *, reason: str | None = None) -> Self:
+        return cls(
+            argv=completed.argv,
+            returncode=completed.returncode,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+            reason=reason,
+        )
+
+    def _describe(self) -> str:
+        what = self.reason or "failed"
+        lines = [f"command {what} (exit code {self.returncode}): {shlex.join(self.argv)}"]
+        tail = self.stderr.rstrip().splitlines()[-_STDERR_TAIL_LINES:]
+        lines.extend(f"  {line}" for line in tail)
+        return "\n".join(lines)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    input: str | None = None,  # the name subprocess uses
+    timeout: float | None = None,
+) -> Completed:
+    """Run `argv` to completion and capture its output.
+
+    Output is utf-8 with undecodable bytes replaced; newlines are kept as written (no
+    universal-newline translation, so file contents read through git survive a round trip).
+    The child gets its own process group, so a timeout (or Ctrl-C) kills everything it
+    started. stdin is closed unless `input` is given.
+    """
+    args = tuple(argv)
+    with _starting(args):
+        popen = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    data = None if input is None else input.encode("utf-8")
+    stdout, stderr = _communicate(popen, args, data, timeout)
+    completed = Completed(argv=args, returncode=popen.returncode, stdout=stdout, stderr=stderr)
+    if check and completed.returncode != 0:
+        raise ProcessError.from_completed(completed)
+    return completed
+
+
+def _communicate(
+    popen: subprocess.Popen[bytes], args: tuple[str, ...], data: bytes | None, timeout: float | None
+) -> tuple[str, str]:
+    try:
+        stdout, stderr = popen.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stdout, stderr = _kill_and_drain(popen)
+        raise ProcessError(
+            argv=args,
+            returncode=popen.returncode,
+            stdout=_decode(stdout),
+            stderr=_decode(stderr),
+            reason=f"timed out after {timeout:g}s and was killed",
+        ) from None
+    except BaseException:
+        _kill_and_drain(popen)
+        raise
+    return _decode(stdout), _decode(stderr)
+
+
+def _decode(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", errors="replace")
+
+
+def _kill_and_drain(popen: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    _signal_group(popen.pid, signal.SIGKILL)
+    try:
+        stdout, stderr = popen.communicate(timeout=_DRAIN_SECONDS)
+    except subprocess.TimeoutExpired:
+        # A member that left the group still holds our pipes: give up on its output.
+        popen.kill()
+        popen.wait()
+        stdout, stderr = b"", b""
+    _reap_group(popen.pid)
+    return stdout or b"", stderr or b""
+
+
+class Child:
+    """A supervised child: the leader of its own process group."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], log_path: Path) -> None:
+        self._popen = popen
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def pgid(self) -> int:
+        # A session leader's group id is its pid; recorded so a later run can kill the group.
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
+
+    def poll(self) -> int | None:
+        return self._popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The leader's exit code, or None if it still runs after `timeout` seconds."""
+        try:
+            return self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def __repr__(self) -> str:
+        return f"Child(pid={self.pid}, returncode={self.returncode}, log={self.log_path})"
+
+
+def spawn_group(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path) -> Child:
+    """Start `argv` in a new session with stdin closed, appending its output to `log_path`.
+
+    Call `stop_group` when done with it, even after the leader exited: that also kills
+    whatever the leader left running in its group.
+    """
+    _become_subreaper()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = tuple(argv)
+    with log_path.open("ab") as log, _starting(args):
+        popen = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Child(popen, log_path)
+
+
+def stop_group(child: Child, grace: float = 5.0) -> int | None:
+    """Stop the child's whole group: SIGTERM, up to `grace` seconds, then SIGKILL.
+
+    Reaps the leader and the members orphaned to us. Idempotent. Returns the leader's exit
+    code (None only if it survived SIGKILL, e.g. stuck in the kernel).
+    """
+    _stop(child.pgid, grace, child)
+    return child.returncode
+
+
+def kill_pgid(pgid: int, grace: float) -> None:
+    """Stop a group recorded by an earlier run of `ce` (not our child): SIGTERM, then SIGKILL.
+
+    The caller vouches that `pgid` is still that group: once it died its number may be reused.
+    """
+    _stop(pgid, grace, None)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` still runs (zombies, on Linux, do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists but belongs to someone else
+    return _has_live_member(pgid)
+
+
+@contextlib.contextmanager
+def _starting(args: tuple[str, ...]) -> Iterator[None]:
+    """Turn a failure to start (missing binary, bad cwd) into a ProcessError."""
+    try:
+        yield
+    except OSError as exc:
+        code = _EXIT_NOT_FOUND if isinstance(exc, FileNotFoundError) else _EXIT_CANNOT_EXECUTE
+        raise ProcessError(
+            argv=args, returncode=code, stderr=str(exc), reason="could not start"
+        ) from exc
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    # PermissionError: macOS says so for a group of zombies.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _stop(pgid: int, grace: float, leader: Child | None) -> None:
+    _signal_group(pgid, signal.SIGTERM)
+    if not _wait_gone(pgid, time.monotonic() + grace, leader):
+        _signal_group(pgid, signal.SIGKILL)
+        _wait_gone(pgid, time.monotonic() + _KILL_WAIT_SECONDS, leader)
+
+
+def _wait_gone(pgid: int, deadline: float, leader: Child | None) -> bool:
+    """Reap what we may until no process of the group runs, or the deadline passes."""
+    while True:
+        if leader is None or leader.poll() is not None:
+            # Only once Popen has reaped the leader: waitpid(-pgid) must not steal its status.
+            _reap_group(pgid)
+            if not group_alive(pgid):
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_POLL_SECONDS)
+
+
+def _reap_group(pgid: int) -> None:
+    """Collect the exit status of every dead member of `pgid` that is our child."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+_STAT_FIELDS = re.compile(r"\) (?P<state>\S) -?\d+ (?P<pgrp>-?\d+) ")
+
+
+def _has_live_member(pgid: int) -> bool:
+    """Whether a member of `pgid` is not a zombie (Linux /proc; elsewhere: assume so)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return True
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and _stat_says_live_member(entry / "stat", pgid):
+            return True
+    return False
+
+
+def _stat_says_live_member(stat: Path, pgid: int) -> bool:
+    try:
+        text = stat.read_text(errors="replace")
+    except OSError:
+        return False  # exited while we looked
+    # The command name may contain ") ", so parse from the last one.
+    match = _STAT_FIELDS.search(text, text.rfind(")"))
+    if match is None:
+        return False
+    return int(match["pgrp"]) == pgid and match["state"] not in "ZX"
+
+
+@functools.cache
+def _become_subreaper() -> None:
+    """Have orphaned descendants re-parented to us (Linux), so `stop_group` can reap them."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # best effort: a failure only costs zombies
