@@ -11,9 +11,9 @@ import click
 from rich.console import Console
 
 from ce.errors import CeError
-from ce.run.events import Listener
 from ce.run.load import BatchContext, RunOptions, load
-from ce.ui.plain import PlainLines
+from ce.ui.board import BoardState
+from ce.ui.live import Progress, progress_for
 
 MODELS = ("haiku", "sonnet", "opus")
 EXECUTORS = ("script", "command", "claude", "codex", "gemini", "aider")
@@ -146,8 +146,9 @@ def _print_warnings(context: BatchContext) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-def _listener(*, quiet: bool) -> Listener:
-    return PlainLines(sys.stderr, quiet=quiet)
+def _listener(*, quiet: bool, as_json: bool) -> Progress:
+    """The live board on a terminal; plain lines on pipes, in CI, with --json or --quiet."""
+    return progress_for(sys.stderr, quiet=quiet, plain=as_json)
 
 
 def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
@@ -156,7 +157,8 @@ def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     from ce.ui.summary import render_summary
 
     _print_warnings(context)
-    orchestrator = Orchestrator(context, _listener(quiet=quiet))
+    progress = _listener(quiet=quiet, as_json=as_json)
+    orchestrator = Orchestrator(context, progress)
     if not orchestrator.prepare():
         click.echo(f"Batch {context.batch_id}: nothing to do, every PRP is done.", err=True)
         if as_json:
@@ -166,13 +168,29 @@ def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
                 )
             )
         return 0
-    outcome = orchestrator.run()
+    with progress:
+        outcome = orchestrator.run()
     summary = build_summary(outcome, resume_command=resume_command(context))
+    _write_reports(context, summary, progress.board.state)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         render_summary(summary, Console())
     return outcome.exit_code
+
+
+def _write_reports(context: BatchContext, summary: dict[str, Any], board: BoardState) -> None:
+    """Reports under .ce/tmp/ after every run, paused or not; the summary points at them."""
+    from ce.ui.reports import PrpExtras, ReportPaths, write_reports
+
+    paths = ReportPaths.of(context.state.root, context.batch_id)
+    summary["reports"] = paths.to_json()
+    summary["next_steps"].append(f"Read the report: {paths.html}")
+    extras = {prp_id: PrpExtras(log_path=context.state.log(prp_id)) for prp_id in summary["prps"]}
+    try:
+        write_reports(context.state.root, context.batch_id, summary, board, extras)
+    except OSError as exc:
+        click.echo(f"warning: could not write the reports: {exc}", err=True)
 
 
 def resume_command(context: BatchContext) -> str:

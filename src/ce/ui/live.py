@@ -1,0 +1,102 @@
+"""Showing a run while it works: the live board on a terminal, plain lines anywhere else.
+
+Both are listeners that also fold every event into a `Board`, because the reports written at
+the end draw the run's timeline from it whatever was shown.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Self, TextIO
+
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.live import Live
+
+from ce.run.events import Event
+from ce.ui.board import Board, render
+from ce.ui.plain import PlainLines
+
+REFRESH_PER_SECOND = 2.0
+
+
+class _Picture:
+    """Rendered at every refresh with the console's current size, so resizing just works."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        height = console.size.height - 1  # the cursor's line
+        yield Group(*render(self.board.state, time.time(), options.max_width, height))
+
+
+class Progress:
+    """A listener folding every event into `board`, shown while used as a context manager."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+
+    def __call__(self, event: Event) -> None:
+        # The engine calls this holding its lock: fold and return, never draw here.
+        self.board(event)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Begin showing the run."""
+
+    def stop(self) -> None:
+        """Stop showing the run, leaving its last picture on screen."""
+
+
+class LiveBoard(Progress):
+    """The board redrawn in place on a terminal; stray prints are shown above it, never inside."""
+
+    def __init__(self, board: Board, console: Console) -> None:
+        super().__init__(board)
+        self._live = Live(
+            _Picture(board),
+            console=console,
+            refresh_per_second=REFRESH_PER_SECOND,
+            transient=False,
+            redirect_stdout=True,
+            redirect_stderr=True,
+        )
+
+    def start(self) -> None:
+        self._live.start()
+
+    def stop(self) -> None:
+        self._live.stop()  # draws the final state once more and leaves it on screen
+
+
+class PlainProgress(Progress):
+    """Plain timestamped lines, one per event: pipes, CI, `--json`, `--quiet`."""
+
+    def __init__(self, board: Board, lines: PlainLines) -> None:
+        super().__init__(board)
+        self.lines = lines
+
+    def __call__(self, event: Event) -> None:
+        self.board(event)
+        self.lines(event)
+
+
+def progress_for(stream: TextIO, *, quiet: bool, plain: bool) -> Progress:
+    """The live board when `stream` is a capable terminal and nothing asks for plain output."""
+    board = Board()
+    console = Console(file=stream)
+    if quiet or plain or not console.is_terminal or console.is_dumb_terminal:
+        return PlainProgress(board, PlainLines(stream, quiet=quiet))
+    return LiveBoard(board, console)
