@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from posixpath import normpath
@@ -22,7 +22,7 @@ from ce.errors import CeError
 _GLOB_CHARS = "*?["
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlanItem:
     id: str
     dependencies: tuple[str, ...] = ()
@@ -31,7 +31,7 @@ class PlanItem:
     source: str | None = None  # the file the item comes from, for messages
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Move:
     """A PRP pushed past the stage its dependencies allow, because it shares files."""
 
@@ -78,25 +78,25 @@ class CycleError(CeError):
 
 
 def plan_stages(items: Sequence[PlanItem]) -> Plan:
-    by_id = _index(items)
-    deps = {item.id: _unique(item.dependencies) for item in by_id.values()}
-    _check_dependencies(by_id, deps)
-    depth = _depths(by_id, deps)
-    overlaps = _Overlaps(by_id.values())
-    order = sorted(by_id, key=lambda i: (depth[i], *_order_key(by_id[i])))
-    stage, moves = _place(order, deps, overlaps)
-    layers = _layers(stage, by_id)
+    graph = _Graph(items)
+    depth = graph.depths()
+    overlaps = _Overlaps(graph.files())
+    tie = graph.tie_breakers()
+    order = sorted(range(len(graph.ids)), key=lambda n: (depth[n], tie[n]))
+    stage, moves = _place(order, graph, overlaps)
+    stages = tuple(tuple(graph.ids[n] for n in layer) for layer in _layers(stage, tie))
     return Plan(
-        sorted_order=tuple(i for layer in layers for i in layer),
-        stages=layers,
-        file_conflicts=MappingProxyType(overlaps.conflicts()),
+        sorted_order=tuple(prp_id for layer in stages for prp_id in layer),
+        stages=stages,
+        file_conflicts=MappingProxyType(overlaps.conflicts(graph.ids)),
         moves=tuple(moves),
     )
 
 
 def file_conflicts(items: Sequence[PlanItem]) -> dict[str, tuple[str, ...]]:
-    """The files (or globs) several items touch, with those items; needs no valid graph."""
-    return _Overlaps(items).conflicts()
+    """The files (or globs) several items touch, with those items; the graph may have cycles."""
+    graph = _Graph(items)
+    return _Overlaps(graph.files()).conflicts(graph.ids)
 
 
 # -- ordering ---------------------------------------------------------------------------------
@@ -104,19 +104,84 @@ def file_conflicts(items: Sequence[PlanItem]) -> dict[str, tuple[str, ...]]:
 _NUMBER = re.compile(r"(\d+)")
 
 
-def id_key(prp_id: str) -> tuple[tuple[tuple[int, int | str], ...], str]:
-    """Natural order (PRP-43.2.9 before PRP-43.2.10); the raw id breaks the remaining ties."""
-    parts = tuple(
-        (0, int(part)) if part.isdigit() else (1, part) for part in _NUMBER.split(prp_id) if part
-    )
-    return parts, prp_id
+def id_key(prp_id: str) -> tuple[tuple[int | str, ...], str]:
+    """Natural order (PRP-43.2.9 before PRP-43.2.10); the raw id breaks the remaining ties.
+
+    Splitting on digit runs alternates text and digits, so two keys only ever compare text
+    with text and numbers with numbers."""
+    parts: list[int | str] = list(_NUMBER.split(prp_id))
+    parts[1::2] = [int(digits) for digits in parts[1::2]]
+    return tuple(parts), prp_id
 
 
-def _order_key(item: PlanItem) -> tuple[bool, int, tuple[Any, ...]]:
-    return item.order is None, item.order or 0, id_key(item.id)
+# -- the graph --------------------------------------------------------------------------------
 
 
-# -- validation -------------------------------------------------------------------------------
+class _Graph:
+    """The items numbered in natural id order, dependencies as numbers, checked.
+
+    The algorithms below work on these numbers: comparing them is comparing ids, and lists
+    indexed by them keep large plans compact in memory."""
+
+    def __init__(self, items: Iterable[PlanItem]) -> None:
+        by_id = _index(items)
+        self.ids = sorted(by_id, key=id_key)
+        self.items = [by_id[prp_id] for prp_id in self.ids]
+        number = {prp_id: n for n, prp_id in enumerate(self.ids)}
+        # In id order, so the first problem reported does not depend on the input order.
+        self.deps = [_dependency_numbers(item, number) for item in self.items]
+
+    def files(self) -> list[tuple[str, ...]]:
+        return [item.files for item in self.items]
+
+    def tie_breakers(self) -> list[tuple[bool, int, int]]:
+        """Between PRPs of one depth or stage: `order` (none last), then id."""
+        return [(i.order is None, i.order or 0, n) for n, i in enumerate(self.items)]
+
+    def depths(self) -> list[int]:
+        """Length of the longest dependency chain ending at each item (Kahn's algorithm)."""
+        dependents: list[list[int]] = [[] for _ in self.ids]
+        for n, its_deps in enumerate(self.deps):
+            for dep in its_deps:
+                dependents[dep].append(n)
+        waiting = [len(its_deps) for its_deps in self.deps]
+        ready = deque(n for n, count in enumerate(waiting) if count == 0)
+        depth = [1] * len(self.ids)
+        while ready:
+            done = ready.popleft()
+            for n in dependents[done]:
+                depth[n] = max(depth[n], depth[done] + 1)
+                waiting[n] -= 1
+                if waiting[n] == 0:
+                    ready.append(n)
+        if any(waiting):
+            # Only items with an unresolved dependency are left: they contain a cycle.
+            raise self._cycle_error(waiting)
+        return depth
+
+    def _cycle_error(self, waiting: Sequence[int]) -> CycleError:
+        loop = self._find_cycle(waiting)
+        cycle = tuple(self.ids[n] for n in loop)
+        sources = [source for n in loop[:-1] if (source := self.items[n].source)]
+        where = f" (in {', '.join(sources)})" if sources else ""
+        return CycleError(
+            f"Dependency cycle: {' → '.join(cycle)}{where}. These PRPs wait for each other, "
+            "so none can start: remove one of these dependencies.",
+            cycle=cycle,
+        )
+
+    def _find_cycle(self, waiting: Sequence[int]) -> list[int]:
+        # A stuck item has a stuck dependency, so walking them must come back to a visited one.
+        node = min(n for n, count in enumerate(waiting) if count)
+        seen: dict[int, int] = {}
+        while node not in seen:
+            seen[node] = len(seen)
+            node = min(d for d in self.deps[node] if waiting[d])
+        path = list(seen)
+        loop = path[seen[node] :]
+        start = loop.index(min(loop))
+        loop = loop[start:] + loop[:start]
+        return [*loop, loop[0]]
 
 
 def _where(item: PlanItem) -> str:
@@ -137,98 +202,47 @@ def _index(items: Iterable[PlanItem]) -> dict[str, PlanItem]:
     return by_id
 
 
-def _unique(ids: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(ids))
-
-
-def _check_dependencies(by_id: Mapping[str, PlanItem], deps: Mapping[str, tuple[str, ...]]) -> None:
-    for prp_id in sorted(by_id, key=id_key):
-        item = by_id[prp_id]
-        if prp_id in deps[prp_id]:
-            raise CycleError(
-                f"{_where(item)} depends on itself: remove {prp_id} from its dependencies.",
-                cycle=(prp_id, prp_id),
-            )
-        unknown = [d for d in deps[prp_id] if d not in by_id]
-        if unknown:
-            raise CeError(
-                f"{_where(item)} depends on {', '.join(unknown)}, which is not part of this plan: "
-                "add that PRP to the plan, or fix or remove the dependency."
-            )
-
-
-# -- topological depth (Kahn) -----------------------------------------------------------------
-
-
-def _depths(by_id: Mapping[str, PlanItem], deps: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
-    """Length of the longest dependency chain ending at each item (1 = no dependencies)."""
-    dependents: dict[str, list[str]] = defaultdict(list)
-    for prp_id, its_deps in deps.items():
-        for dep in its_deps:
-            dependents[dep].append(prp_id)
-    waiting = {prp_id: len(its_deps) for prp_id, its_deps in deps.items()}
-    ready = deque(prp_id for prp_id, count in waiting.items() if count == 0)
-    depth = dict.fromkeys(ready, 1)
-    while ready:
-        done = ready.popleft()
-        for prp_id in dependents[done]:
-            depth[prp_id] = max(depth.get(prp_id, 1), depth[done] + 1)
-            waiting[prp_id] -= 1
-            if waiting[prp_id] == 0:
-                ready.append(prp_id)
-    if len(depth) < len(by_id):
-        # Only items with an unresolved dependency can be left: they contain a cycle.
-        raise _cycle_error(by_id, deps, {i for i, count in waiting.items() if count > 0})
-    return depth
-
-
-def _cycle_error(
-    by_id: Mapping[str, PlanItem], deps: Mapping[str, tuple[str, ...]], stuck: set[str]
-) -> CycleError:
-    cycle = _find_cycle(deps, stuck)
-    path = " → ".join(cycle)
-    files = ", ".join(str(by_id[i].source) for i in cycle[:-1] if by_id[i].source)
-    where = f" (in {files})" if files else ""
-    return CycleError(
-        f"Dependency cycle: {path}{where}. These PRPs wait for each other, so none can start: "
-        "remove one of these dependencies.",
-        cycle=cycle,
-    )
-
-
-def _find_cycle(deps: Mapping[str, tuple[str, ...]], stuck: set[str]) -> tuple[str, ...]:
-    # Every stuck item has a stuck dependency, so walking them must come back to a visited one.
-    node = min(stuck, key=id_key)
-    seen: dict[str, int] = {}
-    path: list[str] = []
-    while node not in seen:
-        seen[node] = len(path)
-        path.append(node)
-        node = min((d for d in deps[node] if d in stuck), key=id_key)
-    loop = path[seen[node] :]
-    start = loop.index(min(loop, key=id_key))
-    loop = loop[start:] + loop[:start]
-    return (*loop, loop[0])
+def _dependency_numbers(item: PlanItem, number: Mapping[str, int]) -> list[int]:
+    deps = dict.fromkeys(item.dependencies)
+    if item.id in deps:
+        raise CycleError(
+            f"{_where(item)} depends on itself: remove {item.id} from its dependencies.",
+            cycle=(item.id, item.id),
+        )
+    unknown = [d for d in deps if d not in number]
+    if unknown:
+        raise CeError(
+            f"{_where(item)} depends on {', '.join(unknown)}, which is not part of this plan: "
+            "add that PRP to the plan, or fix or remove the dependency."
+        )
+    return [number[d] for d in deps]
 
 
 # -- stage placement --------------------------------------------------------------------------
 
 
 def _place(
-    order: Sequence[str], deps: Mapping[str, tuple[str, ...]], overlaps: _Overlaps
-) -> tuple[dict[str, int], list[Move]]:
-    stage: dict[str, int] = {}
+    order: Sequence[int], graph: _Graph, overlaps: _Overlaps
+) -> tuple[list[int], list[Move]]:
+    stage = [0] * len(order)
     moves: list[Move] = []
     occupancy = _Occupancy()
-    for prp_id in order:
-        wanted = 1 + max((stage[d] for d in deps[prp_id]), default=0)
-        blocking = overlaps.blocking(prp_id)
+    for n in order:
+        wanted = 1 + max((stage[d] for d in graph.deps[n]), default=0)
+        blocking = overlaps.blocking(n)
         placed = occupancy.first_free(blocking, wanted)
         if placed != wanted:
-            because = occupancy.holders(blocking, range(wanted, placed))
-            moves.append(Move(prp=prp_id, from_stage=wanted, to_stage=placed, because=because))
-        occupancy.occupy(overlaps.own(prp_id), placed, prp_id)
-        stage[prp_id] = placed
+            because = sorted(occupancy.holders(blocking, range(wanted, placed)))
+            moves.append(
+                Move(
+                    prp=graph.ids[n],
+                    from_stage=wanted,
+                    to_stage=placed,
+                    because=tuple(graph.ids[b] for b in because),
+                )
+            )
+        occupancy.occupy(overlaps.own(n), placed, n)
+        stage[n] = placed
     return stage, moves
 
 
@@ -236,7 +250,7 @@ class _Occupancy:
     """Which stage holds which PRP, per declared file; finds the first stage free of them all."""
 
     def __init__(self) -> None:
-        self._holder: dict[str, dict[int, str]] = defaultdict(dict)
+        self._holder: dict[str, dict[int, int]] = defaultdict(dict)
         # Per file, union-find over stages: an occupied stage points towards the next free one,
         # so a file many PRPs share costs near-constant time per lookup, not one probe per stage.
         self._next: dict[str, dict[int, int]] = defaultdict(dict)
@@ -246,19 +260,19 @@ class _Occupancy:
         while moved:
             moved = False
             for path in files:
-                free = _find_free(self._next[path], stage)
+                next_stage = self._next.get(path)
+                free = stage if next_stage is None else _find_free(next_stage, stage)
                 if free != stage:
                     stage, moved = free, True
         return stage
 
-    def occupy(self, files: Iterable[str], stage: int, prp_id: str) -> None:
+    def occupy(self, files: Iterable[str], stage: int, n: int) -> None:
         for path in files:
-            self._holder[path][stage] = prp_id
+            self._holder[path][stage] = n
             self._next[path][stage] = stage + 1
 
-    def holders(self, files: Sequence[str], stages: range) -> tuple[str, ...]:
-        found = {h for s in stages for f in files if (h := self._holder[f].get(s)) is not None}
-        return tuple(sorted(found, key=id_key))
+    def holders(self, files: Sequence[str], stages: range) -> set[int]:
+        return {h for s in stages for f in files if (h := self._holder[f].get(s)) is not None}
 
 
 def _find_free(next_stage: dict[int, int], stage: int) -> int:
@@ -270,11 +284,11 @@ def _find_free(next_stage: dict[int, int], stage: int) -> int:
     return root
 
 
-def _layers(stage: Mapping[str, int], by_id: Mapping[str, PlanItem]) -> tuple[tuple[str, ...], ...]:
-    layers: list[list[str]] = [[] for _ in range(max(stage.values(), default=0))]
-    for prp_id, number in stage.items():
-        layers[number - 1].append(prp_id)
-    return tuple(tuple(sorted(layer, key=lambda i: _order_key(by_id[i]))) for layer in layers)
+def _layers(stage: Sequence[int], tie: Sequence[tuple[bool, int, int]]) -> list[list[int]]:
+    layers: list[list[int]] = [[] for _ in range(max(stage, default=0))]
+    for n, number in enumerate(stage):
+        layers[number - 1].append(n)
+    return [sorted(layer, key=tie.__getitem__) for layer in layers]
 
 
 # -- file overlap -----------------------------------------------------------------------------
@@ -291,8 +305,13 @@ class _Pattern:
     match: Callable[[str], object]
 
 
+_NEEDS_NORMALIZING = re.compile(r"(^|/)\.{1,2}(/|$)|//|\\|^\s|\s$")
+
+
 def normalize_path(path: str) -> str:
     """Repo-relative POSIX form: `./`, `//` and `/.` removed; a directory keeps its `/`."""
+    if not _NEEDS_NORMALIZING.search(path):
+        return path
     text = path.strip().replace("\\", "/")
     if not text:
         return ""
@@ -353,14 +372,14 @@ class _Overlaps:
     """Which declared files overlap. Exact paths are indexed by a dict; only globs are
     compared with others, and a glob only with the paths sharing its literal prefix."""
 
-    def __init__(self, items: Iterable[PlanItem]) -> None:
-        self._own: dict[str, tuple[str, ...]] = {}
-        self._users: dict[str, list[str]] = defaultdict(list)
-        for item in items:
-            paths = sorted({p for p in map(normalize_path, item.files) if p})
-            self._own[item.id] = tuple(paths)
+    def __init__(self, files: Iterable[Iterable[str]]) -> None:
+        self._own: list[tuple[str, ...]] = []  # per item number: its normalized files
+        self._users: dict[str, list[int]] = defaultdict(list)
+        for n, its_files in enumerate(files):
+            paths = tuple(sorted({p for p in map(normalize_path, its_files) if p}))
+            self._own.append(paths)
             for path in paths:
-                self._users[path].append(item.id)
+                self._users[path].append(n)
         self._near = self._glob_neighbours()
 
     def _glob_neighbours(self) -> dict[str, list[str]]:
@@ -379,30 +398,32 @@ class _Overlaps:
                     near[other.text].append(glob.text)
         return near
 
-    def own(self, prp_id: str) -> tuple[str, ...]:
-        return self._own[prp_id]
+    def own(self, n: int) -> tuple[str, ...]:
+        return self._own[n]
 
-    def blocking(self, prp_id: str) -> tuple[str, ...]:
+    def blocking(self, n: int) -> tuple[str, ...]:
         """The declared files whose holders a PRP must not share a stage with."""
-        own = self._own[prp_id]
+        own = self._own[n]
         if not any(path in self._near for path in own):
             return own
         return tuple(sorted({*own, *(n for path in own for n in self._near.get(path, ()))}))
 
-    def conflicts(self) -> dict[str, tuple[str, ...]]:
+    def conflicts(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Each declared file or glob that several PRPs touch (directly or by overlap)."""
         found: dict[str, tuple[str, ...]] = {}
-        for path in sorted(self._users):
-            near = self._near.get(path, ())
-            touching = {*self._users[path], *(u for n in near for u in self._users[n])}
+        shared = (p for p, users in self._users.items() if len(users) > 1 or p in self._near)
+        for path in sorted(shared):
+            touching = self._users[path]  # each item once, in number (= id) order
+            if path in self._near:
+                near = self._near[path]
+                touching = sorted({*touching, *(u for p in near for u in self._users[p])})
             if len(touching) > 1:
-                found[path] = tuple(sorted(touching, key=id_key))
+                found[path] = tuple(ids[n] for n in touching)
         return found
 
 
-def _with_prefix(sorted_paths: Sequence[str], prefix: str) -> Iterable[str]:
-    start = bisect_left(sorted_paths, prefix)
-    for path in sorted_paths[start:]:
-        if not path.startswith(prefix):
+def _with_prefix(sorted_paths: Sequence[str], prefix: str) -> Iterator[str]:
+    for i in range(bisect_left(sorted_paths, prefix), len(sorted_paths)):
+        if not sorted_paths[i].startswith(prefix):
             return
-        yield path
+        yield sorted_paths[i]
