@@ -42,10 +42,18 @@ class CommandExecutorConfig(_Section):
 
 
 class AgentConfig(_Section):
-    binary: str | None = None
-    permission_mode: str | None = None
-    allowed_tools: tuple[str, ...] | None = None
+    """`[executor.claude]`, `[executor.codex]`, ...: how `ce` runs that agent CLI."""
+
+    binary: str | None = None  # default: the CLI's usual name, found on PATH
+    permission_mode: str | None = None  # None: the preset's mode that can edit unattended
+    allowed_tools: tuple[str, ...] | None = None  # added to what the preset allows
     extra_args: tuple[str, ...] = ()
+    models: dict[str, str] = Field(default_factory=dict)  # tier (haiku/sonnet/opus) -> model
+    max_budget_usd: float | None = Field(default=None, gt=0)  # per PRP, where the CLI supports it
+    skip_permissions: bool = False  # the CLI's "bypass every permission check": opt-in only
+    fail_on_denials: bool = True  # a denied tool call fails the PRP (it blocked work)
+    nudge: bool = True  # a stalled agent is first resumed with a nudge, then relaunched
+    nudge_message: str = ""  # "" = the built-in nudge
 
 
 class ExecutorTables(_Section):
