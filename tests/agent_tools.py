@@ -46,7 +46,7 @@ def install() -> int:
     TOOLS.mkdir(exist_ok=True)
     specs = [f"{p.package}@{p.pinned}" for p in NPM_PACKAGES.values()]
     done = subprocess.run(
-        [npm, "install", "--prefix", str(TOOLS), "--no-audit", "--no-fund", "--no-save", *specs],
+        [npm, "install", "--prefix", str(TOOLS), "--no-audit", "--no-fund", "--no-save", "--loglevel=error", *specs],
         check=False,
     )
     return done.returncode
