@@ -273,7 +273,7 @@ class Repo:
         """Commits in `head` and not in `base`, oldest first."""
         output = self.git(
             "log", "--reverse", "--no-show-signature", "--format=%H %s",
-            "--end-of-options", f"{base}..{head}",
+            "--end-of-options", f"{base}..{head}", "--",
         ).stdout  # fmt: skip
         pairs = (line.partition(" ") for line in output.splitlines() if line)
         return [Commit(sha=sha, subject=subject) for sha, _, subject in pairs]
@@ -282,7 +282,7 @@ class Repo:
         """Paths `head` changed since its merge-base with `base` (a rename: both names)."""
         output = self.git(
             "diff", "--name-only", "-z", "--no-renames", "--no-relative",
-            "--end-of-options", f"{base}...{head}",
+            "--end-of-options", f"{base}...{head}", "--",
         ).stdout  # fmt: skip
         return [path for path in output.split("\0") if path]
 
@@ -325,7 +325,7 @@ class Repo:
         """The newest commit on `rev`'s first-parent line whose subject starts with the prefix."""
         output = self.git(
             "log", "--first-parent", "--no-show-signature", "--format=%H %s",
-            "--fixed-strings", f"--grep={subject_prefix}", "--end-of-options", rev,
+            "--fixed-strings", f"--grep={subject_prefix}", "--end-of-options", rev, "--",
         ).stdout  # fmt: skip
         pairs = (line.partition(" ") for line in output.splitlines() if line)
         return next((sha for sha, _, subject in pairs if subject.startswith(subject_prefix)), None)
@@ -418,6 +418,21 @@ class Repo:
         # --no-verify: this saves an agent's work; the user's hooks must not make us lose it
         # (ce validates the result itself).
         self.git("commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", input=message)
+        return self.rev_parse("HEAD")
+
+    def commit_paths(self, paths: Sequence[str], message: str) -> str | None:
+        """Commit only `paths` (repo-relative; new files too), leaving other changes alone.
+
+        The new HEAD, or None when those paths have no changes.
+        """
+        if not paths:
+            return None
+        self.git("add", "--all", "--", *paths)
+        if self._answer("diff", "--cached", "--quiet", "--", *paths) == 0:
+            return None
+        self.git(
+            "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths, input=message
+        )
         return self.rev_parse("HEAD")
 
     def force_checkout_detached(self, commit: str) -> None:

@@ -279,6 +279,7 @@ def _wait_gone(pgid: int, deadline: float, leader: Child | None) -> bool:
             # Only once Popen has reaped the leader: waitpid(-pgid) must not steal its status.
             _reap_group(pgid)
             if not group_alive(pgid):
+                _reap_group(pgid)  # members that became zombies since the first pass
                 return True
         if time.monotonic() >= deadline:
             return False
