@@ -45,10 +45,8 @@ def install() -> int:
         return 0
     TOOLS.mkdir(exist_ok=True)
     specs = [f"{p.package}@{p.pinned}" for p in NPM_PACKAGES.values()]
-    done = subprocess.run(
-        [npm, "install", "--prefix", str(TOOLS), "--no-audit", "--no-fund", "--no-save", "--loglevel=error", *specs],
-        check=False,
-    )
+    quiet = ("--no-audit", "--no-fund", "--no-save", "--loglevel=error")
+    done = subprocess.run([npm, "install", "--prefix", str(TOOLS), *quiet, *specs], check=False)
     return done.returncode
 
 
