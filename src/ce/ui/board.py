@@ -8,6 +8,7 @@ can render whatever state it last read while the engine's threads keep folding e
 from __future__ import annotations
 
 import enum
+import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ _ACTIVE = frozenset({PrpState.PREPARING, PrpState.RUNNING})
 _NOT_WORKING = frozenset({PrpState.PENDING, PrpState.SKIPPED})
 _LANE_DONE = frozenset({"merged", "conflict"})
 _NOTICES_SHOWN = 3
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
 # -- the state --------------------------------------------------------------------------------
@@ -305,12 +307,12 @@ class _Walk:
     out: list[Segment] = field(default_factory=list)
 
     def close(self, at: float, kind: SegmentKind | None = None, label: str = "") -> None:
-        if self.current is not None:
+        if self.current is not None and at > self.current.start:  # nothing to draw if not
             kind = kind or self.current.kind
             self.out.append(
                 Segment(
                     start=self.current.start,
-                    end=max(at, self.current.start),
+                    end=at,
                     kind=kind,
                     label=label or self._label(kind),
                 )
@@ -601,6 +603,12 @@ def _notice_lines(state: BoardState, width: int) -> list[Text]:
     return lines
 
 
+def strip_escapes(text: str) -> str:
+    """Text without terminal escape sequences (colours, cursor moves, titles)."""
+    return _ESCAPE.sub("", text)
+
+
 def clean(text: str) -> str:
-    """User text on one line: control characters (escapes, newlines) become spaces."""
+    """User text on one line: escapes removed, control characters (newlines…) become spaces."""
+    text = strip_escapes(text)
     return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).strip()

@@ -21,13 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ce.ui.board import BoardState, PrpRow, Segment, SegmentKind, segments, timeline
+from ce.ui.board import (
+    BoardState,
+    PrpRow,
+    Segment,
+    SegmentKind,
+    segments,
+    strip_escapes,
+    timeline,
+)
 from ce.ui.summary import duration
 
 REPORT_VERSION = 1
 LOG_TAIL_LINES = 40
 _LOG_TAIL_BYTES = 64 * 1024
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -101,7 +108,7 @@ def tail_lines(text: str, lines: int = LOG_TAIL_LINES) -> str:
 
 def clean_text(text: str) -> str:
     """Log and agent text made safe for XML and HTML: no terminal escapes, no control bytes."""
-    return _NOT_XML.sub("", _ANSI.sub("", text))
+    return _NOT_XML.sub("", strip_escapes(text))
 
 
 # -- JSON -------------------------------------------------------------------------------------
@@ -252,7 +259,7 @@ _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;
        margin: 24px auto; max-width: 1200px; padding: 0 16px; color: #212529; background: #fff; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
-h3 { font-size: 15px; margin: 0 0 6px; }
+h3 { font-size: 15px; margin: 0 0 6px; } h4 { font-size: 13px; margin: 10px 0 4px; }
 .status { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff;
           font-size: 13px; vertical-align: middle; }
 .cards { display: flex; flex-wrap: wrap; gap: 8px; margin: 12px 0; }
@@ -273,6 +280,14 @@ section.prp { border: 1px solid #dee2e6; border-left-width: 5px; border-radius: 
               padding: 10px 14px; margin: 14px 0; }
 table { border-collapse: collapse; margin: 4px 0 8px; } td, th { text-align: left;
         padding: 2px 12px 2px 0; vertical-align: top; } th { color: #6c757d; font-weight: 500; }
+dl.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr));
+           gap: 2px 18px; margin: 6px 0; }
+dl.facts div { display: flex; gap: 8px; min-width: 0; }
+dl.facts div.wide { grid-column: 1 / -1; }
+dt { color: #6c757d; } dd { margin: 0; overflow-wrap: anywhere; }
+.levels { margin: 6px 0; color: #495057; }
+.lvl { display: inline-block; margin-left: 6px; padding: 0 7px; border-radius: 9px;
+       font-size: 12px; border: 1px solid currentColor; }
 .ok { color: #2f9e44; } .bad { color: #e03131; } .skip { color: #868e96; }
 .muted { color: #6c757d; }
 """
@@ -567,13 +582,15 @@ def _anchor(prp_id: str) -> str:
 def _html_prp(prp_id: str, prp: Mapping[str, Any], diffstat: str | None, tail: str | None) -> str:
     state = str(prp.get("state", ""))
     facts = _facts(prp)
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts if v)
+    pairs = "".join(
+        f"<div{_WIDE.get(k, '')}><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts if v
+    )
     parts = [
         f'<section class="prp" id="{_e(_anchor(prp_id))}" '
         f'style="border-left-color:{colour(state)}">',
         f"<h3>{_e(prp_id)}: {_e(prp.get('title', ''))} "
         f'<span class="status" style="background:{colour(state)}">{_e(state)}</span></h3>',
-        f"<table>{rows}</table>",
+        f'<dl class="facts">{pairs}</dl>',
         _html_validation(prp.get("validation_results") or {}),
     ]
     if diffstat:
@@ -583,6 +600,9 @@ def _html_prp(prp_id: str, prp: Mapping[str, Any], diffstat: str | None, tail: s
         parts.append(f"<details{opened}><summary>Log tail</summary><pre>{_e(tail)}</pre></details>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+_WIDE = {"error": ' class="wide"'}
 
 
 def _facts(prp: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -605,17 +625,18 @@ def _facts(prp: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _html_validation(results: Mapping[str, Mapping[str, Any]]) -> str:
     if not results:
         return '<p class="muted">No validation ran.</p>'
-    rows = []
+    chips, errors = [], []
     for key, result in sorted(results.items()):
+        name = _e(level_name(key))
         if result.get("skipped"):
-            verdict = '<span class="skip">skipped</span>'
+            chips.append(f'<span class="lvl skip">{name} skipped</span>')
         elif result.get("passed"):
-            verdict = '<span class="ok">✓ passed</span>'
+            chips.append(f'<span class="lvl ok">{name} ✓</span>')
         else:
-            verdict = '<span class="bad">✗ failed</span>'
-        errors = "".join(f"<pre>{_e(e)}</pre>" for e in result.get("errors", []))
-        rows.append(f"<tr><th>{_e(level_name(key))}</th><td>{verdict}</td><td>{errors}</td></tr>")
-    return f"<h4>Validation</h4><table>{''.join(rows)}</table>"
+            chips.append(f'<span class="lvl bad">{name} ✗</span>')
+            detail = "\n".join(str(e) for e in result.get("errors", [])) or "failed"
+            errors.append(f"<pre>{name}: {_e(detail)}</pre>")
+    return f'<div class="levels">Validation {"".join(chips)}</div>{"".join(errors)}'
 
 
 def _html_notices(board: BoardState) -> str:
