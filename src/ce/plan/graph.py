@@ -95,8 +95,9 @@ def plan_stages(items: Sequence[PlanItem]) -> Plan:
 
 def file_conflicts(items: Sequence[PlanItem]) -> dict[str, tuple[str, ...]]:
     """The files (or globs) several items touch, with those items; the graph may have cycles."""
-    graph = _Graph(items)
-    return _Overlaps(graph.files()).conflicts(graph.ids)
+    by_id = _index(items)
+    ids = sorted(by_id, key=id_key)
+    return _Overlaps(by_id[prp_id].files for prp_id in ids).conflicts(ids)
 
 
 # -- ordering ---------------------------------------------------------------------------------

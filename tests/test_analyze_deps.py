@@ -1,0 +1,182 @@
+"""The analyzer contract: `ce analyze-deps FILE.json` and `python -m ce.deps FILE.json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ce.cli import run
+from ce.errors import CeError
+from ce.plan.deps import analyze
+
+SAMPLE_ITEMS: list[dict[str, Any]] = [
+    {"id": "12.3.1", "dependencies": ["12.2.1", "PRP-12.2.2"], "files": ["src/app/api.py"]},
+    {"id": "PRP-12.1.1", "dependencies": [], "files": ["src/app/config.py"]},
+    {"id": "12.2.2", "dependencies": ["12.1.1"], "files": ["./src/app/__init__.py"]},
+    {"id": "12.2.1", "dependencies": ["PRP-12.1.1"], "files": ["src/app/__init__.py"]},
+]
+SAMPLE_RESULT = {
+    "sorted_order": ["PRP-12.1.1", "PRP-12.2.1", "PRP-12.2.2", "PRP-12.3.1"],
+    "stages": {"1": ["PRP-12.1.1"], "2": ["PRP-12.2.1"], "3": ["PRP-12.2.2"], "4": ["PRP-12.3.1"]},
+    "file_conflicts": {"src/app/__init__.py": ["PRP-12.2.1", "PRP-12.2.2"]},
+    "has_cycles": False,
+}
+CYCLE_ITEMS = [
+    {"id": "A", "dependencies": ["C"], "files": ["x.py"]},
+    {"id": "B", "dependencies": ["A"], "files": ["x.py"]},
+    {"id": "C", "dependencies": ["B"]},
+    {"id": "D"},
+]
+CYCLE_RESULT = {
+    "sorted_order": [],
+    "stages": {},
+    "file_conflicts": {"x.py": ["PRP-A", "PRP-B"]},
+    "has_cycles": True,
+    "cycle": ["PRP-A", "PRP-C", "PRP-B", "PRP-A"],
+}
+
+
+def test_analyze_sample() -> None:
+    assert analyze({"items": SAMPLE_ITEMS}) == SAMPLE_RESULT
+    assert analyze({"items": list(reversed(SAMPLE_ITEMS))}) == SAMPLE_RESULT
+
+
+def test_analyze_reports_a_cycle_with_its_path() -> None:
+    assert analyze({"items": CYCLE_ITEMS}) == CYCLE_RESULT
+    self_loop = analyze({"items": [{"id": "A", "dependencies": ["PRP-A"]}]})
+    assert (self_loop["has_cycles"], self_loop["cycle"]) == (True, ["PRP-A", "PRP-A"])
+
+
+def test_order_breaks_ties() -> None:
+    items = [
+        {"id": "A", "files": ["f.py"], "order": 2},
+        {"id": "B", "files": ["f.py"], "order": 1},
+        {"id": "C", "dependencies": None, "files": None},
+    ]
+    assert analyze({"items": items})["stages"] == {"1": ["PRP-B", "PRP-C"], "2": ["PRP-A"]}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "the top level: should be a JSON object"),
+        ({}, "items: missing"),
+        ({"items": {}}, "items: should be a list"),
+        ({"items": [{"id": "A"}, {"ids": "B"}]}, "items[1].id: missing; items[1].ids: unknown"),
+        ({"items": [{"id": 7}]}, "items[0].id: should be a string"),
+        ({"items": [{"id": "A", "dependencies": "B"}]}, "items[0].dependencies: should be a list"),
+        ({"items": [{"id": "A", "files": [1]}]}, "items[0].files[0]: should be a string"),
+        ({"items": [{"id": "A", "order": "1"}]}, "items[0].order: should be an integer"),
+        ({"items": [{"id": "a b"}]}, "input: items[0].id is 'a b', which is not a PRP id"),
+        (
+            {"items": [{"id": "A", "dependencies": ["B"]}]},
+            "PRP-A (input items[0]) depends on PRP-B, which is not part of this plan",
+        ),
+        (
+            {"items": [{"id": "A"}, {"id": "PRP-A"}]},
+            "Duplicate PRP id PRP-A in input items[0] and input items[1]",
+        ),
+    ],
+)
+def test_analyze_rejects_what_it_cannot_plan(data: object, message: str) -> None:
+    with pytest.raises(CeError) as caught:
+        analyze(data)
+    assert message in str(caught.value)
+
+
+# -- through the command line -----------------------------------------------------------------
+
+
+def write_json(tmp_path: Path, data: object, name: str = "items.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_cli_prints_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_json(tmp_path, {"items": SAMPLE_ITEMS})
+    assert run(["analyze-deps", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == SAMPLE_RESULT
+    assert err == ""
+
+
+def test_cli_cycle_prints_json_then_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_json(tmp_path, {"items": CYCLE_ITEMS})
+    assert run(["analyze-deps", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out) == CYCLE_RESULT
+    assert f"{path}: dependency cycle PRP-A → PRP-C → PRP-B → PRP-A" in err
+    assert "remove one of these dependencies" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "Cannot read {path}: No such file or directory"),
+        (b"\xff\xfe", "Cannot read {path}: it is not UTF-8 text"),
+        (b'{"items": [', "{path} is not valid JSON: Expecting value at line 1, column 12"),
+        (
+            b'{"items": [{"id": "A"}, {"id": "B", "dependencies": "A"}]}',
+            "{path} does not have the analyzer's input shape: items[1].dependencies",
+        ),
+    ],
+)
+def test_cli_input_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "items.json"
+    if content is not None:
+        path.write_bytes(content)
+    assert run(["analyze-deps", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: ")
+    assert message.format(path=path) in err
+    assert "\n" not in err.strip()  # one paragraph
+
+
+def test_cli_directory_is_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["analyze-deps", str(tmp_path)]) == 2
+    assert f"Cannot read {tmp_path}" in capsys.readouterr().err
+
+
+def python_m_ce_deps(path: Path, hash_seed: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    return subprocess.run(
+        [sys.executable, "-m", "ce.deps", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_python_m_ce_deps_is_deterministic(tmp_path: Path) -> None:
+    items = [
+        {"id": f"9.{n}", "dependencies": [f"9.{n // 2}"] if n > 1 else [], "files": [f"f{n % 3}"]}
+        for n in range(1, 13)
+    ]
+    forward = write_json(tmp_path, {"items": items}, "forward.json")
+    backward = write_json(tmp_path, {"items": items[::-1]}, "backward.json")
+    first = python_m_ce_deps(forward, "1")
+    second = python_m_ce_deps(backward, "4242")
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert first.stdout == second.stdout
+    assert json.loads(first.stdout)["has_cycles"] is False
+
+
+def test_python_m_ce_deps_cycle(tmp_path: Path) -> None:
+    done = python_m_ce_deps(write_json(tmp_path, {"items": CYCLE_ITEMS}), "0")
+    assert done.returncode == 2
+    assert json.loads(done.stdout) == CYCLE_RESULT
+    assert "dependency cycle PRP-A → PRP-C → PRP-B → PRP-A" in done.stderr
