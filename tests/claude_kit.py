@@ -12,6 +12,7 @@ from ce import proc
 from ce.agents.base import Assessment, ExecutorJob
 from ce.agents.claude import ClaudeExecutor
 from ce.config import AgentConfig
+from ce.git import init_repo
 from ce.prp.model import Phase, Prp, StatusClass
 from fake_anthropic import FakeAnthropic
 
@@ -26,13 +27,9 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def make_worktree(path: Path) -> Path:
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "ce test")
-    git(path, "config", "user.email", "test@example.invalid")
+    repo = init_repo(path, user=("ce test", "test@example.invalid"))
     (path / "README.md").write_text("test repo\n", encoding="utf-8")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
+    repo.commit_all("initial")
     return path
 
 

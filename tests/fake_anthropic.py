@@ -157,7 +157,7 @@ class FakeAnthropic:
         return _with_cwd(script[step], _CWD.search("\n".join(_texts(body))))
 
     def _marker(self, body: dict[str, Any]) -> str | None:
-        first = json.dumps(_first_user_message(body))
+        first = _prompt(body)
         # Longest first: "PRP-7.1.1" must not claim a conversation about "PRP-7.1.10".
         for marker in sorted(self.scripts, key=len, reverse=True):
             if marker in first:
@@ -165,11 +165,18 @@ class FakeAnthropic:
         return None
 
 
-def _first_user_message(body: Mapping[str, Any]) -> Any:
+def _prompt(body: Mapping[str, Any]) -> str:
+    """The prompt the CLI was started with: the last text block of the first user message
+    (the blocks before it are the CLI's reminders, which quote git history: other PRP ids)."""
     for message in body.get("messages", []):
-        if message.get("role") == "user":
-            return message.get("content")
-    return None
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        texts = [b.get("text", "") for b in content or [] if b.get("type") == "text"]
+        return str(texts[-1]) if texts else ""
+    return ""
 
 
 def _texts(value: Any) -> Iterator[str]:
