@@ -29,9 +29,12 @@ def _count(n: int, noun: str) -> str:
 
 
 def _stage_table(bp: BatchPlan) -> Table:
-    table = Table(box=box.HORIZONTALS, pad_edge=False, show_edge=False)
-    for column in ("Stage", "PRP", "Title", "Model", "Hours", "Phases", "Files"):
-        table.add_column(column, justify="right" if column in _NUMBERS else "left")
+    table = Table(box=box.HORIZONTALS, show_edge=False, padding=(0, 1, 0, 0))
+    for column in ("Stage", "PRP", "Title", "Model", "Hours", "Phases"):
+        table.add_column(
+            column, justify="right" if column in _NUMBERS else "left", no_wrap=column != "Title"
+        )
+    table.add_column("Files", overflow="fold")  # a path cut short is no use: fold it whole
     for number, ids in enumerate(bp.plan.stages, start=1):
         if number > 1:
             table.add_section()
