@@ -284,7 +284,7 @@ dl.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px,
            gap: 2px 18px; margin: 6px 0; }
 dl.facts div { display: flex; gap: 8px; min-width: 0; }
 dl.facts div.wide { grid-column: 1 / -1; }
-dt { color: #6c757d; } dd { margin: 0; overflow-wrap: anywhere; }
+dt { color: #6c757d; white-space: nowrap; } dd { margin: 0; overflow-wrap: anywhere; }
 .levels { margin: 6px 0; color: #495057; }
 .lvl { display: inline-block; margin-left: 6px; padding: 0 7px; border-radius: 9px;
        font-size: 12px; border: 1px solid currentColor; }
@@ -430,7 +430,27 @@ _ROW = 28
 _TOP = 34
 _BOTTOM = 30
 _BAR_HEIGHT = 16
-_TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200)
+_TICK_STEPS = (
+    0.1,
+    0.2,
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    14400,
+    43200,
+)
 
 
 def _svg_timeline(bars: list[_Bar], board: BoardState) -> str:
@@ -458,7 +478,7 @@ def _scale_for(bars: list[_Bar], board: BoardState) -> _Scale:
     ends = [b.end for b in bars if b.end is not None]
     starts += [s.started_at for s in board.stages]
     t0 = min([*starts, *([board.started_at] if board.started_at else [])], default=0.0)
-    t1 = max([*ends, *([board.finished_at] if board.finished_at else []), t0 + 1.0])
+    t1 = max([*ends, *([board.finished_at] if board.finished_at else []), t0 + 0.5])
     label_width = min(max(len(b.id) for b in bars) * 7.5 + 24, 230)
     return _Scale(t0=t0, t1=t1, x0=label_width, x1=_WIDTH - 16)
 
@@ -484,12 +504,11 @@ def _svg_axis(scale: _Scale, height: int) -> Iterator[str]:
     step = next((s for s in _TICK_STEPS if span / s <= 10), math.ceil(span / 10 / 3600) * 3600)
     y = height - _BOTTOM + 4
     yield (f'<line x1="{scale.x0:.1f}" y1="{y}" x2="{scale.x1:.1f}" y2="{y}" stroke="#ced4da"/>')
-    for n in range(int(span // step) + 1):
+    for n in range(int(span / step + 1e-9) + 1):
         x = scale.x(scale.t0 + n * step)
+        label = f"{n * step:.1f}s" if step < 1 else duration(n * step)
         yield f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + 4}" stroke="#adb5bd"/>'
-        yield f'<text class="axis" x="{x:.1f}" y="{y + 17}" text-anchor="middle">' + (
-            f"{_e(duration(n * step))}</text>"
-        )
+        yield f'<text class="axis" x="{x:.1f}" y="{y + 17}" text-anchor="middle">{label}</text>'
 
 
 def _svg_bar(bar: _Bar, scale: _Scale, y: int) -> list[str]:
