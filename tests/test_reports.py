@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from batchkit import Spec, make_batch_repo, write
+from batchkit import CONFIG, Spec, make_batch_repo, write
 from ce.cli import run
 from ce.ui.board import BoardState
 from ce.ui.reports import (
@@ -238,38 +238,35 @@ def test_chromium_renders_the_report(tmp_path: Path) -> None:
 # -- real runs --------------------------------------------------------------------------------
 
 
-def ce(repo: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+def spec(prp_id: str, title: str, *writes: tuple[str, str], **more: Any) -> Spec:
+    """A one-phase PRP writing each (path, text); it declares only the first path."""
+    phase = [write(path, text) for path, text in writes]
+    return Spec(id=prp_id, title=title, phases=[phase], files=[writes[0][0]], **more)
+
+
+def run_batch(
+    root: Path, monkeypatch: pytest.MonkeyPatch, specs: list[Spec], *args: str, config: str = CONFIG
+) -> tuple[int, ReportPaths]:
+    repo = make_batch_repo(root / "repo", specs, config=config)
     monkeypatch.chdir(repo)
-    return run(list(args))
+    code = run(["batch-exe", "--batch", "7", *args])
+    return code, ReportPaths.of(repo / ".ce" / "tmp", "7")
 
 
 def test_a_real_run_writes_the_reports_and_points_at_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     specs = [
-        Spec(
-            id="PRP-7.1.1",
-            title="One <1>",
-            phases=[[write("one.txt", "1")], [write("b", "2")]],
-            files=["one.txt", "b"],
-        ),
-        Spec(
-            id="PRP-7.2.1",
-            title="Two",
-            deps=["PRP-7.1.1"],
-            phases=[[write("two.txt", "2")]],
-            files=["two.txt"],
-        ),
+        spec("PRP-7.1.1", "One <1>", ("one.txt", "1")),
+        spec("PRP-7.2.1", "Two", ("two.txt", "2"), deps=["PRP-7.1.1"]),
     ]
-    repo = make_batch_repo(tmp_path / "repo", specs)
 
-    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--json")
+    code, paths = run_batch(tmp_path, monkeypatch, specs, "--json")
 
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "\x1b" not in out.err  # a pipe gets plain lines
     summary = json.loads(out.out)
-    paths = ReportPaths.of(repo / ".ce" / "tmp", "7")
     assert summary["reports"] == paths.to_json()
     assert summary["next_steps"][-1] == f"Read the report: {paths.html}"
     data = json.loads(paths.json.read_text(encoding="utf-8"))
@@ -286,30 +283,16 @@ def test_a_real_run_writes_the_reports_and_points_at_them(
 def test_a_paused_run_writes_the_reports_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    specs = [
-        Spec(
-            id="PRP-7.1.1",
-            title="One",
-            phases=[[write("one.txt", "1"), write("s", "one")]],
-            files=["one.txt"],
-            order=1,
-        ),
-        Spec(
-            id="PRP-7.1.2",
-            title="Two",
-            phases=[[write("two.txt", "2"), write("s", "two")]],
-            files=["two.txt"],
-            order=2,
-        ),
+    specs = [  # both write s without declaring it: the second one's merge conflicts
+        spec("PRP-7.1.1", "One", ("one.txt", "1"), ("s", "one"), order=1),
+        spec("PRP-7.1.2", "Two", ("two.txt", "2"), ("s", "two"), order=2),
     ]
     config = 'executor = "script"\n[validate]\ndrift_threshold = 100\n'
-    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
 
-    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7")
+    code, paths = run_batch(tmp_path, monkeypatch, specs, config=config)
 
     out = capsys.readouterr()
     assert code == 1
-    paths = ReportPaths.of(repo / ".ce" / "tmp", "7")
     assert str(paths.html) in out.out.replace("\n", "")
     assert json.loads(paths.json.read_text(encoding="utf-8"))["status"] == "PAUSED"
     conflict = cases(suite_of(paths.junit.read_text(encoding="utf-8")))["PRP-7.1.2"]
