@@ -219,7 +219,10 @@ def _result_error(result: Event, config: AgentConfig) -> str | None:
 def _agent_error(result: Event, subtype: str) -> str:
     status = result.get("api_error_status")
     reason = stream.short(str(result.get("result") or result.get("errors") or ""), 300)
-    what = f"API error {status}" if status else f"error ({subtype or 'is_error'})"
+    if status:
+        what = f"API error {status}"
+    else:
+        what = "error" if subtype in ("", "success") else f"error ({subtype})"
     turns = result.get("num_turns")
     after = f" after {turns} turns" if isinstance(turns, int) else ""
     return f"Claude Code reported an {what}{after}: {reason}".rstrip(": ")
