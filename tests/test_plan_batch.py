@@ -95,6 +95,7 @@ def test_hours() -> None:
             make_prp("B", hours=3),
             make_prp("C", deps=("A",), hours=1),
             make_prp("D", deps=("A",)),  # no estimate: counts 0
+            make_prp("E", hours=10, status="completed"),  # done already: no work left
         ]
     )
     assert bp.sequential_hours == 6

@@ -50,10 +50,12 @@ def test_parallel_plan_without_conflicts() -> None:
             make_prp("PRP-1", hours=2, files=("a.py",), title="Alpha [bold]work[/]"),
             make_prp("PRP-2", hours=3, files=("b.py",)),
             make_prp("PRP-3", deps=("PRP-1",)),
+            make_prp("PRP-0", hours=7, status="completed"),
         ],
         batch_id=None,
     )
-    assert output.startswith("Plan: 3 PRPs in 2 stages\n")
+    assert output.startswith("Plan: 4 PRPs in 2 stages\n")
+    assert " done " in line_with("PRP-0 ", output)  # no model: it will not run
     assert "Alpha [bold]work[/]" in output  # titles are text, not markup
     assert "File conflicts" not in output
     assert "Moved" not in output

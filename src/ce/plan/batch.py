@@ -25,6 +25,7 @@ class BatchPlan:
 
     @property
     def sequential_hours(self) -> float:
+        """The work left: PRPs already done count 0, as do PRPs without an estimate."""
         return sum(_hours(p) for p in self.prps.values())
 
     @property
@@ -65,6 +66,8 @@ class BatchPlan:
 
 
 def _hours(prp: Prp) -> float:
+    if prp.status_class is StatusClass.DONE:  # planned so that it satisfies dependencies
+        return 0.0
     return prp.estimated_hours or 0.0
 
 

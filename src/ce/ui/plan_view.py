@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ce.plan.batch import BatchPlan
 from ce.plan.graph import Move
-from ce.prp.model import Prp
+from ce.prp.model import Prp, StatusClass
 
 
 def render_plan(bp: BatchPlan, batch_id: str | None, console: Console) -> None:
@@ -50,7 +50,7 @@ def _prp_cells(bp: BatchPlan, prp: Prp) -> tuple[str, ...]:
     return (
         escape(prp.id),
         escape(prp.title),
-        bp.models[prp.id],
+        "[dim]done[/]" if prp.status_class is StatusClass.DONE else bp.models[prp.id],
         _hours(prp.estimated_hours),
         str(max(prp.phase_count, 1)),
         "\n".join(escape(f) for f in prp.files) or "[dim](none declared)[/]",
@@ -93,7 +93,11 @@ def _move_line(bp: BatchPlan, move: Move) -> str:
 def _hours_line(bp: BatchPlan) -> str:
     sequential, parallel = bp.sequential_hours, bp.parallel_hours
     saved = f", {1 - parallel / sequential:.0%} less" if parallel < sequential else ""
-    unknown = sum(1 for p in bp.prps.values() if p.estimated_hours is None)
+    unknown = sum(
+        1
+        for p in bp.prps.values()
+        if p.estimated_hours is None and p.status_class is not StatusClass.DONE
+    )
     note = f"\n({_count(unknown, 'PRP')} without an estimate counted as 0)" if unknown else ""
     return (
         f"\nEstimated hours: {sequential:g} one after another, "
