@@ -1,8 +1,16 @@
 """Dependency graph → stages: topological layering, file conflicts serialized, cycles rejected.
 
+Stage = 1 + the latest stage of the dependencies (Kahn's algorithm, one pass). PRPs whose
+declared files overlap never share a stage: taken by dependency depth, then `order` (none
+last), then id, each one goes to the first stage from there that no overlapping PRP holds, and
+every such move is reported. Overlap: normalized paths; globs (`*`, `?`, `[...]` within one
+directory, `**` across); a trailing `/` covers everything beneath. Two globs are compared
+conservatively (see `_globs_may_overlap`).
+
 Pure and deterministic: the result depends only on the items' content, never on their input
-order or on hash order. Time is linear in the size of the graph apart from sorting the ids once
-(and, for each moved PRP, the size of its `because` report).
+order or on hash order. Time is linear in the size of the graph, apart from sorting the ids
+once, the globs (each compared with the paths under its literal prefix and with the other
+globs) and, for a moved PRP, the size of its `because` report.
 """
 
 from __future__ import annotations
@@ -49,8 +57,11 @@ def _frozen_conflicts() -> Mapping[str, tuple[str, ...]]:
 class Plan:
     sorted_order: tuple[str, ...]
     stages: tuple[tuple[str, ...], ...]  # index 0 is stage 1
+    # Each declared path or glob that some other PRP's files overlap → every PRP touching it
+    # (declaring it or an overlapping path or glob), in id order. Under a glob or directory,
+    # two PRPs listed together may touch different files: the exact paths say who collides.
     file_conflicts: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen_conflicts)
-    moves: tuple[Move, ...] = ()
+    moves: tuple[Move, ...] = ()  # in the order they were decided
 
     @cached_property
     def _stage_index(self) -> Mapping[str, int]:
