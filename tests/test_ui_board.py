@@ -84,6 +84,13 @@ def test_a_relaunched_executor_starts_healthy_again() -> None:
     assert board.row("PRP-43.2.2").health is Health.HEALTHY  # type: ignore[union-attr]
 
 
+def test_validation_means_every_phase_was_committed() -> None:
+    # The monitor polls: a fast executor can finish before any of its commits were reported.
+    board = running_board().apply(changed(121, "PRP-43.2.2", PrpState.VALIDATING))
+
+    assert board.row("PRP-43.2.2").phases_done == 1  # type: ignore[union-attr]
+
+
 def test_prps_merged_by_an_earlier_run_did_no_work_in_this_one() -> None:
     info = PrpInfo(id="PRP-1", title="t", stage=1, model="m", phases=1, branch="b", worktree="w")
     board = fold(

@@ -35,6 +35,10 @@ from ce.ui.summary import duration
 
 _ACTIVE = frozenset({PrpState.PREPARING, PrpState.RUNNING})
 _NOT_WORKING = frozenset({PrpState.PENDING, PrpState.SKIPPED})
+# Validation starts only once every phase has its checkpoint commit.
+_ALL_PHASES_DONE = frozenset(
+    {PrpState.VALIDATING, PrpState.VALIDATED, PrpState.MERGING, PrpState.MERGED}
+)
 _LANE_DONE = frozenset({"merged", "conflict"})
 _NOTICES_SHOWN = 3
 _ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -205,6 +209,7 @@ def _changed(row: PrpRow, event: PrpChanged) -> PrpRow:
         row,
         state=state,
         message=event.message,
+        phases_done=row.phases_total if state in _ALL_PHASES_DONE else row.phases_done,
         started_at=started,
         finished_at=event.at if state.finished else None,
         # A (re)launched executor starts healthy: the monitor only reports changes.
