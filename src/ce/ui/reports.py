@@ -30,7 +30,7 @@ from ce.ui.board import (
     strip_escapes,
     timeline,
 )
-from ce.ui.summary import duration
+from ce.ui.summary import duration, total_cost
 
 REPORT_VERSION = 1
 LOG_TAIL_LINES = 40
@@ -302,7 +302,7 @@ def _html_header(summary: Mapping[str, Any], batch_id: str, status: str) -> str:
         (duration(elapsed), "elapsed"),
         (duration(sequential), "sequential estimate"),
         (f"{float(summary.get('time_saved_percent') or 0):.0f}%", "time saved"),
-        (_cost_text(_total_cost(summary)), "cost"),
+        (_cost_text(total_cost(summary)), "cost"),
     ]
     tone = {"COMPLETED": "merged", "FAILED": "failed", "PAUSED": "conflict"}.get(status, "")
     return (
@@ -325,12 +325,6 @@ _TOTALS = (
     ("skipped", "skipped"),
     ("not_started", "not finished"),
 )
-
-
-def _total_cost(summary: Mapping[str, Any]) -> float | None:
-    costs = [p.get("cost_usd") for p in summary.get("prps", {}).values()]
-    known = [float(c) for c in costs if isinstance(c, int | float)]
-    return sum(known) if known else None
 
 
 def _cost_text(cost: object) -> str:

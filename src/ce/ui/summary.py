@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -36,11 +37,10 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         f"Partial: {totals['partial'] + totals['conflict']}  Failed: {totals['failed']}  "
         f"Skipped: {totals['skipped']}  Not started: {totals['not_started']}"
     )
-    console.print(
-        f"Time elapsed: {duration(summary['elapsed_seconds'])}  "
-        f"(sequential: {duration(summary['sequential_seconds'])}, "
-        f"saved {summary['time_saved_percent']:.0f}%)"
-    )
+    console.print(_timing_line(summary))
+    cost = total_cost(summary)
+    if cost is not None:
+        console.print(f"Agent cost: ${cost:.2f}")
     console.print("\nStage breakdown:")
     for stage in summary["stages"]:
         items = (
@@ -52,13 +52,30 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     console.print("\nValidation results:")
     for prp_id, prp in summary["prps"].items():
         console.print(f"  {escape(prp_id)}: {_validation_line(prp)}")
+    # Paths and commands are printed unwrapped so they can be copied from the terminal.
     if summary["kept_worktrees"]:
         console.print("\nKept for inspection:")
         for path in summary["kept_worktrees"]:
-            console.print(f"  {escape(path)}")
+            console.print(f"  {escape(path)}", soft_wrap=True)
     console.print("\nNext steps:")
     for step in summary["next_steps"]:
-        console.print("  - " + escape(step).replace("\n", "\n    "))
+        console.print("  - " + escape(step).replace("\n", "\n    "), soft_wrap=True)
+
+
+def _timing_line(summary: dict[str, Any]) -> str:
+    elapsed, sequential = summary["elapsed_seconds"], summary["sequential_seconds"]
+    line = f"Time elapsed: {duration(elapsed)}  (sequential estimate: {duration(sequential)}"
+    if sequential > elapsed > 0:
+        saved = duration(sequential - elapsed)
+        return f"{line}, saved {saved} = {summary['time_saved_percent']:.0f}%)"
+    return line + ")"
+
+
+def total_cost(summary: Mapping[str, Any]) -> float | None:
+    """What the agents reported spending, or None when none reported anything."""
+    costs = [p.get("cost_usd") for p in summary["prps"].values()]
+    known = [float(c) for c in costs if isinstance(c, int | float)]
+    return sum(known) if known else None
 
 
 def _validation_line(prp: dict[str, Any]) -> str:
