@@ -6,11 +6,12 @@ the end draw the run's timeline from it whatever was shown.
 
 from __future__ import annotations
 
+import math
 import time
 from types import TracebackType
 from typing import Self, TextIO
 
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, Group, RenderResult
 from rich.live import Live
 
 from ce.run.events import Event
@@ -21,14 +22,45 @@ REFRESH_PER_SECOND = 2.0
 
 
 class _Picture:
-    """Rendered at every refresh with the console's current size, so resizing just works."""
+    """Rendered at every refresh with the console's current size, so a resize is followed."""
 
     def __init__(self, board: Board) -> None:
         self.board = board
+        self.drawn_widths: list[int] = []  # cells of each line drawn last
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         height = console.size.height - 1  # the cursor's line
-        yield Group(*render(self.board.state, time.time(), options.max_width, height))
+        lines = render(self.board.state, time.time(), options.max_width, height)
+        self.drawn_widths = [line.cell_len for line in lines]
+        yield Group(*lines)
+
+
+class _Live(Live):
+    """`Live` that knows a narrowed terminal re-wrapped its last picture.
+
+    Live moves the cursor up by as many lines as it drew. Most terminals (tmux, VTE, iTerm2,
+    kitty, Windows Terminal) reflow text when they get narrower, so a line wider than the new
+    width now takes several rows: go up over all of them, or the old picture stays above the new.
+    """
+
+    def __init__(self, picture: _Picture, console: Console) -> None:
+        super().__init__(
+            picture,
+            console=console,
+            refresh_per_second=REFRESH_PER_SECOND,
+            transient=False,
+            redirect_stdout=True,
+            redirect_stderr=True,
+        )
+        self.picture = picture
+
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        width, drawn = self.console.width, self.picture.drawn_widths
+        shape = getattr(self._live_render, "_shape", None)
+        if shape is not None and drawn and max(drawn) > width:
+            rows = sum(max(1, math.ceil(cells / width)) for cells in drawn)
+            self._live_render._shape = (shape[0], rows)
+        return super().process_renderables(renderables)
 
 
 class Progress:
@@ -65,14 +97,7 @@ class LiveBoard(Progress):
 
     def __init__(self, board: Board, console: Console) -> None:
         super().__init__(board)
-        self._live = Live(
-            _Picture(board),
-            console=console,
-            refresh_per_second=REFRESH_PER_SECOND,
-            transient=False,
-            redirect_stdout=True,
-            redirect_stderr=True,
-        )
+        self._live = _Live(_Picture(board), console)
 
     def start(self) -> None:
         self._live.start()
