@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from agent_kit import git, launch, make_job, subjects
 from agent_tools import require_npm_binary
-from ce.agents.claude import PACKAGE, SESSION_FILE
-from claude_kit import claude_executor, git, launch, make_job
+from ce.agents.claude import PACKAGE, SESSION_FILE, ClaudeExecutor
+from ce.config import AgentConfig
 from fake_anthropic import Failure, FakeAnthropic, Reply, bash, commit, rate_limited, write
 
 
@@ -26,8 +27,8 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-def subjects(worktree: Path) -> list[str]:
-    return git(worktree, "log", "--format=%s").splitlines()[::-1]
+def claude_executor(binary: Path, **settings: object) -> ClaudeExecutor:
+    return ClaudeExecutor(AgentConfig.model_validate({"binary": str(binary), **settings}))
 
 
 def test_preflight_reads_the_version_and_accepts_the_flags(
@@ -56,7 +57,7 @@ def test_two_phases_committed_with_cost_and_session(
     }
     executor = claude_executor(claude_bin, max_budget_usd=5)
     with FakeAnthropic(script) as api:
-        done = launch(executor, job, api, home)
+        done = launch(executor, job, api.env(home))
 
     assert done.code == 0, done.output[-2000:]
     assert done.assessment.error is None
@@ -80,7 +81,7 @@ def test_a_server_error_is_reported(claude_bin: Path, tmp_path: Path, home: Path
     job = make_job(tmp_path, "PRP-3.1.2", ["Only"])
     script = {"PRP-3.1.2": [Failure(status=500, message="the scripted server broke")]}
     with FakeAnthropic(script) as api:
-        done = launch(claude_executor(claude_bin), job, api, home)
+        done = launch(claude_executor(claude_bin), job, api.env(home))
 
     assert done.code != 0
     assert done.assessment.error is not None
@@ -99,7 +100,7 @@ def test_a_permission_denial_is_a_failure(claude_bin: Path, tmp_path: Path, home
         ]
     }
     with FakeAnthropic(script) as api:
-        done = launch(claude_executor(claude_bin), job, api, home)
+        done = launch(claude_executor(claude_bin), job, api.env(home))
 
     assert done.code == 0
     error = done.assessment.error
@@ -115,7 +116,7 @@ def test_configured_allowed_tools_prevent_the_denial(
     script = {"PRP-3.1.4": [Reply(tools=[bash("echo hello > hello.txt")])]}
     executor = claude_executor(claude_bin, allowed_tools=["Bash(echo:*)"])
     with FakeAnthropic(script) as api:
-        done = launch(executor, job, api, home)
+        done = launch(executor, job, api.env(home))
 
     assert done.assessment.error is None, done.assessment.error
     assert (job.worktree / "hello.txt").read_text() == "hello\n"
@@ -128,7 +129,7 @@ def test_an_agent_that_ends_without_committing_claims_success_only(
     job = make_job(tmp_path, "PRP-3.1.5", ["Only"])
     script = {"PRP-3.1.5": [Reply(tools=[write("a.txt", "a\n")]), Reply(text="All done!")]}
     with FakeAnthropic(script) as api:
-        done = launch(claude_executor(claude_bin), job, api, home)
+        done = launch(claude_executor(claude_bin), job, api.env(home))
 
     assert done.code == 0
     assert done.assessment.error is None
@@ -142,7 +143,7 @@ def test_a_rate_limit_sets_retry_after(claude_bin: Path, tmp_path: Path, home: P
     with FakeAnthropic(script) as api:
         # One retry, so the CLI reports the server's retry-after in an api_retry event.
         retry_once = {"CLAUDE_CODE_MAX_RETRIES": "1"}
-        done = launch(claude_executor(claude_bin), job, api, home, extra_env=retry_once)
+        done = launch(claude_executor(claude_bin), job, {**api.env(home), **retry_once})
 
     assert done.assessment.error is not None
     assert done.assessment.error.startswith("rate-limited by the API")
@@ -165,13 +166,13 @@ def test_a_stalled_session_is_resumed_with_a_nudge(
     }
     executor = claude_executor(claude_bin)
     with FakeAnthropic(script) as api:
-        first = launch(executor, job, api, home)
+        first = launch(executor, job, api.env(home))
         session = first.assessment.session_id
         assert session is not None
         later = make_job(tmp_path, "PRP-3.1.7", ["One", "Two"], resume_from=2)
         argv = executor.nudge_command(later, session)
         assert argv is not None
-        second = launch(executor, later, api, home, argv=argv)
+        second = launch(executor, later, api.env(home), argv=argv)
 
     assert second.assessment.error is None, second.assessment.error
     assert second.assessment.session_id == session

@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ce.agents import preset, stream
@@ -81,9 +82,7 @@ class ClaudeExecutor:
         self.version: str | None = None
 
     def preflight(self, repo_root: Path) -> None:
-        binary = preset.find_binary(PACKAGE, self.config.binary)
-        self.version = preset.read_version(PACKAGE, binary)
-        preset.require_flags(PACKAGE, binary, self._flags())
+        self.version = preset.check_cli(PACKAGE, self.config.binary, self._flags())
 
     def _flags(self) -> list[str]:
         flags = list(FLAGS)
@@ -162,21 +161,11 @@ def assess_stream(
     )
     retry_after = rate_limit_wait(events, now)
     if retry_after is not None:
-        return _with(base, f"rate-limited by the API; retry in {retry_after:.0f}s", retry_after)
+        error = f"rate-limited by the API; retry in {retry_after:.0f}s"
+        return replace(base, error=error, retry_after=retry_after)
     if result is None:
-        return _with(base, _no_result(events, exit_code))
-    return _with(base, _result_error(result, config))
-
-
-def _with(base: Assessment, error: str | None, retry_after: float | None = None) -> Assessment:
-    return Assessment(
-        error=error,
-        cost_usd=base.cost_usd,
-        input_tokens=base.input_tokens,
-        output_tokens=base.output_tokens,
-        session_id=base.session_id,
-        retry_after=retry_after,
-    )
+        return replace(base, error=_no_result(events, exit_code))
+    return replace(base, error=_result_error(result, config))
 
 
 def _usage(result: Event | None) -> tuple[int, int]:

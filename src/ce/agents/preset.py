@@ -42,7 +42,7 @@ class CliPackage:
     def missing(self, what: str) -> CeError:
         return CeError(
             f"{what}. Install the {self.agent} CLI ({self.pinned} is the tested version): "
-            f"`{self.install}`, or set `binary = \"/path/to/{self.binary}\"` under "
+            f'`{self.install}`, or set `binary = "/path/to/{self.binary}"` under '
             f"[executor.{self.preset}] in .ce/config.toml."
         )
 
@@ -52,6 +52,20 @@ class Resumable(Protocol):
 
     def nudge_command(self, job: ExecutorJob, session_id: str) -> list[str] | None:
         """The argv that resumes `session_id` with a short nudge (None: nudging is off)."""
+
+
+def check_cli(
+    package: CliPackage,
+    configured: str | None,
+    flags: Iterable[str],
+    help_args: Iterable[str] = ("--help",),
+) -> str:
+    """Preflight: the CLI is found, says its version, and lists every flag `ce` will pass.
+    Returns the version."""
+    binary = find_binary(package, configured)
+    version = read_version(package, binary)
+    require_flags(package, binary, flags, help_args)
+    return version
 
 
 def find_binary(package: CliPackage, configured: str | None) -> str:
@@ -141,10 +155,14 @@ def nudge_text(job: ExecutorJob, config: AgentConfig) -> str:
     else:
         text = (Path(__file__).parent / "templates" / "nudge.md").read_text(encoding="utf-8")
     phases = ", ".join(str(n) for n in job.phases_left) or "none"
-    return Template(text).safe_substitute(
-        prp_id=job.prp.id,
-        prp_path=str(job.prp_path),
-        resume_from=str(job.resume_from),
-        phases_left=phases,
-        result_path=str(job.result_path),
-    ).strip()
+    return (
+        Template(text)
+        .safe_substitute(
+            prp_id=job.prp.id,
+            prp_path=str(job.prp_path),
+            resume_from=str(job.resume_from),
+            phases_left=phases,
+            result_path=str(job.result_path),
+        )
+        .strip()
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ce.agents.base import Executor
 from ce.agents.claude import ClaudeExecutor
+from ce.agents.codex import CodexExecutor
 from ce.agents.command import CommandExecutor
 from ce.agents.script import ScriptExecutor
 from ce.config import Config
@@ -20,10 +21,12 @@ def make_executor(name: str, config: Config) -> Executor:
         return CommandExecutor(tables.command.run)
     if name == "claude":
         return ClaudeExecutor(tables.claude)
+    if name == "codex":
+        return CodexExecutor(tables.codex)
     if name in AGENT_PRESETS:
         raise CeError(
             f"The {name} executor is not available in this version of ce yet. "
-            "Use --executor claude, script (runs the PRPs' `sh run` blocks) or command "
+            "Use --executor claude, codex, script (runs the PRPs' `sh run` blocks) or command "
             'with [executor.command] run = "..." in .ce/config.toml.'
         )
     raise CeError(f"Unknown executor {name!r}: choose script, command, {', '.join(AGENT_PRESETS)}.")

@@ -1,4 +1,5 @@
-"""Run the real Claude Code CLI the way the engine does, against the scripted fake API."""
+"""Run a real agent CLI the way the engine's worker does: a PRP job in a linked worktree, the
+executor's argv in its own process group, output to a log, then the executor's assessment."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ce import proc
-from ce.agents.base import Assessment, ExecutorJob
-from ce.agents.claude import ClaudeExecutor
-from ce.config import AgentConfig
+from ce.agents.base import Assessment, Executor, ExecutorJob
 from ce.git import init_repo
 from ce.prp.model import Phase, Prp, StatusClass
-from fake_anthropic import FakeAnthropic
 
 GIT_IDENTITY = ("-c", "user.name=ce test", "-c", "user.email=test@example.invalid")
 
@@ -26,11 +24,13 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def make_worktree(path: Path) -> Path:
-    repo = init_repo(path, user=("ce test", "test@example.invalid"))
-    (path / "README.md").write_text("test repo\n", encoding="utf-8")
+def make_worktree(tmp: Path) -> Path:
+    """A repository at tmp/repo and a linked worktree of it at tmp/wt on branch `work`."""
+    repo = init_repo(tmp / "repo", user=("ce test", "test@example.invalid"))
+    (repo.path / "README.md").write_text("test repo\n", encoding="utf-8")
     repo.commit_all("initial")
-    return path
+    git(repo.path, "worktree", "add", "-q", "-b", "work", str(tmp / "wt"))
+    return tmp / "wt"
 
 
 def make_job(
@@ -42,8 +42,8 @@ def make_job(
     validation: Sequence[str] = (),
     model: str = "sonnet",
 ) -> ExecutorJob:
-    worktree = tmp / "wt" if (tmp / "wt").is_dir() else make_worktree(tmp / "wt")
-    prp_path = tmp / f"{prp_id}.md"
+    worktree = tmp / "wt" if (tmp / "wt").is_dir() else make_worktree(tmp)
+    prp_path = tmp / "repo" / f"{prp_id}.md"
     prp_path.write_text(f"# {prp_id}\n", encoding="utf-8")
     prp = Prp(
         id=prp_id,
@@ -56,14 +56,14 @@ def make_job(
     return ExecutorJob(
         prp=prp,
         prp_path=prp_path,
-        repo_root=worktree,
+        repo_root=tmp / "repo",
         worktree=worktree,
-        branch="main",
+        branch="work",
         batch_id="7",
         stage=1,
         resume_from=resume_from,
         model=model,
-        scratch=tmp / "scratch",
+        scratch=tmp / "repo" / ".ce" / "tmp" / "scratch" / prp_id,
         validation_commands=tuple(validation),
     )
 
@@ -76,20 +76,22 @@ class Launch:
 
 
 def launch(
-    executor: ClaudeExecutor,
+    executor: Executor,
     job: ExecutorJob,
-    api: FakeAnthropic,
-    home: Path,
+    env: Mapping[str, str],
     *,
     argv: Sequence[str] | None = None,
-    extra_env: Mapping[str, str] | None = None,
 ) -> Launch:
-    """Spawn like the engine's worker (own group, stdin closed, log file), then assess."""
+    """Spawn like the worker (own group, stdin closed, appending to a log), then assess.
+
+    `env` is laid over this process's environment (the worker passes `job.environment()`).
+    """
     argv = list(argv) if argv is not None else executor.command(job)
     log = job.scratch / "agent.log"
     offset = log.stat().st_size if log.exists() else 0
-    env = job.environment({**os.environ, **api.env(home), **(extra_env or {})})
-    child = proc.spawn_group(argv, cwd=job.worktree, env=env, log_path=log)
+    child = proc.spawn_group(
+        argv, cwd=job.worktree, env=job.environment({**os.environ, **env}), log_path=log
+    )
     try:
         code = child.wait(120)
     finally:
@@ -101,5 +103,5 @@ def launch(
     return Launch(code=code, output=output, assessment=executor.assess(job, code, output))
 
 
-def claude_executor(binary: Path, **settings: object) -> ClaudeExecutor:
-    return ClaudeExecutor(AgentConfig.model_validate({"binary": str(binary), **settings}))
+def subjects(worktree: Path) -> list[str]:
+    return git(worktree, "log", "--format=%s").splitlines()[::-1]
