@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from batchkit import Spec, append, git, make_batch_repo, write
 
+from batchkit import Spec, append, git, make_batch_repo, write
 from ce.cli import run
 
 SIX = [
@@ -43,7 +43,13 @@ SIX = [
         phases=[[write("e.txt", "e")]],
         files=["e.txt"],
     ),
-    Spec(id="PRP-7.2.4", title="Foxtrot", deps=["PRP-7.1.1"], phases=[[write("f.txt", "f")]], files=["f.txt"]),
+    Spec(
+        id="PRP-7.2.4",
+        title="Foxtrot",
+        deps=["PRP-7.1.1"],
+        phases=[[write("f.txt", "f")]],
+        files=["f.txt"],
+    ),
 ]
 
 
@@ -155,7 +161,7 @@ def test_undeclared_conflict_pauses_with_first_merged(
     assert "PRP-7.1.2 conflicts with main in: same.txt" in out.out
     assert "--resume" in out.out
     assert (repo / "same.txt").read_text() == "one\n"
-    markers = subprocess.run(
+    markers = subprocess.run(  # noqa: PLW1510 (the exit code is the answer)
         ["git", "grep", "-l", "-e", "<<<<<<<", "main"], cwd=repo, capture_output=True, text=True
     )
     assert markers.returncode == 1, markers.stdout

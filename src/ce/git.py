@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import shutil
@@ -86,11 +87,13 @@ class WorktreeInfo:
     prunable: bool
 
 
-def git_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment git runs with: `environ` (default: ours) without stray GIT_* variables."""
+def git_env(environ: Mapping[str, str] | None = None, *, c_locale: bool = True) -> dict[str, str]:
+    """The environment git runs with: `environ` (default: ours) without stray GIT_* variables,
+    and (for output we parse) the C locale."""
     source = os.environ if environ is None else environ
     env = {name: value for name, value in source.items() if _keep(name)}
-    env["LC_ALL"] = "C"
+    if c_locale:
+        env["LC_ALL"] = "C"
     return env
 
 
@@ -152,6 +155,7 @@ def init_repo(path: Path, *, branch: str = "main", user: tuple[str, str] | None 
     return repo
 
 
+@functools.lru_cache(maxsize=4096)
 def check_ref_format(branch: str) -> bool:
     """Whether `branch` is a valid branch name (`git check-ref-format --branch`)."""
     completed = _git(["check-ref-format", "--branch", branch], cwd=None, check=False)
@@ -342,7 +346,10 @@ class Repo:
         return self._answer("check-ignore", "--quiet", "--", path) == 0
 
     def worktrees(self) -> list[WorktreeInfo]:
-        output = self.git("worktree", "list", "--porcelain", "-z").stdout
+        # Under the lock: a concurrent `worktree add` leaves half-written admin dirs that make
+        # `worktree list` fail ("failed to read .git/worktrees/x/commondir").
+        with self.worktree_lock():
+            output = self.git("worktree", "list", "--porcelain", "-z").stdout
         return [_worktree_info(record) for record in output.split("\0\0") if record.strip("\0")]
 
     # -- merging without a checkout ----------------------------------------------------------
@@ -430,6 +437,17 @@ class Repo:
         self.git("add", "--all", "--", *paths)
         if self._answer("diff", "--cached", "--quiet", "--", *paths) == 0:
             return None
+        self.git(
+            "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths, input=message
+        )
+        return self.rev_parse("HEAD")
+
+    def has_changes(self) -> bool:
+        """Whether anything here is uncommitted: tracked changes or untracked files."""
+        return bool(self.git("status", "--porcelain=v1", "-z", "--untracked-files=all").stdout)
+
+    def commit_tracked(self, paths: Sequence[str], message: str) -> str:
+        """Commit the working-tree content of tracked `paths` only; returns the new HEAD."""
         self.git(
             "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths, input=message
         )

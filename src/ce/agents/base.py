@@ -9,6 +9,7 @@ from pathlib import Path
 from string import Template
 from typing import Protocol
 
+from ce import git
 from ce.prp.model import Prp
 
 TEMPLATE_OVERRIDE = Path(".ce") / "templates" / "executor.md"
@@ -43,7 +44,8 @@ class ExecutorJob:
         return tuple(p.number for p in self.prp.phases if p.number >= self.resume_from)
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = dict(os.environ if base is None else base)
+        # Without the caller's GIT_DIR & co: the executor's git must see its worktree.
+        env = git.git_env(os.environ if base is None else base, c_locale=False)
         env.update(
             CE_PRP_ID=self.prp.id,
             CE_PRP_PATH=str(self.prp_path),

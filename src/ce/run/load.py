@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,7 @@ class BatchContext:
         return git.worktree_path(self.root, prp_id, self.worktree_root)
 
     def branch(self, prp_id: str) -> str:
-        return git.branch_name(prp_id, self.prp(prp_id).title)
+        return _branch_name(prp_id, self.prp(prp_id).title)
 
     def relpath(self, prp: Prp) -> str | None:
         try:
@@ -75,6 +76,11 @@ class BatchContext:
     @property
     def integration_worktree(self) -> Path:
         return self.worktree_root / f"{self.root.name}-ce-integration"
+
+
+@functools.cache
+def _branch_name(prp_id: str, title: str) -> str:
+    return git.branch_name(prp_id, title)  # runs `git check-ref-format`: once per PRP
 
 
 def config_overrides(options: RunOptions) -> dict[str, object]:

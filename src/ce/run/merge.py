@@ -12,15 +12,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from ce import git
 from ce.config import ValidateConfig
-from ce.prp.write import set_status_text
 from ce.run.events import Listener, MergeStep
 from ce.run.state import Journal, LevelResult
-from ce.run.validate import ValidationTarget, first_failure, run_levels
+from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
 
 _MAX_RACES = 20  # the target moved under us (the user committed): recompute and try again
 
@@ -38,7 +36,6 @@ class MergeRequest:
     title: str
     branch: str
     head: str
-    prp_relpath: str | None  # the PRP file in the repository, to mark completed
     validation_env: Mapping[str, str] | None = None
 
 
@@ -66,7 +63,7 @@ class MergeLane:
         config: ValidateConfig,
         journal: Journal,
         listener: Listener,
-        today: date,
+        resuming: bool = False,
     ) -> None:
         self.checkout = checkout
         self.target = target
@@ -75,14 +72,14 @@ class MergeLane:
         self.config = config
         self.journal = journal
         self.emit = listener
-        self.today = today
+        self.resuming = resuming  # an earlier run may have merged some PRPs already
         self.validated_trees: set[str] = set()
 
     def merge(self, req: MergeRequest) -> MergeResult:
         self.validated_trees.add(self.checkout.rev_parse(f"{req.head}^{{tree}}"))
         for _ in range(_MAX_RACES):
             old = self.checkout.rev_parse(self.ref)
-            existing = self.find_merge(req.prp_id, req.head)
+            existing = self.find_merge(req.prp_id, req.head) if self.resuming else None
             if existing is not None:
                 return MergeResult(outcome=MergeOutcome.MERGED, commit=existing, tip=old)
             result = self._attempt(req, old)
@@ -113,7 +110,7 @@ class MergeLane:
         validation = self._validate(req, merged.tree, old, commit)
         if first_failure(validation) is not None:
             return MergeResult(outcome=MergeOutcome.INVALID, commit=commit, validation=validation)
-        tip = self._status_commit(req, commit)
+        tip = commit
         self.journal.intent("advance", prp=req.prp_id, ref=self.ref, old=old, new=tip, merge=commit)
         self.emit(MergeStep(prp=req.prp_id, step="advance", detail=f"{self.target} → {tip[:10]}"))
         advanced = self._advance(old, tip)
@@ -134,7 +131,7 @@ class MergeLane:
     def _validate(
         self, req: MergeRequest, tree: str, old: str, commit: str
     ) -> dict[str, LevelResult]:
-        if tree in self.validated_trees:
+        if tree in self.validated_trees or not self._has_tree_checks():
             return {}
         self.emit(MergeStep(prp=req.prp_id, step="validate", detail=f"tree {tree[:10]}"))
         self._checkout_integration(commit)
@@ -146,24 +143,20 @@ class MergeLane:
             self.validated_trees.add(tree)
         return results
 
+    def _has_tree_checks(self) -> bool:
+        """Whether validating a merged tree can find anything (else skip the checkout)."""
+        config = self.config
+        if config.level2 is None or config.level2.strip() or config.level4.strip():
+            return True
+        if config.level3 is None:
+            return detect_test_command(self.checkout.path) is not None
+        return bool(config.level3.strip())
+
     def _checkout_integration(self, commit: str) -> None:
         if (self.integration / ".git").exists():
             git.Repo(self.integration).force_checkout_detached(commit)
         else:
             self.checkout.add_detached_worktree(self.integration, commit)
-
-    def _status_commit(self, req: MergeRequest, merge: str) -> str:
-        """`status: completed` + `completion_date` in the PRP file, as a commit on the merge."""
-        if req.prp_relpath is None:
-            return merge
-        text = self.checkout.read_blob(merge, req.prp_relpath)
-        if text is None:
-            return merge
-        updated = set_status_text(text, "completed", self.today)
-        if updated == text:
-            return merge
-        tree = self.checkout.tree_with_file(merge, req.prp_relpath, updated)
-        return self.checkout.commit_tree(tree, [merge], f"{req.prp_id}: status completed")
 
     def _advance(self, old: str, new: str) -> bool | None:
         """True: moved. False: blocked by the user's checkout. None: lost a race, recompute."""
@@ -180,6 +173,8 @@ class MergeLane:
         return True
 
     def _holder(self) -> Path | None:
+        if self.checkout.current_branch() == self.target:
+            return self.checkout.path
         for info in self.checkout.worktrees():
             if info.branch == self.ref:
                 return Path(info.path)

@@ -112,7 +112,7 @@ class Orchestrator:
             config=ctx.config.validation,
             journal=self.journal,
             listener=self.emit,
-            today=self.today,
+            resuming=ctx.options.resume,
         )
         self.announced_stages: set[int] = set()
 
@@ -323,6 +323,8 @@ class Orchestrator:
             stage=stage,
             model=record.info.model,
             stopping=self.interrupted,
+            today=self.today,
+            may_exist=self.ctx.options.resume or record.attempts > 0,
         )
         self.running[record.id] = worker
         record.attempts += 1
@@ -423,7 +425,6 @@ class Orchestrator:
                 title=prp.title,
                 branch=record.info.branch,
                 head=record.head,
-                prp_relpath=self.ctx.relpath(prp),
             )
         )
 
@@ -526,7 +527,7 @@ class Orchestrator:
         merged = [r for r in self.records.values() if r.state is PrpState.MERGED]
         for record in merged:
             self._remove_worktree(record)
-        branches = [r.info.branch for r in merged if self.ctx.repo.branch_exists(r.info.branch)]
+        branches = [r.info.branch for r in merged]  # one call; names already gone are fine
         if branches:
             self.journal.intent("delete-branches", branches=branches)
             self.ctx.repo.delete_branches(branches)

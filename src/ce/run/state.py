@@ -21,9 +21,10 @@ def write_json_atomic(path: Path, data: object) -> None:
     """Temp file, fsync, rename: a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    # No indent: the C encoder is 10x faster, and the checkpoint is rewritten at every step.
+    text = json.dumps(data) + "\n"
     with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False)
-        handle.write("\n")
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
@@ -198,7 +199,9 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._handle: TextIO | None = None  # opened on the first write: a refused run writes nothing
+        self._handle: TextIO | None = (
+            None  # opened on the first write: a refused run writes nothing
+        )
         self._writes = 0
         kill_at = os.environ.get("CE_TEST_KILL_AT", "")
         self._kill_at = int(kill_at) if kill_at.isdigit() else None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -46,6 +47,27 @@ def first_failure(results: Mapping[str, LevelResult]) -> tuple[int, LevelResult]
     return None
 
 
+class _Changes:
+    """What the gates ask git about the work, asked once per validation."""
+
+    def __init__(self, target: ValidationTarget) -> None:
+        self.repo = git.Repo(target.worktree)
+        self.target = target
+
+    @functools.cached_property
+    def files(self) -> list[str]:
+        return self.repo.changed_files(self.target.base, self.target.head)
+
+    @functools.cached_property
+    def commits(self) -> list[git.Commit]:
+        return self.repo.commits(self.target.base, self.target.head)
+
+
+_Gate = Callable[
+    [ValidationTarget, ValidateConfig, Mapping[str, str] | None, _Changes], LevelResult
+]
+
+
 def run_levels(
     target: ValidationTarget,
     config: ValidateConfig,
@@ -53,10 +75,11 @@ def run_levels(
     env: Mapping[str, str] | None = None,
 ) -> dict[str, LevelResult]:
     """Run the gates in order; stop at the first failure (later levels are not run)."""
-    gates = {1: _level1, 2: _level2, 3: _level3, 4: _level4}
+    gates: dict[int, _Gate] = {1: _level1, 2: _level2, 3: _level3, 4: _level4}
+    changes = _Changes(target)
     results: dict[str, LevelResult] = {}
     for level in sorted(set(levels)):
-        result = gates[level](target, config, env)
+        result = gates[level](target, config, env, changes)
         results[level_key(level)] = result
         if not result.passed:
             break
@@ -91,21 +114,23 @@ def _run_command(
 
 
 def _level1(
-    target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+    target: ValidationTarget,
+    config: ValidateConfig,
+    env: Mapping[str, str] | None,
+    changes: _Changes,
 ) -> LevelResult:
-    repo = git.Repo(target.worktree)
     errors: list[str] = []
     if target.prp is not None and target.branch_checks:
-        errors += _structure_errors(repo, target, target.prp)
-    errors += _conflict_marker_errors(repo, target)
+        errors += _structure_errors(changes, target, target.prp)
+    errors += _conflict_marker_errors(changes, target)
     if errors:
         return LevelResult(passed=False, errors=errors)
     command = _command_for(1, target, config)
     return _run_command(command, target, config, env) if command else LevelResult(passed=True)
 
 
-def _structure_errors(repo: git.Repo, target: ValidationTarget, prp: Prp) -> list[str]:
-    commits = repo.commits(target.base, target.head)
+def _structure_errors(changes: _Changes, target: ValidationTarget, prp: Prp) -> list[str]:
+    commits = changes.commits
     if not commits:
         return ["the branch has no commits beyond its base"]
     errors = [
@@ -123,9 +148,9 @@ def _structure_errors(repo: git.Repo, target: ValidationTarget, prp: Prp) -> lis
     return errors
 
 
-def _conflict_marker_errors(repo: git.Repo, target: ValidationTarget) -> list[str]:
+def _conflict_marker_errors(changes: _Changes, target: ValidationTarget) -> list[str]:
     errors = []
-    for name in repo.changed_files(target.base, target.head):
+    for name in changes.files:
         path = target.worktree / name
         try:
             text = path.read_text(encoding="utf-8")
@@ -137,13 +162,16 @@ def _conflict_marker_errors(repo: git.Repo, target: ValidationTarget) -> list[st
 
 
 def _level2(
-    target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+    target: ValidationTarget,
+    config: ValidateConfig,
+    env: Mapping[str, str] | None,
+    changes: _Changes,
 ) -> LevelResult:
     command = _command_for(2, target, config)
     if command is not None:
         return _run_command(command, target, config, env)
     errors = []
-    for name in git.Repo(target.worktree).changed_files(target.base, target.head):
+    for name in changes.files:
         if name.endswith(".py") and (target.worktree / name).is_file():
             errors += _compile_errors(target.worktree / name, name)
     return LevelResult(passed=not errors, errors=errors)
@@ -160,7 +188,10 @@ def _compile_errors(path: Path, name: str) -> list[str]:
 
 
 def _level3(
-    target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+    target: ValidationTarget,
+    config: ValidateConfig,
+    env: Mapping[str, str] | None,
+    changes: _Changes,
 ) -> LevelResult:
     command = _command_for(3, target, config)
     if command is None:
@@ -202,11 +233,14 @@ def _uses_pytest(root: Path) -> bool:
 
 
 def _level4(
-    target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
+    target: ValidationTarget,
+    config: ValidateConfig,
+    env: Mapping[str, str] | None,
+    changes: _Changes,
 ) -> LevelResult:
     errors: list[str] = []
     if target.prp is not None and target.branch_checks:
-        errors += _drift_errors(target, target.prp, config.drift_threshold)
+        errors += _drift_errors(changes, target, target.prp, config.drift_threshold)
     if errors:
         return LevelResult(passed=False, errors=errors)
     command = _command_for(4, target, config)
@@ -231,14 +265,12 @@ def _is_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
-def _drift_errors(target: ValidationTarget, prp: Prp, threshold: float) -> list[str]:
+def _drift_errors(
+    changes: _Changes, target: ValidationTarget, prp: Prp, threshold: float
+) -> list[str]:
     if not prp.files:
         return []
-    changed = [
-        name
-        for name in git.Repo(target.worktree).changed_files(target.base, target.head)
-        if name != target.prp_relpath
-    ]
+    changed = [name for name in changes.files if name != target.prp_relpath]
     share, outside = drift(changed, prp.files)
     if share < threshold:
         return []

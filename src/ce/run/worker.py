@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 from ce import git, proc
 from ce.agents.base import Assessment, ExecutorJob
 from ce.prp.model import Prp
+from ce.prp.write import set_status
 from ce.run.events import Listener, Notice, PrpChanged, PrpState
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor, Watch
@@ -62,6 +64,8 @@ class Worker:
         stage: int,
         model: str,
         stopping: object,
+        today: date,
+        may_exist: bool = True,
     ) -> None:
         self.ctx = ctx
         self.prp = ctx.prp(prp_id)
@@ -71,6 +75,8 @@ class Worker:
         self.stage = stage
         self.model = model
         self.stopping = stopping  # a threading.Event set when the batch is interrupted
+        self.today = today
+        self.may_exist = may_exist  # resuming: its branch and worktree may be there already
         self.path = ctx.worktree(prp_id)
         self.branch = ctx.branch(prp_id)
         self.log_path = ctx.state.log(prp_id)
@@ -79,52 +85,62 @@ class Worker:
 
     def run(self, base_hint: str | None) -> WorkResult:
         self._state(PrpState.PREPARING, f"worktree {self.path}")
-        base = self._ensure_worktree(base_hint)
+        base, fresh = self._ensure_worktree(base_hint)
         repo = git.Repo(self.path)
-        self._save_leftovers(repo)
-        attempts, error = self._execute(repo, base)
-        self._save_leftovers(repo)
-        return self._judge(repo, base, attempts, error)
+        done: set[int] = set()
+        if not fresh:  # an earlier run's worktree: keep its leftovers, skip its phases
+            self._save_leftovers(repo)
+            done = phases_done(repo, self.prp, base)
+        attempts, error, done = self._execute(repo, base, done)
+        return self._judge(repo, base, attempts, error, done)
 
     def _state(self, state: PrpState, message: str = "") -> None:
         self.emit(PrpChanged(prp=self.prp.id, state=state, message=message))
 
-    def _ensure_worktree(self, base_hint: str | None) -> str:
+    def _ensure_worktree(self, base_hint: str | None) -> tuple[str, bool]:
+        """The worktree's base commit, and whether the worktree is new."""
         repo = self.ctx.repo
-        if repo.branch_exists(self.branch):
+        if self.may_exist and repo.branch_exists(self.branch):
             if not self.path.exists():
                 self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), adopt=True)
                 repo.add_worktree_for_branch(self.path, self.branch)
             base = base_hint or repo.merge_base(self.branch, self.ctx.target)
+            assert base is not None, "a PRP branch always shares history with its target"
             self.journal.fact("worktree", prp=self.prp.id, base=base, adopted=True)
-            return base
+            return base, False
         base = repo.rev_parse(f"refs/heads/{self.ctx.target}")
         self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), branch=self.branch)
         repo.add_worktree(self.path, self.branch, base)
         self.journal.fact("worktree", prp=self.prp.id, base=base)
-        return base
+        return base, True
 
     def _save_leftovers(self, repo: git.Repo) -> None:
         """Work is never lost: whatever the executor left uncommitted becomes a checkpoint."""
+        if not repo.has_changes():
+            return
         sha = repo.commit_all(WIP_SUBJECT.format(prp_id=self.prp.id))
         if sha is not None:
             self.emit(Notice(level="info", prp=self.prp.id, message="committed leftover changes"))
 
-    def _execute(self, repo: git.Repo, base: str) -> tuple[int, str | None]:
+    def _execute(
+        self, repo: git.Repo, base: str, done: set[int]
+    ) -> tuple[int, str | None, set[int]]:
+        """Launch (and relaunch after a stall) until every phase is committed or it fails."""
         retries = self.ctx.config.monitor.retries
         attempts = 0
         error: str | None = None
         while True:
-            start = resume_point(self.prp, phases_done(repo, self.prp, base))
+            start = resume_point(self.prp, done)
             if start is None or _is_set(self.stopping):
-                return attempts, error
+                return attempts, error, done
             attempts += 1
             error = self._launch(start, attempts)
-            if error is None:
-                return attempts, None
             self._save_leftovers(repo)
+            done = phases_done(repo, self.prp, base)
+            if error is None:
+                return attempts, None, done
             if attempts > retries or not error.startswith("stalled"):
-                return attempts, error
+                return attempts, error, done
             self.emit(Notice(level="warning", prp=self.prp.id, message=f"{error}; relaunching"))
 
     def _launch(self, start: int, attempt: int) -> str | None:
@@ -166,6 +182,7 @@ class Worker:
         )
         try:
             code = child.wait(None)
+            assert code is not None  # wait() without a timeout returns the exit code
         finally:
             watch = self.monitor.unwatch(self.prp.id)
             proc.stop_group(child, self.ctx.config.monitor.grace_seconds)
@@ -181,9 +198,10 @@ class Worker:
             return f"the executor exited with code {code} (see {self.log_path})"
         return None
 
-    def _judge(self, repo: git.Repo, base: str, attempts: int, error: str | None) -> WorkResult:
+    def _judge(
+        self, repo: git.Repo, base: str, attempts: int, error: str | None, done: set[int]
+    ) -> WorkResult:
         head = repo.rev_parse("HEAD")
-        done = phases_done(repo, self.prp, base)
         numbers = [p.number for p in self.prp.phases]
         count = len(done.intersection(numbers))
         judged = WorkResult(
@@ -208,7 +226,20 @@ class Worker:
                 error=f"phases {', '.join(map(str, missing))} have no checkpoint commit "
                 f"({count}/{len(numbers)} done)",
             )
-        return self._validate(judged, head)
+        head = self._mark_completed(repo) or head
+        return self._validate(replace(judged, head=head), head)
+
+    def _mark_completed(self, repo: git.Repo) -> str | None:
+        """`status: completed` in the PRP file, committed on the branch so that it lands
+        with the merge itself: merged and marked completed are one and the same step."""
+        relpath = self.ctx.relpath(self.prp)
+        if relpath is None or not (self.path / relpath).is_file():
+            return None  # the PRP file is not in the repository: nothing to mark
+        before = (self.path / relpath).read_bytes()
+        set_status(self.path / relpath, "completed", self.today)
+        if (self.path / relpath).read_bytes() == before:
+            return None
+        return repo.commit_tracked([relpath], f"{self.prp.id}: status completed")
 
     def _validate(self, judged: WorkResult, head: str) -> WorkResult:
         self._state(PrpState.VALIDATING)
