@@ -12,6 +12,7 @@ from rich.text import Text
 
 from ce.run.events import (
     BatchStarted,
+    Event,
     Health,
     MergeStep,
     Notice,
@@ -134,6 +135,21 @@ def test_cost_is_picked_up_when_an_event_carries_it() -> None:
     assert "$0.42" in row_line
     assert "$0.42" in plain(render(board, NOW, 160))[0]
     assert running_board().total_cost is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CostReported(Event):
+    prp: str
+    cost_usd: float
+
+
+def test_cost_may_come_with_any_event_about_a_prp() -> None:
+    board = running_board().apply(_CostReported(at=T0 + 121, prp="PRP-43.1.1", cost_usd=1.5))
+    board = board.apply(_CostReported(at=T0 + 122, prp="PRP-43.2.3", cost_usd=0.25))
+
+    assert board.row("PRP-43.1.1").cost_usd == 1.5  # type: ignore[union-attr]
+    assert board.total_cost == pytest.approx(1.75)
+    assert board.row("PRP-43.1.1").state is PrpState.MERGED  # type: ignore[union-attr]
 
 
 def test_the_board_listener_folds_events_from_many_threads() -> None:

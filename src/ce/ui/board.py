@@ -126,6 +126,9 @@ class BoardState:
     notices: tuple[NoticeLine, ...] = ()
 
     def apply(self, event: Event) -> BoardState:
+        return _with_cost(self._apply(event), event)
+
+    def _apply(self, event: Event) -> BoardState:
         match event:
             case BatchStarted():
                 return _batch_started(self, event)
@@ -214,7 +217,6 @@ def _changed(row: PrpRow, event: PrpChanged) -> PrpRow:
         finished_at=event.at if state.finished else None,
         # A (re)launched executor starts healthy: the monitor only reports changes.
         health=Health.HEALTHY if state is PrpState.RUNNING else row.health,
-        cost_usd=_event_cost(event, row.cost_usd),
         transitions=(*row.transitions, Transition(at=event.at, state=state, message=event.message)),
     )
 
@@ -224,10 +226,12 @@ def _earlier(event: PrpChanged) -> bool:
     return event.state is PrpState.MERGED and event.message == "merged earlier"
 
 
-def _event_cost(event: Event, known: float | None) -> float | None:
-    # Agents report cost at the end of their run; events may carry it as `cost_usd`.
-    cost = getattr(event, "cost_usd", None)
-    return float(cost) if isinstance(cost, int | float) else known
+def _with_cost(state: BoardState, event: Event) -> BoardState:
+    """Agents report what they spent when they end: any event about a PRP may carry `cost_usd`."""
+    cost, prp_id = getattr(event, "cost_usd", None), getattr(event, "prp", None)
+    if not isinstance(cost, int | float) or not isinstance(prp_id, str):
+        return state
+    return _with_row(state, prp_id, lambda row: replace(row, cost_usd=float(cost)))
 
 
 def _committed(row: PrpRow, event: PhaseCommitted) -> PrpRow:
