@@ -336,7 +336,8 @@ def _html_next_steps(summary: Mapping[str, Any]) -> str:
     if summary.get("pause_reason"):
         parts.append(f'<div class="pause"><pre>{_e(summary["pause_reason"])}</pre></div>')
     for key, heading in (("next_steps", "Next steps"), ("warnings", "Warnings")):
-        items = summary.get(key) or []
+        # The pause reason is shown above already, though the summary lists it as a step too.
+        items = [i for i in summary.get(key) or [] if i != summary.get("pause_reason")]
         if items:
             lis = "".join(f"<li><pre>{_e(item)}</pre></li>" for item in items)
             parts.append(f"<h2>{heading}</h2><ul>{lis}</ul>")
