@@ -247,6 +247,28 @@ def group_alive(pgid: int) -> bool:
     return _has_live_member(pgid)
 
 
+def group_working_in(pgid: int, directory: Path) -> bool:
+    """Whether a live member of group `pgid` has its working directory in `directory`.
+
+    How a resumed run tells an agent it launched earlier from an unrelated process that got the
+    same group number since (after a reboot, say): it only stops groups working in its
+    worktrees. Linux (/proc) only; elsewhere: False, so nothing is ever stopped by mistake.
+    """
+    proc = Path("/proc")
+    root = directory.resolve()
+    if not (proc / "self" / "stat").exists():
+        return False
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and _stat_says_live_member(entry / "stat", pgid):
+            try:
+                cwd = (entry / "cwd").readlink()
+            except OSError:
+                continue
+            if cwd == root or root in cwd.parents:
+                return True
+    return False
+
+
 @contextlib.contextmanager
 def _starting(args: tuple[str, ...]) -> Iterator[None]:
     """Turn a failure to start (missing binary, bad cwd) into a ProcessError."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +155,21 @@ def _listener(*, quiet: bool, as_json: bool) -> Progress:
 
 
 def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
+    from ce.run.lock import batch_lock
+
+    with batch_lock(context.repo.common_dir(), context.batch_id), _sigterm_interrupts():
+        try:
+            return _run_locked(context, as_json=as_json, quiet=quiet)
+        except KeyboardInterrupt:
+            click.echo(
+                "\nInterrupted: agents stopped, their work and the batch state saved.\n"
+                f"Continue with: {resume_command(context)}",
+                err=True,
+            )
+            return 130
+
+
+def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     from ce.run.orchestrator import Orchestrator
     from ce.run.summary import build_summary
     from ce.ui.summary import render_summary
@@ -160,6 +178,8 @@ def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     progress = _listener(quiet=quiet, as_json=as_json)
     orchestrator = Orchestrator(context, progress)
     if not orchestrator.prepare():
+        if context.options.resume:
+            orchestrator.finish_resumed()
         click.echo(f"Batch {context.batch_id}: nothing to do, every PRP is done.", err=True)
         if as_json:
             click.echo(
@@ -177,6 +197,20 @@ def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     else:
         render_summary(summary, Console())
     return outcome.exit_code
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a run the way Ctrl-C does: agents stopped, state saved, resumable."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_reports(context: BatchContext, summary: dict[str, Any], board: BoardState) -> None:

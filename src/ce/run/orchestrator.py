@@ -8,12 +8,14 @@ mutable state to reason about beyond the records' lock for readers (the dashboar
 from __future__ import annotations
 
 import enum
+import os
 import queue
+import signal
 import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -185,14 +187,46 @@ class Orchestrator:
         saved: dict[str, dict[str, Any]] = {}
         for stage in data.get("stages", {}).values():
             saved.update(stage.get("results") or {})
+        self._stop_stale_agents()
         for prp_id, record in self.records.items():
             if prp_id in saved:
                 record.load_json(saved[prp_id])
-            if record.pgid is not None:
-                proc.kill_pgid(record.pgid, self.ctx.config.monitor.grace_seconds)
-                record.pgid = None
+            record.pgid = None
             self._reconcile(record)
         return any(r.state is not PrpState.MERGED for r in self.records.values())
+
+    def _stop_stale_agents(self) -> None:
+        """Agents the dead run launched may still be working: stop them before relaunching.
+
+        Only groups still working inside that PRP's worktree are stopped, so a reused group
+        number (after a reboot) can never hit an unrelated process.
+        """
+        running: dict[str, int] = {}
+        for entry in Journal.read(self.ctx.state.journal(self.ctx.batch_id)):
+            if entry.get("fact") == "launched":
+                running[str(entry["prp"])] = int(entry["pgid"])
+            elif entry.get("fact") == "exited":
+                running.pop(str(entry["prp"]), None)
+        for prp_id, pgid in sorted(running.items()):
+            worktree = self.ctx.worktree(prp_id)
+            if proc.group_working_in(pgid, worktree):
+                self.emit(
+                    Notice(
+                        level="warning",
+                        prp=prp_id,
+                        message=f"stopping its agent left "
+                        f"running by the interrupted run (process group {pgid})",
+                    )
+                )
+                proc.kill_pgid(pgid, self.ctx.config.monitor.grace_seconds)
+
+    def finish_resumed(self) -> BatchOutcome:
+        """Resume found every PRP merged: finish what the earlier run may not have (cleanup)."""
+        self._cleanup()
+        self._checkpoint(BatchStatus.COMPLETED)
+        self.journal.fact("end", status=BatchStatus.COMPLETED.value)
+        self.journal.close()
+        return replace(self._outcome(BatchStatus.COMPLETED), nothing_to_do=True)
 
     def _reconcile(self, record: PrpRecord) -> None:
         """Git is the truth: merged means its merge commit is on the target."""
@@ -210,7 +244,8 @@ class Orchestrator:
     # -- the run ------------------------------------------------------------------------------
 
     def run(self) -> BatchOutcome:
-        self.ctx.state.root.mkdir(parents=True, exist_ok=True)
+        # The checkpoint exists before any effect: whatever happens next, --resume finds it.
+        self._checkpoint(BatchStatus.IN_PROGRESS)
         self.journal.fact("start", batch=self.ctx.batch_id, resume=self.ctx.options.resume)
         self._ensure_ignored()
         self._announce()
@@ -221,16 +256,17 @@ class Orchestrator:
         pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="ce-prp")
         status = BatchStatus.IN_PROGRESS
         try:
-            self._checkpoint(status)
             self._loop(pool, slots)
             status = self._final_status()
         except KeyboardInterrupt:
             status = BatchStatus.INTERRUPTED
+            _exit_on_second_interrupt()
             self._interrupt()
             raise
         finally:
             self.lane_queue.put(None)
-            pool.shutdown(wait=status is not BatchStatus.INTERRUPTED, cancel_futures=True)
+            # Interrupted: workers save what their agents left and return; nothing else runs.
+            pool.shutdown(wait=True, cancel_futures=True)
             self.monitor.close()
             self._checkpoint(status)
             if status is not BatchStatus.INTERRUPTED:
@@ -491,10 +527,18 @@ class Orchestrator:
         return BatchStatus.FAILED
 
     def _interrupt(self) -> None:
+        """Stop every agent's process group at once (SIGTERM, grace, SIGKILL)."""
         self.interrupted.set()
-        for worker in list(self.running.values()):
-            if worker.pgid is not None:
-                proc.kill_pgid(worker.pgid, self.ctx.config.monitor.grace_seconds)
+        grace = self.ctx.config.monitor.grace_seconds
+        stoppers = [
+            threading.Thread(target=proc.kill_pgid, args=(worker.pgid, grace), daemon=True)
+            for worker in list(self.running.values())
+            if worker.pgid is not None
+        ]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
 
     def _ensure_ignored(self) -> None:
         if self.ctx.repo.is_ignored(f"{IGNORE_LINE}checkpoint.json"):
@@ -597,6 +641,16 @@ class Orchestrator:
             warnings=self.ctx.warnings,
             kept_worktrees=kept,
         )
+
+
+def _exit_on_second_interrupt() -> None:
+    """A second Ctrl-C (or SIGTERM) while stopping exits at once; --resume still works."""
+
+    def now(signum: int, _frame: object) -> None:
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, now)
+    signal.signal(signal.SIGTERM, now)
 
 
 def _integration_error(result: MergeResult) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -92,6 +93,15 @@ class Worker:
             self._save_leftovers(repo)
             done = phases_done(repo, self.prp, base)
         attempts, error, done = self._execute(repo, base, done)
+        if _is_set(self.stopping):  # interrupted: the work is saved, judge it on --resume
+            return WorkResult(
+                prp_id=self.prp.id,
+                state=PrpState.PENDING,
+                base=base,
+                head=None,
+                phases_done=len(done),
+                error="interrupted",
+            )
         return self._judge(repo, base, attempts, error, done)
 
     def _state(self, state: PrpState, message: str = "") -> None:
@@ -100,6 +110,8 @@ class Worker:
     def _ensure_worktree(self, base_hint: str | None) -> tuple[str, bool]:
         """The worktree's base commit, and whether the worktree is new."""
         repo = self.ctx.repo
+        if self.may_exist:
+            self._clear_debris()
         if self.may_exist and repo.branch_exists(self.branch):
             if not self.path.exists():
                 self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), adopt=True)
@@ -113,6 +125,14 @@ class Worker:
         repo.add_worktree(self.path, self.branch, base)
         self.journal.fact("worktree", prp=self.prp.id, base=base)
         return base, True
+
+    def _clear_debris(self) -> None:
+        """A directory without `.git` at the worktree path is what an interrupted `worktree add`
+        leaves: no executor ever ran in it, so there is no work in it to keep."""
+        if self.path.is_dir() and not (self.path / ".git").exists():
+            self.emit(Notice(level="info", prp=self.prp.id, message=f"removing debris {self.path}"))
+            shutil.rmtree(self.path)
+            self.ctx.repo.prune_worktrees()
 
     def _save_leftovers(self, repo: git.Repo) -> None:
         """Work is never lost: whatever the executor left uncommitted becomes a checkpoint."""
