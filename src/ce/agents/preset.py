@@ -36,7 +36,7 @@ class CliPackage:
 
     @property
     def install(self) -> str:
-        separator = "==" if self.installer.startswith(("pip", "uv")) else "@"
+        separator = "@" if self.installer.startswith("npm") else "=="
         return f"{self.installer} {self.package}{separator}{self.pinned}"
 
     def missing(self, what: str) -> CeError:

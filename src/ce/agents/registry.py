@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from ce.agents.aider import AiderExecutor
 from ce.agents.base import Executor
 from ce.agents.claude import ClaudeExecutor
 from ce.agents.codex import CodexExecutor
 from ce.agents.command import CommandExecutor
+from ce.agents.gemini import GeminiExecutor
 from ce.agents.script import ScriptExecutor
 from ce.config import Config
 from ce.errors import CeError
@@ -15,18 +17,16 @@ AGENT_PRESETS = ("claude", "codex", "gemini", "aider")
 
 def make_executor(name: str, config: Config) -> Executor:
     tables = config.executor_tables
+    presets: dict[str, Executor] = {
+        "claude": ClaudeExecutor(tables.claude),
+        "codex": CodexExecutor(tables.codex),
+        "gemini": GeminiExecutor(tables.gemini),
+        "aider": AiderExecutor(tables.aider),
+    }
     if name == "script":
         return ScriptExecutor()
     if name == "command":
         return CommandExecutor(tables.command.run)
-    if name == "claude":
-        return ClaudeExecutor(tables.claude)
-    if name == "codex":
-        return CodexExecutor(tables.codex)
-    if name in AGENT_PRESETS:
-        raise CeError(
-            f"The {name} executor is not available in this version of ce yet. "
-            "Use --executor claude, codex, script (runs the PRPs' `sh run` blocks) or command "
-            'with [executor.command] run = "..." in .ce/config.toml.'
-        )
+    if name in presets:
+        return presets[name]
     raise CeError(f"Unknown executor {name!r}: choose script, command, {', '.join(AGENT_PRESETS)}.")

@@ -1,0 +1,152 @@
+"""The `aider` preset: aider does one phase per run, `ce` commits each phase.
+
+Aider answers one message and exits; it has no loop of its own to work through phases and
+commit them in `ce`'s grammar. So a launch is a small bash program in the PRP's scratch
+directory, like the script executor's: for each phase left,
+
+    aider --yes-always --no-auto-commits ... --read <PRP> [files] --message-file phase-N.md
+    git add --all -- . ':(exclude).aider*' && git commit -F phase-N.msg
+
+A phase that changes nothing fails the launch (no empty checkpoint pretends it was done).
+Aider's own files go to the scratch directory, except its repo-map cache, which is kept out of
+the commits and removed at the end. Bash, aider and git share one process group, so stopping
+the launch stops them all.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import replace
+from pathlib import Path
+from string import Template
+
+from ce.agents import preset, stream
+from ce.agents.base import Assessment, ExecutorJob
+from ce.config import AgentConfig
+
+PACKAGE = preset.CliPackage(
+    agent="Aider",
+    preset="aider",
+    binary="aider",
+    installer="python -m pip install",
+    package="aider-chat",
+    pinned="0.86.2",
+)
+MODELS = {tier: tier for tier in preset.TIERS}  # aider's own aliases
+QUIET = (
+    "--yes-always",
+    "--no-auto-commits",
+    "--no-dirty-commits",
+    "--no-gitignore",
+    "--no-check-update",
+    "--no-show-release-notes",
+    "--analytics-disable",
+    "--no-pretty",
+    "--no-fancy-input",
+    "--no-detect-urls",
+    "--no-suggest-shell-commands",
+)
+FLAGS = (*QUIET, "--chat-history-file", "--input-history-file", "--read", "--model")
+PHASE_TEMPLATE = Path("templates") / "aider-phase.md"
+DEFAULT_RETRY_SECONDS = 60.0
+_PROLOGUE = """\
+# Written by ce for {prp_id}: aider does each phase, then ce commits it.
+set -u
+fail() {{ echo "[ce] {prp_id}: $1"; exit 1; }}
+"""
+_COST = re.compile(r"Cost: \$(\d+(?:\.\d+)?) message")
+_TOKENS = re.compile(
+    r"Tokens: ([\d.]+)([kM]?) sent(?:, [\d.]+[kM]? cache \w+)*, ([\d.]+)([kM]?) received"
+)
+_RATE_LIMIT = re.compile(r"RateLimitError|rate.?limit|\b429\b", re.IGNORECASE)
+_MULTIPLIER = {"": 1, "k": 1_000, "M": 1_000_000}
+
+
+class AiderExecutor:
+    name = "aider"
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.version: str | None = None
+
+    def preflight(self, repo_root: Path) -> None:
+        self.version = preset.check_cli(PACKAGE, self.config.binary, FLAGS)
+
+    def command(self, job: ExecutorJob) -> list[str]:
+        folder = job.scratch / "aider"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [_PROLOGUE.format(prp_id=job.prp.id)]
+        for phase in job.prp.phases:
+            if phase.number >= job.resume_from:
+                lines += self._phase(job, folder, phase.number, phase.title)
+        lines.append("rm -rf -- .aider.tags.cache.v*")
+        program = folder / "run.sh"
+        program.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return ["bash", str(program)]
+
+    def aider_argv(self, job: ExecutorJob) -> list[str]:
+        """One aider run, without its message."""
+        folder = job.scratch / "aider"
+        argv = [preset.binary_or_name(PACKAGE, self.config.binary), *QUIET]
+        argv += ["--chat-history-file", str(folder / "chat-history.md")]
+        argv += ["--input-history-file", str(folder / "input-history")]
+        argv += ["--read", str(job.prp_path)]
+        model = preset.model_name(job, self.config, MODELS)
+        if model:
+            argv += ["--model", model]
+        argv += self.config.extra_args
+        # Declared files are added to the chat: aider edits only the files it was given.
+        return [*argv, *(f for f in job.prp.files if not any(c in f for c in "*?["))]
+
+    def _phase(self, job: ExecutorJob, folder: Path, number: int, title: str) -> list[str]:
+        message = folder / f"phase-{number}.md"
+        message.write_text(phase_message(job, number, title), encoding="utf-8")
+        checkpoint = folder / f"phase-{number}.msg"
+        checkpoint.write_text(f"{job.prp.id}: Phase {number} - {title}\n", encoding="utf-8")
+        run = shlex.join([*self.aider_argv(job), "--message-file", str(message)])
+        return [
+            f"echo {shlex.quote(f'[ce] {job.prp.id} phase {number}: aider')}",
+            f'{run} || fail "aider failed on phase {number} with exit code $?"',
+            "git add --all -- . ':(exclude).aider*' "
+            f"&& git commit --quiet --no-verify -F {shlex.quote(str(checkpoint))} "
+            f"|| fail {shlex.quote(f'phase {number} changed nothing or could not be committed')}",
+            f"echo {shlex.quote(f'[ce] {job.prp.id}: committed phase {number} - {title}')}",
+        ]
+
+    def assess(self, job: ExecutorJob, exit_code: int, output: str) -> Assessment:
+        return assess_output(output)
+
+
+def phase_message(job: ExecutorJob, number: int, title: str) -> str:
+    override = job.repo_root / ".ce" / PHASE_TEMPLATE
+    path = override if override.is_file() else Path(__file__).parent / PHASE_TEMPLATE
+    validation = "\n".join(f"- `{cmd}`" for cmd in job.validation_commands) or "- (none)"
+    return Template(path.read_text(encoding="utf-8")).safe_substitute(
+        prp_id=job.prp.id,
+        prp_title=job.prp.title,
+        prp_path=str(job.prp_path),
+        number=str(number),
+        phase_title=title,
+        validation_commands=validation,
+    )
+
+
+def assess_output(output: str) -> Assessment:
+    """Cost and tokens from aider's "Tokens: ... Cost: ..." lines; rate limits from its errors."""
+    costs = [float(c) for c in _COST.findall(output)]
+    sent = received = 0
+    for amount, unit, out_amount, out_unit in _TOKENS.findall(output):
+        sent += int(float(amount) * _MULTIPLIER[unit])
+        received += int(float(out_amount) * _MULTIPLIER[out_unit])
+    found = Assessment(
+        cost_usd=round(sum(costs), 6) if costs else None,
+        input_tokens=sent if sent or received else None,
+        output_tokens=received if sent or received else None,
+    )
+    limited = _RATE_LIMIT.search(output)
+    if limited is None:
+        return found
+    line = output[output.rfind("\n", 0, limited.start()) + 1 :].splitlines()[0]
+    error = f"rate-limited: {stream.short(line, 200)}; retry in {DEFAULT_RETRY_SECONDS:.0f}s"
+    return replace(found, error=error, retry_after=DEFAULT_RETRY_SECONDS)

@@ -1,0 +1,215 @@
+"""The `gemini` preset: Gemini CLI headless, streaming JSON events.
+
+    gemini --output-format stream-json --approval-mode auto_edit --skip-trust
+           --policy <scratch>/gemini-policy.toml --include-directories <scratch>
+           --session-id <uuid> [--model M] --prompt <prompt>
+
+`auto_edit` approves file edits; the shell commands the work needs (git add/commit and the
+validation commands) are allowed by a policy file `ce` writes for the launch; anything else
+would ask, which headless mode turns into a denial, and a denial fails the PRP. `--skip-trust`
+because the worktree is a new folder the trust dialog has never seen and headless mode would
+refuse it. `--approval-mode yolo` only with `skip_permissions = true`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from ce.agents import preset, stream
+from ce.agents.base import Assessment, ExecutorJob, write_prompt
+from ce.agents.stream import Event
+from ce.config import AgentConfig
+
+PACKAGE = preset.CliPackage(
+    agent="Gemini CLI",
+    preset="gemini",
+    binary="gemini",
+    installer="npm install -g",
+    package="@google/gemini-cli",
+    pinned="0.61.0",
+)
+DEFAULT_APPROVAL_MODE = "auto_edit"
+ALLOWED_COMMANDS = (
+    "git add",
+    "git commit",
+    "git status",
+    "git diff",
+    "git log",
+    "git show",
+    "git rm",
+    "git mv",
+    "git restore",
+)
+DENIED_COMMANDS = ("git push", "git merge", "git rebase", "git switch", "git worktree")
+FLAGS = (
+    "--output-format",
+    "--approval-mode",
+    "--skip-trust",
+    "--policy",
+    "--include-directories",
+    "--session-id",
+    "--resume",
+    "--model",
+    "--prompt",
+)
+POLICY_FILE = "gemini-policy.toml"
+SESSION_FILE = "gemini-session-id"
+DEFAULT_RETRY_SECONDS = 60.0
+_DENIED = frozenset({"policy_violation", "permission_denied"})
+_RATE_LIMITED = re.compile(r"\b429\b|RESOURCE_EXHAUSTED|quota|rate.?limit", re.IGNORECASE)
+_RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_CLAUDE_RULE = re.compile(r"^Bash\((?P<prefix>.*?)(?::\*)?\)$")
+
+
+class GeminiExecutor:
+    name = "gemini"
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.version: str | None = None
+
+    def preflight(self, repo_root: Path) -> None:
+        self.version = preset.check_cli(PACKAGE, self.config.binary, FLAGS)
+
+    def command(self, job: ExecutorJob) -> list[str]:
+        prompt = preset.prompt_argument(job, write_prompt(job))
+        session = str(uuid.uuid4())
+        (job.scratch / SESSION_FILE).write_text(session + "\n", encoding="utf-8")
+        return [*self._head(job), "--session-id", session, "--prompt", prompt]
+
+    def nudge_command(self, job: ExecutorJob, session_id: str) -> list[str] | None:
+        if not self.config.nudge:
+            return None
+        nudge = preset.nudge_text(job, self.config)
+        return [*self._head(job), "--resume", session_id, "--prompt", nudge]
+
+    def _head(self, job: ExecutorJob) -> list[str]:
+        argv = [
+            preset.binary_or_name(PACKAGE, self.config.binary),
+            "--output-format",
+            "stream-json",
+            *self._permissions(job),
+            "--include-directories",
+            str(job.scratch),
+        ]
+        model = preset.model_name(job, self.config, {})
+        if model:
+            argv += ["--model", model]
+        return [*argv, *self.config.extra_args]
+
+    def _permissions(self, job: ExecutorJob) -> list[str]:
+        if self.config.skip_permissions:
+            return ["--approval-mode", "yolo", "--skip-trust"]
+        policy = job.scratch / POLICY_FILE
+        job.scratch.mkdir(parents=True, exist_ok=True)
+        allowed = allowed_commands(job.validation_commands, self.config.allowed_tools or ())
+        policy.write_text(policy_toml(allowed, DENIED_COMMANDS), encoding="utf-8")
+        mode = self.config.permission_mode or DEFAULT_APPROVAL_MODE
+        return ["--approval-mode", mode, "--skip-trust", "--policy", str(policy)]
+
+    def assess(self, job: ExecutorJob, exit_code: int, output: str) -> Assessment:
+        return assess_stream(list(stream.json_events(output)), exit_code, self.config, time.time())
+
+
+def allowed_commands(validation: Sequence[str], configured: Sequence[str]) -> list[str]:
+    """Shell command prefixes the agent may run. Configured entries may be Claude-style rules
+    (`Bash(npm test:*)`) so one `allowed_tools` list serves both presets."""
+    prefixes = [*ALLOWED_COMMANDS, *(c.strip() for c in validation if c.strip())]
+    for entry in configured:
+        match = _CLAUDE_RULE.match(entry.strip())
+        prefixes.append(match["prefix"] if match else entry.strip())
+    return list(dict.fromkeys(p for p in prefixes if p))
+
+
+def policy_toml(allowed: Iterable[str], denied: Iterable[str]) -> str:
+    """A Gemini CLI policy: deny rules outrank allow rules (higher priority)."""
+    # JSON strings are valid TOML basic strings.
+    return (
+        "# Written by ce for one launch of the gemini executor.\n"
+        "[[rule]]\n"
+        f"commandPrefix = {json.dumps(list(allowed))}\n"
+        'decision = "allow"\n'
+        "priority = 500\n\n"
+        "[[rule]]\n"
+        f"commandPrefix = {json.dumps(list(denied))}\n"
+        'decision = "deny"\n'
+        "priority = 900\n"
+        'denyMessage = "ce merges the branch itself: do not push, merge, rebase or switch."\n'
+    )
+
+
+def assess_stream(
+    events: list[Event], exit_code: int, config: AgentConfig, now: float
+) -> Assessment:
+    result = stream.last(events, "result")
+    stats = result.get("stats") if result else None
+    inputs, outputs, cost = _usage(stats if isinstance(stats, dict) else {})
+    init = stream.last(events, "init")
+    session = init.get("session_id") if init else None
+    base = Assessment(
+        session_id=session if isinstance(session, str) else None,
+        input_tokens=inputs if result else None,
+        output_tokens=outputs if result else None,
+        cost_usd=cost,
+    )
+    failure = _failure(events, result, exit_code)
+    if failure is not None and _RATE_LIMITED.search(failure):
+        match = _RETRY_IN.search(failure)
+        wait = max(float(match.group(1)), 1.0) if match else DEFAULT_RETRY_SECONDS
+        error = f"rate-limited: {failure}; retry in {wait:.0f}s"
+        return replace(base, error=error, retry_after=wait)
+    if failure is None and config.fail_on_denials:
+        failure = _denials(events)
+    return replace(base, error=failure)
+
+
+def _usage(stats: dict[str, object]) -> tuple[int, int, float | None]:
+    inputs = stream.as_int(stats.get("input_tokens"))
+    outputs = stream.as_int(stats.get("output_tokens"))
+    models = stats.get("models")
+    costs = [
+        _model_cost(name, usage)
+        for name, usage in (models.items() if isinstance(models, dict) else ())
+        if isinstance(usage, dict)
+    ]
+    known = [c for c in costs if c is not None]
+    cost = round(sum(known), 6) if known and len(known) == len(costs) else None
+    return inputs, outputs, cost
+
+
+def _model_cost(model: str, usage: dict[str, object]) -> float | None:
+    inputs = stream.as_int(usage.get("input_tokens"))
+    return stream.estimate_cost(model, inputs, stream.as_int(usage.get("output_tokens")))
+
+
+def _failure(events: list[Event], result: Event | None, exit_code: int) -> str | None:
+    if result is None:
+        last_error = stream.last(events, "error")
+        why = f": {stream.short(str(last_error.get('message')), 300)}" if last_error else ""
+        return f"Gemini CLI ended without a result event (exit code {exit_code}){why}"
+    if result.get("status") == "success":
+        return None
+    error = result.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    return f"Gemini CLI reported an error: {stream.short(str(message or 'no reason given'), 300)}"
+
+
+def _denials(events: list[Event]) -> str | None:
+    denied = []
+    for event in events:
+        error = event.get("error") if event.get("type") == "tool_result" else None
+        if isinstance(error, dict) and error.get("type") in _DENIED:
+            denied.append(stream.short(str(error.get("message") or event.get("tool_id")), 100))
+    if not denied:
+        return None
+    shown = "; ".join(denied[:3])
+    return (
+        f"{len(denied)} tool call(s) were denied by policy: {shown}. Allow what the PRP needs "
+        "with allowed_tools under [executor.gemini] in .ce/config.toml"
+    )

@@ -1,0 +1,145 @@
+"""The gemini preset: exactly what `ce` would run (Gemini CLI is not run here: see README
+"Agents"), the policy it writes, and how it reads `--output-format stream-json`."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from agent_kit import make_job
+from ce.agents.gemini import (
+    DENIED_COMMANDS,
+    POLICY_FILE,
+    SESSION_FILE,
+    GeminiExecutor,
+    allowed_commands,
+    assess_stream,
+)
+from ce.agents.stream import Event, estimate_cost
+from ce.config import AgentConfig
+from ce.errors import CeError
+
+
+def executor(**settings: object) -> GeminiExecutor:
+    return GeminiExecutor(AgentConfig.model_validate({"binary": "gemini", **settings}))
+
+
+def result(status: str = "success", **fields: object) -> Event:
+    stats = {"input_tokens": 300, "output_tokens": 30, "models": {"gemini-2.5-pro": {}}}
+    stats["models"] = {"gemini-2.5-pro": {"input_tokens": 300, "output_tokens": 30}}
+    return {"type": "result", "status": status, "stats": stats, **fields}
+
+
+def test_default_command_and_policy(tmp_path: Path) -> None:
+    job = make_job(tmp_path, "PRP-5.1.1", ["One"], validation=["pytest -q"])
+
+    argv = executor().command(job)
+
+    policy = job.scratch / POLICY_FILE
+    assert argv == [
+        "gemini",
+        "--output-format",
+        "stream-json",
+        "--approval-mode",
+        "auto_edit",
+        "--skip-trust",
+        "--policy",
+        str(policy),
+        "--include-directories",
+        str(job.scratch),
+        "--session-id",
+        (job.scratch / SESSION_FILE).read_text().strip(),
+        "--prompt",
+        job.prompt_path.read_text(),
+    ]
+    rules = tomllib.loads(policy.read_text())["rule"]
+    assert rules[0]["decision"] == "allow"
+    assert rules[0]["commandPrefix"][:2] == ["git add", "git commit"]
+    assert rules[0]["commandPrefix"][-1] == "pytest -q"
+    assert rules[1] == {
+        "commandPrefix": list(DENIED_COMMANDS),
+        "decision": "deny",
+        "priority": 900,
+        "denyMessage": "ce merges the branch itself: do not push, merge, rebase or switch.",
+    }
+    assert rules[1]["priority"] > rules[0]["priority"]
+
+
+def test_configured_command(tmp_path: Path) -> None:
+    job = make_job(tmp_path, "PRP-5.1.1", ["One"], model="haiku")
+
+    argv = executor(models={"haiku": "gemini-2.5-flash"}, extra_args=["--debug"]).command(job)
+    yolo = executor(skip_permissions=True).command(job)
+
+    assert argv[argv.index("--model") : argv.index("--model") + 3] == [
+        "--model",
+        "gemini-2.5-flash",
+        "--debug",
+    ]
+    assert yolo[3:6] == ["--approval-mode", "yolo", "--skip-trust"]
+    assert "--policy" not in yolo
+    assert "--model" not in yolo  # no mapping: the CLI's own model routing
+
+
+def test_allowed_tools_accept_claude_rules_and_prefixes() -> None:
+    allowed = allowed_commands(["make test"], ["Bash(npm test:*)", "cargo build", "Bash(ls)"])
+
+    assert allowed[-4:] == ["make test", "npm test", "cargo build", "ls"]
+
+
+def test_nudge_resumes_the_session(tmp_path: Path) -> None:
+    job = make_job(tmp_path, "PRP-5.1.1", ["One", "Two"], resume_from=2)
+
+    argv = executor().nudge_command(job, "abc-123")
+
+    assert argv is not None
+    assert argv[-4:-1] == ["--resume", "abc-123", "--prompt"]
+    assert "phases 2 still have no checkpoint commit" in argv[-1]
+    assert "--session-id" not in argv
+
+
+def test_success_reports_tokens_cost_and_session() -> None:
+    events: list[Event] = [{"type": "init", "session_id": "s-9", "model": "auto"}, result()]
+
+    found = assess_stream(events, 0, AgentConfig(), 0.0)
+
+    assert found.error is None
+    assert (found.session_id, found.input_tokens, found.output_tokens) == ("s-9", 300, 30)
+    assert found.cost_usd == estimate_cost("gemini-2.5-pro", 300, 30)
+
+
+def test_failures_and_denials() -> None:
+    def error_of(*events: Event, code: int = 0) -> str | None:
+        return assess_stream(list(events), code, AgentConfig(), 0.0).error
+
+    failed = result("error", error={"type": "Error", "message": "model refused"})
+    assert error_of(failed, code=1) == "Gemini CLI reported an error: model refused"
+    assert error_of({"type": "error", "message": "boom"}, code=1) == (
+        "Gemini CLI ended without a result event (exit code 1): boom"
+    )
+    denied: Event = {"type": "tool_result", "tool_id": "t1", "status": "error"}
+    denied["error"] = {"type": "policy_violation", "message": "run_shell_command denied: rm -rf"}
+    assert error_of(denied, result()) == (
+        "1 tool call(s) were denied by policy: run_shell_command denied: rm -rf. Allow what the "
+        "PRP needs with allowed_tools under [executor.gemini] in .ce/config.toml"
+    )
+    tool_failed: Event = {"type": "tool_result", "status": "error"}
+    tool_failed["error"] = {"type": "TOOL_EXECUTION_ERROR", "message": "exit 1"}
+    assert error_of(tool_failed, result()) is None
+
+
+def test_rate_limit() -> None:
+    message = "[API Error: 429 RESOURCE_EXHAUSTED Quota exceeded. Please retry in 23.5s.]"
+    failed = result("error", error={"type": "Error", "message": message})
+
+    found = assess_stream([failed], 1, AgentConfig(), 0.0)
+
+    assert found.retry_after == 23.5
+    assert found.error is not None and found.error.startswith("rate-limited: Gemini CLI")
+
+
+def test_preflight_names_what_to_install(tmp_path: Path) -> None:
+    with pytest.raises(CeError, match=r"npm install -g @google/gemini-cli@0\.61\.0"):
+        GeminiExecutor(AgentConfig(binary=str(tmp_path / "gemini"))).preflight(tmp_path)
