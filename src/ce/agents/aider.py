@@ -23,7 +23,6 @@ from string import Template
 
 from ce.agents import preset, stream
 from ce.agents.base import Assessment, ExecutorJob
-from ce.config import AgentConfig
 
 PACKAGE = preset.CliPackage(
     agent="Aider",
@@ -63,15 +62,12 @@ _RATE_LIMIT = re.compile(r"RateLimitError|rate.?limit|\b429\b", re.IGNORECASE)
 _MULTIPLIER = {"": 1, "k": 1_000, "M": 1_000_000}
 
 
-class AiderExecutor:
+class AiderExecutor(preset.AgentPreset):
     name = "aider"
+    package = PACKAGE
 
-    def __init__(self, config: AgentConfig) -> None:
-        self.config = config
-        self.version: str | None = None
-
-    def preflight(self, repo_root: Path) -> None:
-        self.version = preset.check_cli(PACKAGE, self.config.binary, FLAGS)
+    def flags(self) -> list[str]:
+        return list(FLAGS)
 
     def command(self, job: ExecutorJob) -> list[str]:
         folder = job.scratch / "aider"
@@ -88,7 +84,7 @@ class AiderExecutor:
     def aider_argv(self, job: ExecutorJob) -> list[str]:
         """One aider run, without its message."""
         folder = job.scratch / "aider"
-        argv = [preset.binary_or_name(PACKAGE, self.config.binary), *QUIET]
+        argv = [self.binary, *QUIET]
         argv += ["--chat-history-file", str(folder / "chat-history.md")]
         argv += ["--input-history-file", str(folder / "input-history")]
         argv += ["--read", str(job.prp_path)]

@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 from ce.agents import preset, stream
 from ce.agents.base import Assessment, ExecutorJob, write_prompt
@@ -74,17 +73,11 @@ DEFAULT_RETRY_SECONDS = 60.0
 _USAGE_LIMIT = re.compile(r"usage limit reached\|(\d{9,})", re.IGNORECASE)
 
 
-class ClaudeExecutor:
+class ClaudeExecutor(preset.AgentPreset):
     name = "claude"
+    package = PACKAGE
 
-    def __init__(self, config: AgentConfig) -> None:
-        self.config = config
-        self.version: str | None = None
-
-    def preflight(self, repo_root: Path) -> None:
-        self.version = preset.check_cli(PACKAGE, self.config.binary, self._flags())
-
-    def _flags(self) -> list[str]:
+    def flags(self) -> list[str]:
         flags = list(FLAGS)
         if self.config.max_budget_usd is not None:
             flags.append("--max-budget-usd")
@@ -106,7 +99,7 @@ class ClaudeExecutor:
 
     def _head(self, job: ExecutorJob) -> list[str]:
         argv = [
-            preset.binary_or_name(PACKAGE, self.config.binary),
+            self.binary,
             "--print",
             "--output-format",
             "stream-json",

@@ -40,16 +40,14 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|day|h|hour|m|min|minute|s|sec|seco
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
-class CodexExecutor:
+class CodexExecutor(preset.AgentPreset):
     name = "codex"
+    package = PACKAGE
+    help_args = ("exec", "--help")
 
-    def __init__(self, config: AgentConfig) -> None:
-        self.config = config
-        self.version: str | None = None
-
-    def preflight(self, repo_root: Path) -> None:
-        flags = [*FLAGS, *(("--dangerously-bypass-approvals-and-sandbox",) * self._bypass)]
-        self.version = preset.check_cli(PACKAGE, self.config.binary, flags, ("exec", "--help"))
+    def flags(self) -> list[str]:
+        bypass = ("--dangerously-bypass-approvals-and-sandbox",) * self._bypass
+        return [*FLAGS, *bypass]
 
     @property
     def _bypass(self) -> bool:
@@ -67,7 +65,7 @@ class CodexExecutor:
         return [*self._head(job), "resume", session_id, "--", nudge]
 
     def _head(self, job: ExecutorJob) -> list[str]:
-        argv = [preset.binary_or_name(PACKAGE, self.config.binary), "exec", "--json"]
+        argv = [self.binary, "exec", "--json"]
         argv += self._sandbox(job)
         model = preset.model_name(job, self.config, {})
         if model:

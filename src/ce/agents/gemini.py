@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 from ce.agents import preset, stream
 from ce.agents.base import Assessment, ExecutorJob, write_prompt
@@ -67,15 +66,12 @@ _RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 _CLAUDE_RULE = re.compile(r"^Bash\((?P<prefix>.*?)(?::\*)?\)$")
 
 
-class GeminiExecutor:
+class GeminiExecutor(preset.AgentPreset):
     name = "gemini"
+    package = PACKAGE
 
-    def __init__(self, config: AgentConfig) -> None:
-        self.config = config
-        self.version: str | None = None
-
-    def preflight(self, repo_root: Path) -> None:
-        self.version = preset.check_cli(PACKAGE, self.config.binary, FLAGS)
+    def flags(self) -> list[str]:
+        return list(FLAGS)
 
     def command(self, job: ExecutorJob) -> list[str]:
         prompt = preset.prompt_argument(job, write_prompt(job))
@@ -91,7 +87,7 @@ class GeminiExecutor:
 
     def _head(self, job: ExecutorJob) -> list[str]:
         argv = [
-            preset.binary_or_name(PACKAGE, self.config.binary),
+            self.binary,
             "--output-format",
             "stream-json",
             *self._permissions(job),

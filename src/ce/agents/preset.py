@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from ce import proc
 from ce.agents.base import ExecutorJob
@@ -45,6 +45,28 @@ class CliPackage:
             f'`{self.install}`, or set `binary = "/path/to/{self.binary}"` under '
             f"[executor.{self.preset}] in .ce/config.toml."
         )
+
+
+class AgentPreset:
+    """What every preset has: its CLI package, its `[executor.<name>]` table, a preflight that
+    checks the CLI's version and flags (`flags()`, listed by `help_args`)."""
+
+    package: ClassVar[CliPackage]
+    help_args: ClassVar[tuple[str, ...]] = ("--help",)
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.version: str | None = None  # read by preflight
+
+    def flags(self) -> list[str]:
+        raise NotImplementedError
+
+    def preflight(self, repo_root: Path) -> None:
+        self.version = check_cli(self.package, self.config.binary, self.flags(), self.help_args)
+
+    @property
+    def binary(self) -> str:
+        return binary_or_name(self.package, self.config.binary)
 
 
 class Resumable(Protocol):
