@@ -104,6 +104,7 @@ class Orchestrator:
             for number, ids in enumerate(ctx.plan.plan.stages, start=1)
             for prp_id in ids
         }
+        self._plan_index = {p: n for n, p in enumerate(ctx.plan.plan.sorted_order)}
         self.records = self._select_records()
         self.journal = Journal(ctx.state.journal(ctx.batch_id))
         self.monitor = Monitor(ctx.repo, ctx.config.monitor, self.emit, self._on_tip)
@@ -138,20 +139,20 @@ class Orchestrator:
         ]
         if ctx.options.stage is not None:
             self._check_earlier_stages(ctx.options.stage)
-        records: dict[str, PrpRecord] = {}
-        for prp_id in wanted:
-            prp = ctx.prp(prp_id)
-            info = PrpInfo(
-                id=prp_id,
-                title=prp.title,
-                stage=self.stage_of[prp_id],
-                model=ctx.plan.models[prp_id],
-                phases=len(prp.phases),
-                branch=ctx.branch(prp_id),
-                worktree=str(ctx.worktree(prp_id)),
-            )
-            records[prp_id] = PrpRecord(info=info)
-        return records
+        return {prp_id: self._new_record(prp_id) for prp_id in wanted}
+
+    def _new_record(self, prp_id: str) -> PrpRecord:
+        prp = self.ctx.prp(prp_id)
+        info = PrpInfo(
+            id=prp_id,
+            title=prp.title,
+            stage=self.stage_of[prp_id],
+            model=self.ctx.plan.models[prp_id],
+            phases=len(prp.phases),
+            branch=self.ctx.branch(prp_id),
+            worktree=str(self.ctx.worktree(prp_id)),
+        )
+        return PrpRecord(info=info)
 
     def _check_earlier_stages(self, stage: int) -> None:
         stages = self.ctx.plan.plan.stages
@@ -188,6 +189,12 @@ class Orchestrator:
         for stage in data.get("stages", {}).values():
             saved.update(stage.get("results") or {})
         self._stop_stale_agents()
+        for prp_id in saved.keys() - self.records.keys():
+            # Marked completed by its own merge before the interruption: still this run's,
+            # to clean up and to report.
+            if prp_id in self.ctx.done and prp_id in self.stage_of:
+                self.records[prp_id] = self._new_record(prp_id)
+        self.records = dict(sorted(self.records.items(), key=lambda kv: self._plan_index[kv[0]]))
         for prp_id, record in self.records.items():
             if prp_id in saved:
                 record.load_json(saved[prp_id])

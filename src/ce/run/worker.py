@@ -12,7 +12,8 @@ from pathlib import Path
 from ce import git, proc
 from ce.agents.base import Assessment, ExecutorJob
 from ce.prp.model import Prp
-from ce.prp.write import set_status
+from ce.prp.parse import read_prp_text
+from ce.prp.write import set_status_text
 from ce.run.events import Listener, Notice, PrpChanged, PrpState
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor, Watch
@@ -255,10 +256,12 @@ class Worker:
         relpath = self.ctx.relpath(self.prp)
         if relpath is None or not (self.path / relpath).is_file():
             return None  # the PRP file is not in the repository: nothing to mark
-        before = (self.path / relpath).read_bytes()
-        set_status(self.path / relpath, "completed", self.today)
-        if (self.path / relpath).read_bytes() == before:
+        path = self.path / relpath
+        text = read_prp_text(path)
+        updated = set_status_text(text, "completed", self.today, where=str(path))
+        if updated == text:
             return None
+        _replace_outside(path, updated.encode("utf-8"), self.ctx.state.scratch(self.prp.id))
         return repo.commit_tracked([relpath], f"{self.prp.id}: status completed")
 
     def _validate(self, judged: WorkResult, head: str) -> WorkResult:
@@ -277,6 +280,21 @@ class Worker:
         level, failed = failure
         why = f"validation L{level} failed: {failed.errors[0] if failed.errors else ''}"
         return replace(judged, state=PrpState.PARTIAL, error=why, validation=results)
+
+
+def _replace_outside(path: Path, data: bytes, scratch: Path) -> None:
+    """Replace a file atomically with its temporary file outside the worktree: killed midway,
+    no stray temporary file is left for the next checkpoint commit to pick up."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    tmp = scratch / f".{path.name}.tmp"
+    tmp.write_bytes(data)
+    try:
+        tmp.replace(path)
+    except OSError:  # another file system: same-directory replace, then
+        local = path.with_name(f".{path.name}.ce-tmp")
+        local.write_bytes(data)
+        local.replace(path)
+        tmp.unlink()
 
 
 def _read_from(path: Path, offset: int) -> str:
