@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from batchkit import Spec, git, make_batch_repo, write
 
 CONFIG = """\
@@ -229,7 +230,7 @@ def test_second_invocation_is_refused_while_one_runs(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: (repo / ".ce/tmp/batch-execution-7.json").exists())
+    wait_for((repo / ".ce/tmp/batch-execution-7.json").exists)
     second = ce(repo)
     assert second.returncode == 2
     assert "batch 7 (pid" in second.stderr and "is already running" in second.stderr
