@@ -31,9 +31,9 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so that each command group stays in its own module.
-    from ce.cli import analyze, batch, demo, state, validate
+    from ce.cli import analyze, batch, demo, init, state, validate
 
-    groups = (batch, analyze, validate, state, demo)
+    groups = (batch, analyze, validate, state, demo, init)
     for command in (c for group in groups for c in group.COMMANDS):
         cli.add_command(command)
 
