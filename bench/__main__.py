@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import Row, plan
+from bench import Row, overhead, plan, schedule
 
 # Every benchmark module, in the order they run: each has `run() -> list[Row]`.
-BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (plan.run,)
+BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (
+    schedule.run,
+    overhead.run,
+    plan.run,
+)
 
 
 def table(rows: list[Row]) -> list[str]:

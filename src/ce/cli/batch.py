@@ -67,21 +67,12 @@ def _run_options(func: Any) -> Any:
     return func
 
 
-_LATER = {
-    "schedule": ("eager", "--schedule eager"),
-    "conflict_policy": ("agent", "--on-conflict agent"),
-}
-
-
-def _refuse_unbuilt(params: dict[str, Any]) -> None:
-    if params.get("schedule") == "eager":
+def _refuse_unbuilt(context: BatchContext) -> None:
+    policy = context.config.conflict_policy
+    if policy != "pause":
         raise CeError(
-            "--schedule eager is not available in this version yet; use --schedule stages."
-        )
-    if params.get("on_conflict") in ("agent", "rerun"):
-        raise CeError(
-            f"--on-conflict {params['on_conflict']} is not available in this version yet; "
-            "use pause (the default) or --continue-on-error."
+            f"conflict policy {policy!r} (--on-conflict or conflict_policy) is not available in "
+            "this version yet; use pause (the default) or --continue-on-error."
         )
 
 
@@ -127,8 +118,8 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
     )
     if params["dry_run"]:
         return _dry_run(options, as_json=params["as_json"])
-    _refuse_unbuilt(params)
     context = load(options, Path.cwd())
+    _refuse_unbuilt(context)
     return run_context(context, as_json=params["as_json"], quiet=params["quiet"])
 
 

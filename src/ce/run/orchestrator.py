@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -22,6 +23,7 @@ from typing import Any
 
 from ce import git, proc
 from ce.errors import CeError
+from ce.plan.schedule import critical_path_priority
 from ce.run.events import (
     BatchFinished,
     BatchStarted,
@@ -105,6 +107,13 @@ class Orchestrator:
             for prp_id in ids
         }
         self._plan_index = {p: n for n, p in enumerate(ctx.plan.plan.sorted_order)}
+        self.eager = ctx.config.schedule == "eager"
+        self.shares_files = _sharing(ctx.plan.plan.file_conflicts)
+        self.priority = critical_path_priority(
+            ctx.plan.plan.sorted_order,
+            {p: ctx.prp(p).dependencies for p in ctx.plan.plan.sorted_order},
+            {p: ctx.prp(p).estimated_hours or 0.0 for p in ctx.plan.plan.sorted_order},
+        )
         self.records = self._select_records()
         self.journal = Journal(ctx.state.journal(ctx.batch_id))
         self.monitor = Monitor(ctx.repo, ctx.config.monitor, self.emit, self._on_tip)
@@ -325,6 +334,9 @@ class Orchestrator:
     def _dispatch(self, pool: ThreadPoolExecutor, slots: int) -> None:
         if self.pause_reason or self.interrupted.is_set():
             return
+        if self.eager:
+            self._dispatch_eager(pool, slots)
+            return
         stage = self._current_stage()
         if stage is None:
             return
@@ -344,6 +356,42 @@ class Orchestrator:
                 self._finish(record, PrpState.SKIPPED, f"dependency {blocker} did not merge")
                 continue
             self._start(pool, record, stage)
+
+    def _dispatch_eager(self, pool: ThreadPoolExecutor, slots: int) -> None:
+        """Start what is ready now: dependencies merged, no active PRP sharing a file, a free
+        slot; the longest first, since the longest one bounds the batch."""
+        if self.stop_after_stage:  # a failure without --continue-on-error: nothing new starts
+            return
+        ready = []
+        for record in self.records.values():
+            if record.state is not PrpState.PENDING or record.id in self.running:
+                continue
+            blocker = self._failed_dependency(record.id)
+            if blocker is not None:
+                self._finish(record, PrpState.SKIPPED, f"dependency {blocker} did not merge")
+            elif self._dependencies_merged(record.id):
+                ready.append(record)
+        ready.sort(key=lambda r: (-self.priority[r.id], self._plan_index[r.id]))
+        for record in ready:
+            if len(self.running) >= slots:
+                return
+            if not self._shares_files_with_active(record.id):
+                self._start(pool, record, self.stage_of[record.id])
+
+    def _dependencies_merged(self, prp_id: str) -> bool:
+        return all(
+            dep not in self.records or self.records[dep].state is PrpState.MERGED
+            for dep in self.ctx.prp(prp_id).dependencies
+        )
+
+    def _shares_files_with_active(self, prp_id: str) -> bool:
+        """Active: started and not yet finished (running, validating or waiting to merge)."""
+        return any(
+            other in self.records
+            and self.records[other].state not in (PrpState.PENDING,)
+            and not self.records[other].state.finished
+            for other in self.shares_files.get(prp_id, ())
+        )
 
     def _failed_dependency(self, prp_id: str) -> str | None:
         for dep in self.ctx.prp(prp_id).dependencies:
@@ -439,8 +487,14 @@ class Orchestrator:
     # -- the merge lane -----------------------------------------------------------------------
 
     def _feed_lane(self) -> None:
-        """Stages mode: merge in plan order within the stage, as soon as the next is validated."""
+        """Stages mode: merge in plan order within the stage, as soon as the next is validated.
+        Eager mode: every validated branch enters the lane at once."""
         if self.pause_reason:
+            return
+        if self.eager:
+            for waiting in self.records.values():
+                if waiting.state is PrpState.VALIDATED and waiting.id not in self.sent_to_lane:
+                    self._send_to_lane(waiting)
             return
         stage = self._current_stage()
         if stage is None:
@@ -648,6 +702,15 @@ class Orchestrator:
             warnings=self.ctx.warnings,
             kept_worktrees=kept,
         )
+
+
+def _sharing(conflicts: Mapping[str, tuple[str, ...]]) -> dict[str, set[str]]:
+    """PRP → the PRPs declaring a file that overlaps one of its own."""
+    sharing: dict[str, set[str]] = {}
+    for ids in conflicts.values():
+        for prp_id in ids:
+            sharing.setdefault(prp_id, set()).update(i for i in ids if i != prp_id)
+    return sharing
 
 
 def _exit_on_second_interrupt() -> None:
