@@ -54,9 +54,9 @@ def dag(seed: int = SEED) -> tuple[dict[str, float], dict[str, list[str]]]:
 
 def lower_bound(durations: dict[str, float], deps: dict[str, list[str]]) -> float:
     finish: dict[str, float] = {}
-    for prp_id in durations:  # levels come in order, so dependencies are already done
-        finish[prp_id] = durations[prp_id] + max((finish[d] for d in deps[prp_id]), default=0.0)
-    return max(max(finish.values()), sum(durations.values()) / SLOTS)
+    for prp_id, seconds in durations.items():  # levels come in order: dependencies are done
+        finish[prp_id] = seconds + max((finish[d] for d in deps[prp_id]), default=0.0)
+    return max(*finish.values(), sum(durations.values()) / SLOTS)
 
 
 def _prp(prp_id: str, seconds: float, deps: list[str]) -> str:
