@@ -87,11 +87,11 @@ def ce(
     )
 
 
-def finish(repo: Path) -> int:
+def finish(repo: Path, *extra: str) -> int:
     """Resume until the batch is done; returns how many runs it took."""
     for attempt in range(1, 6):
         checkpoint = repo / ".ce" / "tmp" / "batch-execution-7.json"
-        done = ce(repo, "--resume") if checkpoint.exists() else ce(repo)
+        done = ce(repo, "--resume", *extra) if checkpoint.exists() else ce(repo, *extra)
         if done.returncode == 0:
             return attempt
     raise AssertionError(f"not finished after 5 runs:\n{done.stdout}\n{done.stderr}")
@@ -164,13 +164,17 @@ def test_sigkill_at_every_journal_write_then_resume(
     assert sum(survived) >= writes - 2  # the last writes may come after the batch is merged
 
 
-def test_sigkill_at_random_moments_then_resume(tmp_path: Path, reference: tuple[str, int]) -> None:
+@pytest.mark.parametrize("schedule", ["stages", "eager"])
+def test_sigkill_at_random_moments_then_resume(
+    tmp_path: Path, reference: tuple[str, int], schedule: str
+) -> None:
     tree, _ = reference
     rng = random.Random(7)
     for n in range(4):
         repo = make_batch_repo(tmp_path / f"r{n}" / "repo", SPECS, config=CONFIG)
+        command = ["batch-exe", "--batch", "7", "--quiet", "--schedule", schedule]
         child = subprocess.Popen(
-            [sys.executable, "-m", "ce", "batch-exe", "--batch", "7", "--quiet"],
+            [sys.executable, "-m", "ce", *command],
             cwd=repo,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -178,7 +182,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path, reference: tuple[
         time.sleep(rng.uniform(0.3, 2.5))
         child.kill()
         child.wait()
-        finish(repo)
+        finish(repo, "--schedule", schedule)
         assert_exact(repo, tree)
 
 

@@ -62,13 +62,28 @@ def first_parent_subjects(repo: Path) -> list[str]:
     return git(repo, "log", "--first-parent", "--format=%s", "main").splitlines()[::-1]
 
 
+@pytest.mark.parametrize("schedule", ["stages", "eager"])
 def test_six_prps_three_stages_end_to_end(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    schedule: str,
 ) -> None:
     repo = make_batch_repo(tmp_path / "repo", SIX)
     (repo / "notes.txt").write_text("mine, untracked\n")
 
-    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--executor", "script", "--json")
+    code = ce(
+        repo,
+        monkeypatch,
+        "batch-exe",
+        "--batch",
+        "7",
+        "--executor",
+        "script",
+        "--json",
+        "--schedule",
+        schedule,
+    )
 
     out = capsys.readouterr()
     assert code == 0, out.err
@@ -82,7 +97,13 @@ def test_six_prps_three_stages_end_to_end(
         ["PRP-7.2.2", "PRP-7.3.1"],
     ]
     merges = [s for s in first_parent_subjects(repo) if s.startswith("Merge ")]
-    assert merges == [
+    if schedule == "eager":  # any order that respects dependencies and shared files
+        position = {m.split(":")[0].removeprefix("Merge "): n for n, m in enumerate(merges)}
+        assert len(merges) == 6
+        assert position["PRP-7.1.1"] == 0
+        assert position["PRP-7.2.1"] < position["PRP-7.2.2"]  # shared.txt: serialized
+        assert position["PRP-7.3.1"] > max(position["PRP-7.2.1"], position["PRP-7.2.3"])
+    expected = [
         "Merge PRP-7.1.1: Alpha",
         "Merge PRP-7.2.1: Bravo",
         "Merge PRP-7.2.3: Delta",
@@ -90,6 +111,7 @@ def test_six_prps_three_stages_end_to_end(
         "Merge PRP-7.2.2: Charlie",
         "Merge PRP-7.3.1: Echo",
     ]
+    assert merges == expected if schedule == "stages" else sorted(merges) == sorted(expected)
     for name in ("a", "b", "c", "e", "f"):
         assert (repo / f"{name}.txt").read_text() == f"{name}\n"
     assert (repo / "d.txt").read_text() == "d\ndd\n"
