@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import os
 import queue
+import shlex
 import signal
 import threading
 import time
@@ -40,6 +41,7 @@ from ce.run.events import (
 from ce.run.load import BatchContext, check_clean, check_leftovers
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult, commit_file_on_target
 from ce.run.monitor import Monitor
+from ce.run.review import MergedPrp, Review, review_stage
 from ce.run.state import CHECKPOINT_VERSION, Journal, PrpRecord, read_checkpoint, write_json_atomic
 from ce.run.validate import CHECKPOINT
 from ce.run.worker import Worker, WorkResult
@@ -69,6 +71,8 @@ class BatchOutcome:
     warnings: tuple[str, ...]
     kept_worktrees: tuple[str, ...]
     nothing_to_do: bool = False
+    reviews: tuple[dict[str, Any], ...] = ()
+    hooks: tuple[dict[str, Any], ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -86,14 +90,29 @@ class _Merged:
     result: MergeResult
 
 
+@dataclass(frozen=True, kw_only=True)
+class _ReviewRequest:
+    stage: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Reviewed:
+    review: Review
+
+
 class Orchestrator:
     def __init__(self, ctx: BatchContext, listener: Listener, *, today: date | None = None) -> None:
         self.ctx = ctx
         self._listener = listener
         self.today = today or date.today()
         self.lock = threading.RLock()
-        self.inbox: queue.Queue[_Worked | _Merged] = queue.Queue()
-        self.lane_queue: queue.Queue[MergeRequest | None] = queue.Queue()
+        self.inbox: queue.Queue[_Worked | _Merged | _Reviewed] = queue.Queue()
+        self.lane_queue: queue.Queue[MergeRequest | _ReviewRequest | None] = queue.Queue()
+        self.auto_review = ctx.config.auto_review and ctx.options.batch is not None
+        self.reviewing: set[int] = set()
+        self.reviews: dict[int, Review] = {}
+        self.hook_results: list[dict[str, Any]] = []
+        self.pending_reviews: list[int] = []
         self.interrupted = threading.Event()
         self.pause_reason: str | None = None
         self.stop_after_stage = False
@@ -198,6 +217,11 @@ class Orchestrator:
         for stage in data.get("stages", {}).values():
             saved.update(stage.get("results") or {})
         self._stop_stale_agents()
+        self.pending_reviews = sorted(
+            int(n)
+            for n, review in data.get("reviews", {}).items()
+            if review.get("status") == "FAILED"
+        )
         for prp_id in saved.keys() - self.records.keys():
             # Marked completed by its own merge before the interruption: still this run's,
             # to clean up and to report.
@@ -272,8 +296,12 @@ class Orchestrator:
         pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="ce-prp")
         status = BatchStatus.IN_PROGRESS
         try:
+            for stage in self.pending_reviews:  # a failed review is repeated before going on
+                self.reviewing.add(stage)
+                self.lane_queue.put(_ReviewRequest(stage=stage))
             self._loop(pool, slots)
             status = self._final_status()
+            self._run_hook("post_batch", self.ctx.config.hooks.post_batch)
         except KeyboardInterrupt:
             status = BatchStatus.INTERRUPTED
             _exit_on_second_interrupt()
@@ -313,7 +341,7 @@ class Orchestrator:
         while True:
             self._dispatch(pool, slots)
             self._feed_lane()
-            if not self.running and not self.in_lane:
+            if not self.running and not self.in_lane and not self.reviewing:
                 break
             try:
                 message = self.inbox.get(timeout=1.0)
@@ -321,8 +349,10 @@ class Orchestrator:
                 continue
             if isinstance(message, _Worked):
                 self._on_worked(message.result)
-            else:
+            elif isinstance(message, _Merged):
                 self._on_merged(message.prp_id, message.result)
+            else:
+                self._on_reviewed(message.review)
             self._checkpoint(BatchStatus.IN_PROGRESS)
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -336,6 +366,8 @@ class Orchestrator:
             return
         if self.eager:
             self._dispatch_eager(pool, slots)
+            return
+        if self.reviewing:  # the next stage starts from a reviewed target
             return
         stage = self._current_stage()
         if stage is None:
@@ -466,6 +498,83 @@ class Orchestrator:
         ids = [p for p in self.ctx.plan.plan.stages[stage - 1] if p in self.records]
         if all(self.records[p].state.finished for p in ids) and stage in self.announced_stages:
             self.emit(StageFinished(stage=stage))
+            self._after_stage(stage)
+
+    def _after_stage(self, stage: int) -> None:
+        """Review what the stage merged (in the lane, so the target holds still), then hooks."""
+        merged = [
+            p
+            for p in self.ctx.plan.plan.stages[stage - 1]
+            if p in self.records and self.records[p].state is PrpState.MERGED
+        ]
+        if self.auto_review and merged and not self.pause_reason:
+            self.reviewing.add(stage)
+            self.lane_queue.put(_ReviewRequest(stage=stage))
+        else:
+            self._run_hook("post_stage", self.ctx.config.hooks.post_stage, stage)
+
+    def _review(self, stage: int) -> Review:
+        """In the lane thread: the target from before the stage's first merge to its tip."""
+        merged = [
+            self.records[p]
+            for p in self.ctx.plan.plan.stages[stage - 1]
+            if p in self.records and self.records[p].merged_as
+        ]
+        first = min(merged, key=lambda r: r.finished_at or 0.0)
+        assert first.merged_as is not None
+        self.emit(Notice(level="info", message=f"stage {stage}: reviewing what it merged"))
+        return review_stage(
+            checkout=self.ctx.repo,
+            integration=self.ctx.integration_worktree,
+            stage=stage,
+            base=f"{first.merged_as}^1",
+            tip=self.ctx.repo.rev_parse(f"refs/heads/{self.ctx.target}"),
+            merged=[
+                MergedPrp(
+                    prp=self.ctx.prp(r.id),
+                    merge=r.merged_as,
+                    relpath=self.ctx.relpath(self.ctx.prp(r.id)),
+                )
+                for r in merged
+                if r.merged_as
+            ],
+            config=self.ctx.config.validation,
+        )
+
+    def _on_reviewed(self, review: Review) -> None:
+        self.reviewing.discard(review.stage)
+        self.reviews[review.stage] = review
+        path = self.ctx.state.root / f"batch-{self.ctx.batch_id}-review-stage-{review.stage}.json"
+        write_json_atomic(path, review.to_json())
+        if review.passed:
+            self.emit(Notice(level="info", message=f"stage {review.stage}: review PASSED"))
+        else:
+            findings = "\n".join(f"  - {f}" for f in review.findings)
+            self.pause_reason = (
+                f"The review of stage {review.stage} FAILED:\n{findings}\n"
+                f"Fix it on {self.ctx.target} (commit the fix), then run "
+                f"`ce batch-exe {_batch_args(self.ctx)} --resume`; the review runs again first."
+            )
+            self.emit(Notice(level="error", message=f"stage {review.stage}: review FAILED"))
+        self._run_hook("post_stage", self.ctx.config.hooks.post_stage, review.stage)
+
+    def _run_hook(self, name: str, command: str, stage: int | None = None) -> None:
+        """`[hooks]` commands run in the checkout; a failure is reported, never fatal."""
+        if not command.strip():
+            return
+        log = self.ctx.state.root / "logs" / "hooks.log"
+        env = {**os.environ, "CE_BATCH_ID": self.ctx.batch_id, "CE_STAGE": str(stage or "")}
+        try:
+            done = proc.run(shlex.split(command), cwd=self.ctx.root, env=env, check=False)
+            code, output = done.returncode, done.stdout + done.stderr
+        except proc.ProcessError as exc:
+            code, output = exc.returncode, str(exc)
+        _append_log(log, f"[ce] {name} (stage {stage}): {command}\n{output}[ce] exit {code}\n")
+        self.hook_results.append(
+            {"hook": name, "stage": stage, "command": command, "exit_code": code}
+        )
+        level = "info" if code == 0 else "warning"
+        self.emit(Notice(level=level, message=f"{name} hook `{command}` exited {code} (see {log})"))
 
     def _on_tip(self, prp_id: str, tip: str) -> None:
         """A branch moved (monitor thread): announce the checkpoint commits it brought."""
@@ -530,6 +639,9 @@ class Orchestrator:
             request = self.lane_queue.get()
             if request is None:
                 return
+            if isinstance(request, _ReviewRequest):
+                self.inbox.put(_Reviewed(review=self._safe_review(request.stage)))
+                continue
             try:
                 self.journal.intent("merge", prp=request.prp_id, head=request.head)
                 result = self.lane.merge(request)
@@ -538,6 +650,13 @@ class Orchestrator:
                     outcome=MergeOutcome.BLOCKED, message=f"{type(exc).__name__}: {exc}"
                 )
             self.inbox.put(_Merged(prp_id=request.prp_id, result=result))
+
+    def _safe_review(self, stage: int) -> Review:
+        try:
+            return self._review(stage)
+        except Exception as exc:  # a broken review must pause the batch, not kill the lane
+            tip = self.ctx.repo.try_rev_parse(f"refs/heads/{self.ctx.target}") or ""
+            return Review(stage=stage, passed=False, tip=tip, findings=(f"review failed: {exc}",))
 
     def _on_merged(self, prp_id: str, result: MergeResult) -> None:
         self.in_lane.discard(prp_id)
@@ -681,6 +800,8 @@ class Orchestrator:
             "started_at": self.started_at,
             "updated_at": time.time(),
             "stages": stages,
+            "reviews": {str(n): r.to_json() for n, r in sorted(self.reviews.items())},
+            "hooks": self.hook_results,
         }
 
     def _outcome(self, status: BatchStatus) -> BatchOutcome:
@@ -701,6 +822,8 @@ class Orchestrator:
             checkpoint=self.ctx.state.checkpoint(self.ctx.batch_id),
             warnings=self.ctx.warnings,
             kept_worktrees=kept,
+            reviews=tuple(r.to_json() for _, r in sorted(self.reviews.items())),
+            hooks=tuple(self.hook_results),
         )
 
 

@@ -37,6 +37,8 @@ def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, An
         "kept_worktrees": list(outcome.kept_worktrees),
         "checkpoint": str(outcome.checkpoint),
         "warnings": list(outcome.warnings),
+        "reviews": list(outcome.reviews),
+        "hooks": list(outcome.hooks),
         "next_steps": _next_steps(outcome, resume_command),
     }
 
