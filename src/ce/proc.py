@@ -23,11 +23,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self
 
 from ce.errors import CeFailure
 
@@ -162,12 +163,29 @@ def _kill_and_drain(popen: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
     return stdout or b"", stderr or b""
 
 
+class OutputFilter(Protocol):
+    """Rewrites a child's output on its way to the log (`ce.secrets.LogFilter` masks secrets)."""
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+
 class Child:
     """A supervised child: the leader of its own process group."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(
+        self, popen: subprocess.Popen[bytes], log_path: Path, copier: threading.Thread | None = None
+    ) -> None:
         self._popen = popen
         self.log_path = log_path
+        self._copier = copier  # filtering the output into the log; done once the pipe closes
+
+    def drain(self, timeout: float = _DRAIN_SECONDS) -> None:
+        """Wait until the filtered output is in the log (a member that left the group and
+        keeps the pipe open is given up on after `timeout`)."""
+        if self._copier is not None:
+            self._copier.join(timeout)
 
     @property
     def pid(self) -> int:
@@ -196,9 +214,18 @@ class Child:
         return f"Child(pid={self.pid}, returncode={self.returncode}, log={self.log_path})"
 
 
-def spawn_group(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path) -> Child:
+def spawn_group(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    output_filter: OutputFilter | None = None,
+) -> Child:
     """Start `argv` in a new session with stdin closed, appending its output to `log_path`.
 
+    With `output_filter`, the output goes through a pipe and a thread that filters it into
+    the log, so what the filter removes never reaches the disk.
     Call `stop_group` when done with it, even after the leader exited: that also kills
     whatever the leader left running in its group.
     """
@@ -206,16 +233,46 @@ def spawn_group(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_p
     log_path.parent.mkdir(parents=True, exist_ok=True)
     args = tuple(argv)
     with log_path.open("ab") as log, _starting(args):
-        popen = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Child(popen, log_path)
+        if output_filter is None:
+            return Child(_popen_group(args, cwd, env, log.fileno()), log_path)
+        read_end, write_end = os.pipe()  # not inheritable: only this child holds the write end
+        try:
+            popen = _popen_group(args, cwd, env, write_end)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+    copier = threading.Thread(
+        target=_copy_filtered,
+        args=(read_end, log_path, output_filter),
+        name=f"ce-log-{popen.pid}",
+        daemon=True,
+    )
+    copier.start()
+    return Child(popen, log_path, copier)
+
+
+def _popen_group(
+    args: tuple[str, ...], cwd: Path, env: Mapping[str, str], stdout: int
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _copy_filtered(read_end: int, log_path: Path, output_filter: OutputFilter) -> None:
+    with open(read_end, "rb", buffering=0, closefd=True) as pipe, log_path.open("ab") as log:
+        while data := pipe.read(65536):
+            log.write(output_filter.feed(data))
+            log.flush()  # the monitor times progress by the log's size
+        log.write(output_filter.end())
 
 
 def stop_group(child: Child, grace: float = 5.0) -> int | None:
@@ -225,6 +282,7 @@ def stop_group(child: Child, grace: float = 5.0) -> int | None:
     code (None only if it survived SIGKILL, e.g. stuck in the kernel).
     """
     _stop(child.pgid, grace, child)
+    child.drain()
     return child.returncode
 
 

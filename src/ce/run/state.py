@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from ce.errors import CeError
 from ce.run.events import Health, PrpInfo, PrpState
+from ce.secrets import mask_data
 
 CHECKPOINT_VERSION = 1
 
@@ -22,7 +23,7 @@ def write_json_atomic(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     # No indent: the C encoder is 10x faster, and the checkpoint is rewritten at every step.
-    text = json.dumps(data) + "\n"
+    text = json.dumps(mask_data(data)) + "\n"
     with tmp.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
@@ -213,7 +214,7 @@ class Journal:
         self._write({"t": round(time.time(), 3), "fact": kind, **data})
 
     def _write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, sort_keys=True) + "\n"
+        line = json.dumps(mask_data(entry), sort_keys=True) + "\n"
         with self._lock:
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

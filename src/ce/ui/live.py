@@ -15,6 +15,7 @@ from rich.console import Console, ConsoleOptions, ConsoleRenderable, Group, Rend
 from rich.live import Live
 
 from ce.run.events import Event
+from ce.secrets import mask_data
 from ce.ui.board import Board, render
 from ce.ui.plain import PlainLines
 
@@ -71,7 +72,7 @@ class Progress:
 
     def __call__(self, event: Event) -> None:
         # The engine calls this holding its lock: fold and return, never draw here.
-        self.board(event)
+        self.board(mask_data(event))  # the board is shown and ends up in the reports
 
     def __enter__(self) -> Self:
         self.start()
@@ -114,6 +115,7 @@ class PlainProgress(Progress):
         self.lines = lines
 
     def __call__(self, event: Event) -> None:
+        event = mask_data(event)
         self.board(event)
         self.lines(event)
 

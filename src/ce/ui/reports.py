@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ce.secrets import mask_data
 from ce.ui.board import (
     BoardState,
     PrpRow,
@@ -74,7 +75,8 @@ def write_reports(
 ) -> ReportPaths:
     """Write the three reports under `state_dir` (each atomically) and return their paths."""
     paths = ReportPaths.of(state_dir, batch_id)
-    tails = {prp_id: _log_tail(extra) for prp_id, extra in (extras or {}).items()}
+    summary = mask_data(summary)  # the logs are masked already; the summary's errors may not be
+    tails = mask_data({prp_id: _log_tail(extra) for prp_id, extra in (extras or {}).items()})
     diffstats = {prp_id: extra.diffstat for prp_id, extra in (extras or {}).items()}
     _write(paths.json, json.dumps(report_data(summary, board), indent=2) + "\n")
     _write(paths.junit, junit_xml(summary, tails))

@@ -1,0 +1,129 @@
+"""Secrets from the environment are masked in everything ce writes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ce import proc
+from ce.run.events import BatchStarted, Notice, PrpInfo
+from ce.run.state import Journal, write_json_atomic
+from ce.secrets import MASK, LogFilter, Masker, log_filter, mask, mask_data, masker, secret_values
+
+SECRET = "s3cr3t-VALUE-4242"
+OTHER = "p@ss:'wörd\"&<x>"  # quotes, non-ASCII and markup: escaped differently by each format
+
+
+def test_secret_names_and_the_minimum_length() -> None:
+    environ = {
+        "OPENAI_API_KEY": SECRET,
+        "github_token": "ghp_abcdefgh",
+        "MY_SECRET": "short",  # too short to mask
+        "DB_PASSWORD": "line-one-x\r\nline-two-y",  # each line of a PEM-like value
+        "KEYBOARD": "us-intl-layout",  # *KEY*: masked too, harmlessly
+        "PATH": "/usr/bin:/bin",
+        "EDITOR": "vim-is-long",
+    }
+    assert secret_values(environ) == (
+        SECRET,
+        "us-intl-layout",
+        "ghp_abcdefgh",
+        "line-one-x",
+        "line-two-y",
+    )
+
+
+def test_text_and_nested_data() -> None:
+    m = masker({"A_TOKEN": SECRET, "B_PASSWORD": OTHER, "C_KEY": SECRET + "-longer"})
+    assert m.text(f"x {SECRET}-longer y {SECRET} {OTHER}") == f"x {MASK} y {MASK} {MASK}"
+    event = BatchStarted(
+        batch_id="1",
+        executor="script",
+        stages=(("PRP-1",),),
+        prps=(
+            PrpInfo(
+                id="PRP-1", title=SECRET, stage=1, model="m", phases=1, branch="b", worktree=""
+            ),
+        ),
+    )
+    masked = m.data(event)
+    assert masked.prps[0].title == MASK
+    assert masked.at == event.at
+    notice = Notice(level="x", message=OTHER)
+    data = {"k": [1, None, (SECRET, 2.5)], SECRET: {"n": notice}}
+    assert m.data(data) == {
+        "k": [1, None, (MASK, 2.5)],
+        MASK: {"n": Notice(level="x", message=MASK, at=notice.at)},
+    }
+
+
+def test_no_secret_no_work() -> None:
+    empty = Masker(())
+    data = {"a": ["b"]}
+    assert not empty
+    assert empty.data(data) is data
+    assert empty.text("abc") == "abc"
+    assert log_filter({"PATH": "/bin"}) is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    prefix=st.binary(max_size=40),
+    middle=st.binary(max_size=40),
+    cuts=st.lists(st.integers(min_value=1, max_value=30), max_size=12),
+)
+def test_log_filter_masks_secrets_split_across_chunks(
+    prefix: bytes, middle: bytes, cuts: list[int]
+) -> None:
+    m = masker({"X_TOKEN": SECRET, "Y_KEY": OTHER})
+    stream = prefix + SECRET.encode() + middle + OTHER.encode() + SECRET.encode()[:5]
+    log_filter_ = LogFilter(m)
+    out, position = b"", 0
+    for size in cuts:
+        out += log_filter_.feed(stream[position : position + size])
+        position += size
+    out += log_filter_.feed(stream[position:]) + log_filter_.end()
+    assert out == m.bytes(stream)
+    assert SECRET.encode() not in out
+    assert OTHER.encode() not in out
+
+
+def test_a_childs_output_is_masked_on_its_way_to_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "child.log"
+    env = {"PATH": "/usr/bin:/bin", "MY_API_KEY": SECRET}
+    program = (
+        "import os, sys, time\n"
+        "value = os.environ['MY_API_KEY']\n"
+        "sys.stdout.write(value[:4]); sys.stdout.flush(); time.sleep(0.05)\n"
+        "print(value[4:] + ' then ' + value, flush=True)\n"
+        "print('on stderr ' + value, file=sys.stderr)\n"
+    )
+    child = proc.spawn_group(
+        [sys.executable, "-c", program],
+        cwd=tmp_path,
+        env=env,
+        log_path=log,
+        output_filter=log_filter(env),
+    )
+    assert child.wait(10) == 0
+    proc.stop_group(child, grace=1)
+    text = log.read_text(encoding="utf-8")
+    assert SECRET not in text
+    assert text.splitlines() == [f"{MASK} then {MASK}", f"on stderr {MASK}"]
+
+
+def test_checkpoint_and_journal_are_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CE_TEST_SECRET_TOKEN", OTHER)
+    write_json_atomic(tmp_path / "c.json", {"error": f"failed: {OTHER}", "n": 3})
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.fact("exited", prp="PRP-1", note=OTHER)
+    journal.close()
+    assert json.loads((tmp_path / "c.json").read_text()) == {"error": f"failed: {MASK}", "n": 3}
+    assert Journal.read(tmp_path / "j.jsonl")[0]["note"] == MASK
+    assert mask(f"a{OTHER}") == f"a{MASK}"
+    assert mask_data([OTHER]) == [MASK]
