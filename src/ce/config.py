@@ -25,6 +25,7 @@ class ValidateConfig(_Section):
     level2: str | None = None  # None: py_compile of the changed Python files
     level3: str | None = None  # None: detected (pytest, npm test, make test) or skipped
     level4: str = ""
+    review: str = ""  # run only by the auto-review after each stage (e.g. a slow e2e suite)
     drift_threshold: float = Field(default=30.0, ge=0, le=100)
     timeout_minutes: float = Field(default=30.0, gt=0)
 

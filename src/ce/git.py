@@ -442,6 +442,29 @@ class Repo:
         )
         return self.rev_parse("HEAD")
 
+    def upstream(self, branch: str) -> tuple[str, str] | None:
+        """(remote, branch) that `branch` tracks, or None when it tracks nothing."""
+        completed = self.git(
+            "for-each-ref",
+            "--format=%(upstream:remotename)%00%(upstream:remoteref)",
+            "--end-of-options",
+            _HEADS + branch,
+        )
+        remote, _, ref = completed.stdout.strip().partition("\0")
+        if not remote or not ref.startswith(_HEADS):
+            return None
+        return remote, ref.removeprefix(_HEADS)
+
+    def push(self, remote: str, commit: str, branch: str) -> str | None:
+        """Push `commit` to `branch` on `remote`; None on success, else git's reason."""
+        completed = self.git(
+            "push", "--quiet", "--porcelain", remote, f"{commit}:{_HEADS}{branch}", check=False
+        )
+        if completed.returncode == 0:
+            return None
+        lines = (completed.stdout + completed.stderr).split("\n")
+        return " ".join(line.strip() for line in lines if line.strip() and line.strip() != "Done")
+
     def has_changes(self) -> bool:
         """Whether anything here is uncommitted: tracked changes or untracked files."""
         return bool(self.git("status", "--porcelain=v1", "-z", "--untracked-files=all").stdout)

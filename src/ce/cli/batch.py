@@ -60,6 +60,11 @@ def _run_options(func: Any) -> Any:
             type=click.Choice(("pause", "agent", "rerun")),
             help="What to do when a merge conflicts (default pause).",
         ),
+        click.option(
+            "--push/--no-push",
+            default=None,
+            help="Push the target to its upstream after each merge (default: config, off).",
+        ),
         click.option("--quiet", is_flag=True, help="Print errors and the summary only."),
     ]
     for option in reversed(options):
@@ -115,6 +120,7 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
         auto_review=False if params["no_auto_review"] else None,
         schedule=params["schedule"],
         conflict_policy=params["on_conflict"],
+        push=params["push"],
     )
     if params["dry_run"]:
         return _dry_run(options, as_json=params["as_json"])

@@ -34,6 +34,7 @@ class RunOptions:
     auto_review: bool | None = None
     schedule: str | None = None
     conflict_policy: str | None = None
+    push: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +92,7 @@ def config_overrides(options: RunOptions) -> dict[str, object]:
         "auto_review": options.auto_review,
         "schedule": options.schedule,
         "conflict_policy": options.conflict_policy,
+        "push": options.push,
     }
 
 

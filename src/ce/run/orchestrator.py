@@ -88,6 +88,7 @@ class _Worked:
 class _Merged:
     prp_id: str
     result: MergeResult
+    push_error: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +114,7 @@ class Orchestrator:
         self.reviews: dict[int, Review] = {}
         self.hook_results: list[dict[str, Any]] = []
         self.pending_reviews: list[int] = []
+        self.push_to: tuple[str, str] | None = None
         self.interrupted = threading.Event()
         self.pause_reason: str | None = None
         self.stop_after_stage = False
@@ -197,6 +199,13 @@ class Orchestrator:
     def prepare(self) -> bool:
         """Readiness checks that need git; False when a resumed batch has nothing left to do."""
         check_clean(self.ctx)
+        if self.ctx.config.push:
+            self.push_to = self.ctx.repo.upstream(self.ctx.target)
+            if self.push_to is None:
+                raise CeError(
+                    f"--push needs an upstream for {self.ctx.target}: set one with "
+                    f"`git branch --set-upstream-to=origin/{self.ctx.target}`, or drop --push."
+                )
         if self.ctx.options.resume:
             return self._resume()
         checkpoint = self.ctx.state.checkpoint(self.ctx.batch_id)
@@ -351,6 +360,8 @@ class Orchestrator:
                 self._on_worked(message.result)
             elif isinstance(message, _Merged):
                 self._on_merged(message.prp_id, message.result)
+                if message.push_error is not None:
+                    self._on_push_rejected(message.push_error)
             else:
                 self._on_reviewed(message.review)
             self._checkpoint(BatchStatus.IN_PROGRESS)
@@ -649,7 +660,16 @@ class Orchestrator:
                 result = MergeResult(
                     outcome=MergeOutcome.BLOCKED, message=f"{type(exc).__name__}: {exc}"
                 )
-            self.inbox.put(_Merged(prp_id=request.prp_id, result=result))
+            pushed = self._push(result) if result.outcome is MergeOutcome.MERGED else None
+            self.inbox.put(_Merged(prp_id=request.prp_id, result=result, push_error=pushed))
+
+    def _push(self, result: MergeResult) -> str | None:
+        """After each merge (lane thread): the target to its upstream, when --push."""
+        if self.push_to is None or result.tip is None:
+            return None
+        remote, branch = self.push_to
+        self.journal.intent("push", remote=remote, branch=branch, commit=result.tip)
+        return self.ctx.repo.push(remote, result.tip, branch)
 
     def _safe_review(self, stage: int) -> Review:
         try:
@@ -657,6 +677,16 @@ class Orchestrator:
         except Exception as exc:  # a broken review must pause the batch, not kill the lane
             tip = self.ctx.repo.try_rev_parse(f"refs/heads/{self.ctx.target}") or ""
             return Review(stage=stage, passed=False, tip=tip, findings=(f"review failed: {exc}",))
+
+    def _on_push_rejected(self, reason: str) -> None:
+        assert self.push_to is not None
+        remote, branch = self.push_to
+        self.pause_reason = (
+            f"Pushing {self.ctx.target} to {remote}/{branch} was rejected: {reason}\n"
+            f"Merge {remote}/{branch} into {self.ctx.target} (`git pull --no-rebase`; do not "
+            f"rebase merged work), then run `ce batch-exe {_batch_args(self.ctx)} --resume`."
+        )
+        self.emit(Notice(level="error", message=f"push to {remote}/{branch} rejected: {reason}"))
 
     def _on_merged(self, prp_id: str, result: MergeResult) -> None:
         self.in_lane.discard(prp_id)

@@ -15,7 +15,7 @@ from typing import Any
 from ce import git
 from ce.config import ValidateConfig
 from ce.prp.model import Prp
-from ce.run.validate import ValidationTarget, drift, run_levels
+from ce.run.validate import ValidationTarget, drift, run_command, run_levels
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +59,8 @@ def review_stage(
     _checkout(checkout, integration, tip)
     target = ValidationTarget(worktree=integration, base=base, head=tip, branch_checks=False)
     results = run_levels(target, config, (1, 2, 3, 4), env)
+    if config.review.strip() and all(r.passed for r in results.values()):
+        results["review"] = run_command(config.review, target, config, env)
     for key, result in sorted(results.items()):
         if not result.passed:
             detail = "; ".join(result.errors[:3])

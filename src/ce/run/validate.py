@@ -95,7 +95,7 @@ def _command_for(level: int, target: ValidationTarget, config: ValidateConfig) -
     return value
 
 
-def _run_command(
+def run_command(
     command: str, target: ValidationTarget, config: ValidateConfig, env: Mapping[str, str] | None
 ) -> LevelResult:
     argv = shlex.split(command)
@@ -126,7 +126,7 @@ def _level1(
     if errors:
         return LevelResult(passed=False, errors=errors)
     command = _command_for(1, target, config)
-    return _run_command(command, target, config, env) if command else LevelResult(passed=True)
+    return run_command(command, target, config, env) if command else LevelResult(passed=True)
 
 
 def _structure_errors(changes: _Changes, target: ValidationTarget, prp: Prp) -> list[str]:
@@ -169,7 +169,7 @@ def _level2(
 ) -> LevelResult:
     command = _command_for(2, target, config)
     if command is not None:
-        return _run_command(command, target, config, env)
+        return run_command(command, target, config, env)
     errors = []
     for name in changes.files:
         if name.endswith(".py") and (target.worktree / name).is_file():
@@ -199,7 +199,7 @@ def _level3(
         if detected is None:
             return LevelResult(passed=True, skipped=True, errors=["no test command found"])
         command = shlex.join(detected)
-    return _run_command(command, target, config, env)
+    return run_command(command, target, config, env)
 
 
 def detect_test_command(root: Path) -> Sequence[str] | None:
@@ -244,7 +244,7 @@ def _level4(
     if errors:
         return LevelResult(passed=False, errors=errors)
     command = _command_for(4, target, config)
-    return _run_command(command, target, config, env) if command else LevelResult(passed=True)
+    return run_command(command, target, config, env) if command else LevelResult(passed=True)
 
 
 def drift(changed: Sequence[str], declared: Sequence[str]) -> tuple[float, list[str]]:
