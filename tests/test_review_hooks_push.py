@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from batchkit import Spec, git, make_batch_repo, write
 
+from batchkit import Spec, git, make_batch_repo, write
 from ce.cli import run
 
 TWO_STAGES = [
