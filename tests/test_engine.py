@@ -207,3 +207,42 @@ def test_dirty_repository_is_refused_and_nothing_is_created(
     assert not (repo / ".ce" / "tmp").exists()
     assert git(repo, "branch", "--format=%(refname:short)") == "main"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
+
+
+def test_rerun_policy_executes_the_conflicting_prp_again_from_the_new_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [
+        Spec(
+            id="PRP-7.1.1",
+            title="One",
+            phases=[[write("one.txt", "1"), write("same.txt", "one")]],
+            files=["one.txt"],
+            order=1,
+        ),
+        Spec(
+            id="PRP-7.1.2",
+            title="Two",
+            phases=[
+                [
+                    write("two.txt", "2"),
+                    "cat same.txt 2>/dev/null > seen.txt || true",
+                    write("same.txt", "two"),
+                ]
+            ],
+            files=["two.txt"],
+            order=2,
+        ),
+    ]
+    config = 'executor = "script"\n[validate]\ndrift_threshold = 100\n'
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+
+    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--on-conflict", "rerun", "--json")
+
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert (repo / "same.txt").read_text() == "two\n"
+    assert (repo / "seen.txt").read_text() == "one\n"  # the rerun started from One's result
+    branches = git(repo, "branch", "--format=%(refname:short)").split()
+    assert branches == ["main", "prp-7-1-2-two-conflict-1"]  # the first attempt is kept
+    assert "running it again" in out.err

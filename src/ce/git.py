@@ -341,6 +341,23 @@ class Repo:
             return None
         return self.git("cat-file", "blob", blob).stdout
 
+    def tree_dirs(self, rev: str, paths: Sequence[str]) -> set[str]:
+        """Those of `paths` (repo-relative) that are directories in commit `rev`, in one call."""
+        if not paths:
+            return set()
+        listed = "".join(f"{rev}:{path}\n" for path in paths)
+        output = self.git("cat-file", "--batch-check=%(objecttype)", input=listed).stdout
+        kinds = output.splitlines()
+        return {path for path, kind in zip(paths, kinds, strict=True) if kind == "tree"}
+
+    def untracked_matching(self, patterns: Path) -> list[str]:
+        """Untracked files (ignored ones too) matched by the gitignore-style `patterns` file."""
+        output = self.git(
+            "ls-files", "-z", "--others", "--ignored", f"--exclude-from={patterns}"
+        ).stdout
+        # A nested repository shows as `dir/`: it is not ours to copy.
+        return [name for name in output.split("\0") if name and not name.endswith("/")]
+
     def is_ignored(self, path: str) -> bool:
         """Whether git ignores `path` (relative to this checkout)."""
         return self._answer("check-ignore", "--quiet", "--", path) == 0
@@ -465,6 +482,11 @@ class Repo:
         lines = (completed.stdout + completed.stderr).split("\n")
         return " ".join(line.strip() for line in lines if line.strip() and line.strip() != "Done")
 
+    def rename_branch(self, old: str, new: str) -> None:
+        _require_branch_name(new)
+        with self.worktree_lock():
+            self.git("branch", "--move", "--", old, new)
+
     def has_changes(self) -> bool:
         """Whether anything here is uncommitted: tracked changes or untracked files."""
         return bool(self.git("status", "--porcelain=v1", "-z", "--untracked-files=all").stdout)
@@ -491,22 +513,50 @@ class Repo:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
             yield
 
-    def add_worktree(self, path: Path, branch: str, base: str) -> None:
-        """A new worktree at `path` on a new branch `branch` started at `base`.
+    def add_worktree(
+        self, path: Path, branch: str, base: str, *, sparse: Sequence[str] | None = None
+    ) -> None:
+        """A new worktree at `path` on a new branch `branch` started at `base`; with `sparse`,
+        only those directories (and the root's files) are checked out.
 
         On failure the branch it created and the directory it made are removed.
         """
         _require_branch_name(branch)
         target = self._absolute(path)
+        no_checkout = [] if sparse is None else ["--no-checkout"]
         with self.worktree_lock(), self._undo_failed_add(target, branch):
-            self.git("worktree", "add", "--no-track", "-b", branch, "--", str(target), base)
+            self.git(
+                "worktree", "add", "--no-track", *no_checkout, "-b", branch, "--", str(target),
+                base,
+            )  # fmt: skip
+            if sparse is not None:
+                Repo(target)._check_out_sparse(sparse)
 
-    def add_worktree_for_branch(self, path: Path, branch: str) -> None:
+    def add_worktree_for_branch(
+        self, path: Path, branch: str, *, sparse: Sequence[str] | None = None
+    ) -> None:
         """A new worktree at `path` on the existing branch `branch` (resuming a PRP)."""
         _require_branch_name(branch)
         target = self._absolute(path)
+        no_checkout = [] if sparse is None else ["--no-checkout"]
         with self.worktree_lock(), self._undo_failed_add(target, None):
-            self.git("worktree", "add", "--", str(target), branch)
+            self.git("worktree", "add", *no_checkout, "--", str(target), branch)
+            if sparse is not None:
+                Repo(target)._check_out_sparse(sparse)
+
+    def _check_out_sparse(self, directories: Sequence[str]) -> None:
+        """Check out only `directories` (cone mode) in this new `--no-checkout` worktree.
+
+        Under the worktree lock: the first `sparse-checkout` sets `extensions.worktreeConfig`
+        in the shared config. Sparse checking out is then switched off again in this worktree:
+        the files left out keep their skip-worktree bit (absent, not deleted), and new files
+        anywhere can still be added, where an active sparse definition makes `git add` refuse
+        paths outside it (and an agent's `git add -A` with them).
+        """
+        listed = "".join(f"{directory}\n" for directory in directories)
+        self.git("sparse-checkout", "set", "--cone", "--stdin", input=listed)
+        self.git("read-tree", "-mu", "HEAD")
+        self.git("config", "--worktree", "core.sparseCheckout", "false")
 
     def add_detached_worktree(self, path: Path, commit: str) -> None:
         """A new worktree at `path` with HEAD detached at `commit` (the integration worktree)."""

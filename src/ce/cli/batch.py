@@ -74,10 +74,10 @@ def _run_options(func: Any) -> Any:
 
 def _refuse_unbuilt(context: BatchContext) -> None:
     policy = context.config.conflict_policy
-    if policy != "pause":
+    if policy == "agent":
         raise CeError(
             f"conflict policy {policy!r} (--on-conflict or conflict_policy) is not available in "
-            "this version yet; use pause (the default) or --continue-on-error."
+            "this version yet; use pause (the default), rerun, or --continue-on-error."
         )
 
 

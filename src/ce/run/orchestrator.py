@@ -47,6 +47,7 @@ from ce.run.validate import CHECKPOINT
 from ce.run.worker import Worker, WorkResult
 
 IGNORE_LINE = ".ce/tmp/"
+MAX_RERUNS = 2
 
 
 class BatchStatus(enum.Enum):
@@ -115,6 +116,7 @@ class Orchestrator:
         self.hook_results: list[dict[str, Any]] = []
         self.pending_reviews: list[int] = []
         self.push_to: tuple[str, str] | None = None
+        self.reruns: dict[str, int] = {}
         self.interrupted = threading.Event()
         self.pause_reason: str | None = None
         self.stop_after_stage = False
@@ -711,6 +713,8 @@ class Orchestrator:
 
     def _on_conflict(self, record: PrpRecord, result: MergeResult) -> None:
         files = ", ".join(result.conflicts) or "(unknown files)"
+        if self.ctx.config.conflict_policy == "rerun" and self._rerun(record, files):
+            return
         if self.ctx.options.continue_on_error:
             self._finish(record, PrpState.CONFLICT, f"merge conflict in {files}")
             return
@@ -726,6 +730,35 @@ class Orchestrator:
             "`git commit`\n"
             f"  cd {self.ctx.root} && ce batch-exe {_batch_args(self.ctx)} --resume"
         )
+
+    def _rerun(self, record: PrpRecord, files: str) -> bool:
+        """The `rerun` policy: execute the PRP again from the new target in a fresh worktree.
+
+        The conflicting work is kept on a renamed branch, never deleted. Bounded: after
+        MAX_RERUNS the usual pause (or --continue-on-error) applies.
+        """
+        count = self.reruns.get(record.id, 0) + 1
+        if count > MAX_RERUNS:
+            return False
+        self.reruns[record.id] = count
+        kept = f"{record.info.branch}-conflict-{count}"
+        self.journal.intent("rerun", prp=record.id, kept=kept)
+        self.ctx.repo.remove_worktree(Path(record.info.worktree), force=True)
+        self.ctx.repo.rename_branch(record.info.branch, kept)
+        self.journal.fact("rerun", prp=record.id, kept=kept)
+        record.base = record.head = None
+        record.phases_done = 0
+        record.validation = {}
+        self.emit(
+            Notice(
+                level="warning",
+                prp=record.id,
+                message=f"conflict in {files}: running it again from {self.ctx.target} "
+                f"(its first attempt is kept on branch {kept})",
+            )
+        )
+        self.emit(PrpChanged(prp=record.id, state=PrpState.PENDING, message="rerun"))
+        return True
 
     # -- state and cleanup --------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from ce.prp.parse import read_prp_text
 from ce.prp.write import set_status_text
 from ce.run.events import Listener, Notice, PrpChanged, PrpState
 from ce.run.load import BatchContext
-from ce.run.monitor import Monitor, Watch
+from ce.run.monitor import STALLED_PREFIX, TIMED_OUT_PREFIX, Monitor, Watch, append_log
 from ce.run.state import Journal, LevelResult
 from ce.run.validate import CHECKPOINT, ValidationTarget, first_failure, run_levels
 
@@ -83,6 +83,7 @@ class Worker:
         self.branch = ctx.branch(prp_id)
         self.log_path = ctx.state.log(prp_id)
         self.pgid: int | None = None
+        self.deadline: float | None = None  # monotonic; --timeout is for all attempts together
         self.assessments: list[Assessment] = []
 
     def run(self, base_hint: str | None) -> WorkResult:
@@ -117,7 +118,9 @@ class Worker:
             if not self.path.exists():
                 self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), adopt=True)
                 repo.add_worktree_for_branch(self.path, self.branch)
-            base = base_hint or repo.merge_base(self.branch, self.ctx.target)
+            # Not the recorded base: if the target was merged into the branch since (a conflict
+            # resolved by hand), the work to judge starts from that merge.
+            base = repo.merge_base(self.branch, self.ctx.target)
             assert base is not None, "a PRP branch always shares history with its target"
             self.journal.fact("worktree", prp=self.prp.id, base=base, adopted=True)
             return base, False
@@ -154,15 +157,20 @@ class Worker:
             start = resume_point(self.prp, done)
             if start is None or _is_set(self.stopping):
                 return attempts, error, done
+            if error is not None:
+                again = f"attempt {attempts + 1} of {retries + 1}"
+                message = f"{error}; relaunching from phase {start} ({again})"
+                self.monitor.note(self.prp.id, self.log_path, "warning", message)
             attempts += 1
             error = self._launch(start, attempts)
             self._save_leftovers(repo)
             done = phases_done(repo, self.prp, base)
             if error is None:
                 return attempts, None, done
-            if attempts > retries or not error.startswith("stalled"):
+            # A timeout is not retried: --timeout bounds the PRP's time, not one attempt's.
+            if attempts > retries or not error.startswith(STALLED_PREFIX):
+                append_log(self.log_path, f"{error}; not relaunched (attempts: {attempts})")
                 return attempts, error, done
-            self.emit(Notice(level="warning", prp=self.prp.id, message=f"{error}; relaunching"))
 
     def _launch(self, start: int, attempt: int) -> str | None:
         job = ExecutorJob(
@@ -190,13 +198,15 @@ class Worker:
         self._state(PrpState.RUNNING, f"attempt {attempt}, from phase {start}")
         timeout = self.ctx.config.timeout_minutes
         now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + timeout * 60
         self.monitor.watch(
             Watch(
                 prp_id=self.prp.id,
                 ref=f"refs/heads/{self.branch}",
                 child=child,
                 log_path=self.log_path,
-                deadline=now + timeout * 60,
+                deadline=self.deadline,
                 timeout_minutes=timeout,
                 last_progress=now,
             )
@@ -234,11 +244,10 @@ class Worker:
             attempts=attempts,
         )
         if head == base:
-            return replace(judged, error=error or "the executor made no commit")
+            return replace(judged, error=_reason(error, count, len(numbers), committed=False))
         if error is not None:
-            return replace(
-                judged, state=PrpState.PARTIAL, error=f"{error} after phase {count}/{len(numbers)}"
-            )
+            reason = _reason(error, count, len(numbers), committed=True)
+            return replace(judged, state=PrpState.PARTIAL, error=reason)
         missing = [n for n in numbers if n not in done]
         if missing:
             return replace(
@@ -295,6 +304,16 @@ def _replace_outside(path: Path, data: bytes, scratch: Path) -> None:
         local.write_bytes(data)
         local.replace(path)
         tmp.unlink()
+
+
+def _reason(error: str | None, count: int, total: int, *, committed: bool) -> str:
+    """Why the PRP failed: `stalled 10m after phase 2/4`, `timed out after 60m` (its whole
+    budget; the phases done are in its record), `the executor made no commit`."""
+    if error is None:
+        return "the executor made no commit"
+    if error.startswith(TIMED_OUT_PREFIX) or not (committed or error.startswith(STALLED_PREFIX)):
+        return error
+    return f"{error} after phase {count}/{total}"
 
 
 def _read_from(path: Path, offset: int) -> str:
