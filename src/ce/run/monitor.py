@@ -1,8 +1,14 @@
-"""Health of the running executors: branch tips, output and time; kills what stalls or overruns.
+"""Health of the running executors: branch tips, output and time; stops what stalls or overruns.
 
 One thread for the whole batch. Each tick it looks at the executors' log sizes (a stat each);
-every `poll_seconds` it reads all PRP branch tips with ONE `git for-each-ref`. Progress is timed
-by when `ce` saw it, not by commit dates, which an agent controls.
+every `poll_seconds` it reads all PRP branch tips with ONE `git for-each-ref`, however many PRPs
+run. Progress (a new commit on the branch, new output in the log) is timed by when `ce` saw it,
+on the monotonic clock, never by commit dates, which an agent controls. The age of the last
+progress makes an executor HEALTHY, WARNING or STALLED.
+
+A STALLED executor, or one past its deadline, has its whole process group stopped (SIGTERM,
+grace, SIGKILL) on a short-lived thread; the worker, blocked in `wait()`, then reads
+`Watch.stop_reason`. Every decision goes to the PRP's log and to the event stream.
 """
 
 from __future__ import annotations
@@ -15,7 +21,11 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.config import MonitorConfig
-from ce.run.events import Health, HealthChanged, Listener
+from ce.run.events import Health, HealthChanged, Listener, Notice
+
+STALLED_PREFIX = "stalled"  # a stop reason starting with this may be retried
+TIMED_OUT_PREFIX = "timed out"
+_TICK_SECONDS = 1.0  # log sizes and ages: checked more often than the branch tips
 
 
 @dataclass(kw_only=True)
@@ -27,7 +37,8 @@ class Watch:
     deadline: float  # monotonic
     timeout_minutes: float
     last_progress: float
-    log_size: int = -1
+    log_size: int = -1  # of the agent's own output: what `ce` appended is not progress
+    ce_bytes: int = 0  # what `ce` appended to the log while watching
     tip: str | None = None
     health: Health = Health.HEALTHY
     stop_reason: str | None = None  # set once the monitor decided to stop it
@@ -62,6 +73,10 @@ class Monitor:
         self._thread.join(timeout=5)
 
     def watch(self, watch: Watch) -> None:
+        """Start watching; the branch tip and log size now are the baseline, not progress."""
+        if watch.tip is None:
+            watch.tip = self._tips([watch.ref]).get(watch.ref)
+        watch.log_size = _size(watch.log_path, watch.log_size)
         with self._lock:
             self._watches[watch.prp_id] = watch
 
@@ -76,8 +91,13 @@ class Monitor:
                 return None
             return watch.health, self.clock() - watch.last_progress
 
+    def note(self, prp_id: str, log_path: Path, level: str, message: str) -> None:
+        """A decision about a PRP: one line in its log and a Notice in the event stream."""
+        append_log(log_path, message)
+        self.emit(Notice(level=level, prp=prp_id, message=message))
+
     def _loop(self) -> None:
-        tick = min(1.0, self.config.poll_seconds)
+        tick = min(_TICK_SECONDS, self.config.poll_seconds)
         while not self._stop.wait(tick):
             self.tick()
 
@@ -96,50 +116,87 @@ class Monitor:
             self._judge(watch, now)
 
     def _check_log(self, watch: Watch, now: float) -> None:
-        try:
-            size = watch.log_path.stat().st_size
-        except OSError:
-            return
+        size = _size(watch.log_path, watch.log_size + watch.ce_bytes) - watch.ce_bytes
         if size != watch.log_size:
             watch.log_size = size
             watch.last_progress = now
 
     def _poll_tips(self, watches: list[Watch], now: float) -> None:
         self.polls += 1
-        try:
-            tips = self.repo.ref_tips([w.ref for w in watches])
-        except git.GitError:
-            return
+        tips = self._tips([w.ref for w in watches])
         for watch in watches:
             tip = tips.get(watch.ref)
             if tip is not None and tip != watch.tip:
-                if watch.tip is not None:
-                    watch.last_progress = now
                 watch.tip = tip
+                watch.last_progress = now
                 self.on_tip(watch.prp_id, tip)
 
+    def _tips(self, refs: list[str]) -> dict[str, str]:
+        try:
+            return self.repo.ref_tips(refs)
+        except git.GitError:
+            return {}  # a busy or locked repository: the next poll sees the tips
+
     def _judge(self, watch: Watch, now: float) -> None:
-        if watch.stop_reason is not None:
-            return
+        if watch.stop_reason is not None or watch.child.returncode is not None:
+            return  # being stopped, or exited: the worker takes it from here
         idle = now - watch.last_progress
         health = _health(idle, self.config)
         if health is not watch.health:
             watch.health = health
+            self._log(watch, f"{health.value}: no progress for {duration(idle)}")
             self.emit(HealthChanged(prp=watch.prp_id, health=health, idle_seconds=idle))
         if now >= watch.deadline:
-            self._stop_child(watch, f"timed out after {_minutes(watch.timeout_minutes)}")
+            budget = duration(watch.timeout_minutes * 60)
+            self._stop_child(watch, f"{TIMED_OUT_PREFIX} after {budget}")
         elif health is Health.STALLED:
-            self._stop_child(watch, f"stalled: no progress for {_minutes(idle / 60)}")
+            self._stop_child(watch, f"{STALLED_PREFIX} {duration(self.config.stalled_after)}")
 
     def _stop_child(self, watch: Watch, reason: str) -> None:
         watch.stop_reason = reason
+        grace = self.config.grace_seconds
+        message = (
+            f"{reason}: stopping process group {watch.child.pgid} "
+            f"(SIGTERM, then SIGKILL after {duration(grace)})"
+        )
+        self._log(watch, message)
+        self.emit(Notice(level="warning", prp=watch.prp_id, message=message))
         # Stopping waits out the grace period: never on the monitor's own thread.
         threading.Thread(
             target=proc.stop_group,
-            args=(watch.child, self.config.grace_seconds),
+            args=(watch.child, grace),
             name=f"ce-stop-{watch.prp_id}",
             daemon=True,
         ).start()
+
+    def _log(self, watch: Watch, message: str) -> None:
+        watch.ce_bytes += append_log(watch.log_path, message)
+
+
+def append_log(log_path: Path, message: str) -> int:
+    """Append `[ce] HH:MM:SS message` to a PRP's log; the number of bytes written."""
+    line = f"[ce] {time.strftime('%H:%M:%S')} {message}\n".encode()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # O_APPEND, like the agent's own descriptor: a short line lands whole, never interleaved.
+    with log_path.open("ab") as log:
+        log.write(line)
+    return len(line)
+
+
+def duration(seconds: float) -> str:
+    """`45s`, `10m`, `1m30s`: how reasons and notices say a length of time."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.1f}s" if 0 < seconds < 1 else f"{whole}s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
+
+
+def _size(path: Path, default: int) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return default
 
 
 def _health(idle: float, config: MonitorConfig) -> Health:
@@ -148,9 +205,3 @@ def _health(idle: float, config: MonitorConfig) -> Health:
     if idle < config.stalled_after:
         return Health.WARNING
     return Health.STALLED
-
-
-def _minutes(minutes: float) -> str:
-    if minutes >= 1:
-        return f"{minutes:.0f}m"
-    return f"{minutes * 60:.0f}s"
