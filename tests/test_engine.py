@@ -246,3 +246,78 @@ def test_rerun_policy_executes_the_conflicting_prp_again_from_the_new_target(
     branches = git(repo, "branch", "--format=%(refname:short)").split()
     assert branches == ["main", "prp-7-1-2-two-conflict-1"]  # the first attempt is kept
     assert "running it again" in out.err
+
+
+AGENT = """\
+set -eu
+if [ "$CE_TASK" = resolve-conflict ]; then
+  git merge --no-edit "$CE_CONFLICT_WITH" > /dev/null 2>&1 || true
+  printf 'one\\ntwo\\n' > same.txt
+  git add same.txt
+  git commit -q --no-edit
+  exit 0
+fi
+case "$CE_PRP_ID" in
+  PRP-7.1.1) echo 1 > one.txt; echo one > same.txt ;;
+  PRP-7.1.2) echo 2 > two.txt; echo two > same.txt ;;
+esac
+git add -A
+git commit -q -m "$CE_PRP_ID: Phase 1 - Step 1"
+"""
+
+
+def test_agent_policy_lets_the_executor_merge_and_resolve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent = tmp_path / "agent.sh"
+    agent.write_text(AGENT)
+    specs = [
+        Spec(id="PRP-7.1.1", title="One", phases=[[]], files=["one.txt"], order=1),
+        Spec(id="PRP-7.1.2", title="Two", phases=[[]], files=["two.txt"], order=2),
+    ]
+    config = (
+        '[executor]\nname = "command"\n'
+        f'[executor.command]\nrun = "bash {agent}"\n'
+        "[validate]\ndrift_threshold = 100\n"
+    )
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+
+    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--on-conflict", "agent", "--json")
+
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert (repo / "same.txt").read_text() == "one\ntwo\n"
+    assert "merges main and resolves" in out.err
+    assert git(repo, "branch", "--format=%(refname:short)") == "main"
+
+
+def test_agent_policy_with_a_script_that_cannot_resolve_fails_the_prp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = [
+        Spec(
+            id="PRP-7.1.1",
+            title="One",
+            phases=[[write("one.txt", "1"), write("same.txt", "one")]],
+            files=["one.txt"],
+            order=1,
+        ),
+        Spec(
+            id="PRP-7.1.2",
+            title="Two",
+            phases=[[write("two.txt", "2"), write("same.txt", "two")]],
+            files=["two.txt"],
+            order=2,
+        ),
+    ]
+    config = 'executor = "script"\n[validate]\ndrift_threshold = 100\n'
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+
+    code = ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--on-conflict", "agent", "--json")
+
+    out = capsys.readouterr()
+    assert code == 1
+    summary = json.loads(out.out)
+    assert "conflict resolution failed" in summary["prps"]["PRP-7.1.2"]["error"]
+    assert (repo / "same.txt").read_text() == "one\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""

@@ -30,6 +30,10 @@ class ExecutorJob:
     model: str
     scratch: Path  # per-PRP directory for the prompt, plans and the result file
     validation_commands: tuple[str, ...] = ()
+    # "implement" the phases left, or "resolve-conflict": merge `conflict_with` into the branch
+    # and resolve (the `agent` conflict policy).
+    task: str = "implement"
+    conflict_with: str | None = None
 
     @property
     def result_path(self) -> Path:
@@ -55,7 +59,10 @@ class ExecutorJob:
             CE_MODEL=self.model,
             CE_RESULT_PATH=str(self.result_path),
             CE_WORKTREE=str(self.worktree),
+            CE_TASK=self.task,
         )
+        if self.conflict_with is not None:
+            env["CE_CONFLICT_WITH"] = self.conflict_with
         return env
 
 
@@ -87,18 +94,21 @@ class Executor(Protocol):
 
 
 def render_prompt(job: ExecutorJob) -> str:
-    """The executor prompt: the repository's `.ce/templates/executor.md`, else the package's."""
-    override = job.repo_root / TEMPLATE_OVERRIDE
+    """The executor prompt: the repository's `.ce/templates/<task>.md`, else the package's
+    (`executor.md` for implementing, `resolve-conflict.md` for the agent conflict policy)."""
+    name = "executor.md" if job.task == "implement" else f"{job.task}.md"
+    override = job.repo_root / TEMPLATE_OVERRIDE.with_name(name)
     if override.is_file():
         text = override.read_text(encoding="utf-8")
     else:
-        text = (Path(__file__).parent / "templates" / "executor.md").read_text(encoding="utf-8")
+        text = (Path(__file__).parent / "templates" / name).read_text(encoding="utf-8")
     phases = "\n".join(
         f"- Phase {p.number}: {p.title}" for p in job.prp.phases if p.number >= job.resume_from
     )
     validation = "\n".join(f"- `{cmd}`" for cmd in job.validation_commands) or "- (none configured)"
     return Template(text).safe_substitute(
         prp_id=job.prp.id,
+        conflict_with=job.conflict_with or "",
         prp_title=job.prp.title,
         prp_path=str(job.prp_path),
         worktree=str(job.worktree),

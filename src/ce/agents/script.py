@@ -36,6 +36,16 @@ class ScriptExecutor:
         folder = job.scratch / "script"
         folder.mkdir(parents=True, exist_ok=True)
         lines = [_PROLOGUE.format(prp_id=job.prp.id)]
+        if job.task == "resolve-conflict" and job.conflict_with:
+            # Scripts cannot resolve a real conflict: a clean merge is all they can make.
+            target = shlex.quote(job.conflict_with)
+            lines += [
+                f"git merge --no-edit {target} || {{ git merge --abort; "
+                "fail 'the script executor cannot resolve merge conflicts'; }"
+            ]
+            program = folder / "resolve.sh"
+            program.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            return ["bash", str(program)]
         for phase in job.prp.phases:
             if phase.number >= job.resume_from:
                 lines += _phase_lines(job, folder, phase.number, phase.title, phase.blocks)

@@ -13,7 +13,6 @@ from typing import Any
 import click
 from rich.console import Console
 
-from ce.errors import CeError
 from ce.run.load import BatchContext, RunOptions, load
 from ce.ui.board import BoardState
 from ce.ui.live import Progress, progress_for
@@ -58,7 +57,8 @@ def _run_options(func: Any) -> Any:
         click.option(
             "--on-conflict",
             type=click.Choice(("pause", "agent", "rerun")),
-            help="What to do when a merge conflicts (default pause).",
+            help="On a merge conflict: pause the batch (default), let the PRP's agent merge and "
+            "resolve (agent), or run the PRP again from the new target (rerun).",
         ),
         click.option(
             "--push/--no-push",
@@ -70,15 +70,6 @@ def _run_options(func: Any) -> Any:
     for option in reversed(options):
         func = option(func)
     return func
-
-
-def _refuse_unbuilt(context: BatchContext) -> None:
-    policy = context.config.conflict_policy
-    if policy == "agent":
-        raise CeError(
-            f"conflict policy {policy!r} (--on-conflict or conflict_policy) is not available in "
-            "this version yet; use pause (the default), rerun, or --continue-on-error."
-        )
 
 
 @click.command("batch-exe")
@@ -125,7 +116,6 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
     if params["dry_run"]:
         return _dry_run(options, as_json=params["as_json"])
     context = load(options, Path.cwd())
-    _refuse_unbuilt(context)
     return run_context(context, as_json=params["as_json"], quiet=params["quiet"])
 
 

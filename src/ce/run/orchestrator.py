@@ -117,6 +117,7 @@ class Orchestrator:
         self.pending_reviews: list[int] = []
         self.push_to: tuple[str, str] | None = None
         self.reruns: dict[str, int] = {}
+        self.resolving: set[str] = set()
         self.interrupted = threading.Event()
         self.pause_reason: str | None = None
         self.stop_after_stage = False
@@ -462,6 +463,9 @@ class Orchestrator:
             today=self.today,
             may_exist=self.ctx.options.resume or record.attempts > 0,
         )
+        if record.id in self.resolving:
+            self.resolving.discard(record.id)
+            worker.resolve_with = self.ctx.target
         self.running[record.id] = worker
         record.attempts += 1
         record.started_at = record.started_at or time.time()
@@ -715,6 +719,8 @@ class Orchestrator:
         files = ", ".join(result.conflicts) or "(unknown files)"
         if self.ctx.config.conflict_policy == "rerun" and self._rerun(record, files):
             return
+        if self.ctx.config.conflict_policy == "agent" and self._hand_to_agent(record, files):
+            return
         if self.ctx.options.continue_on_error:
             self._finish(record, PrpState.CONFLICT, f"merge conflict in {files}")
             return
@@ -730,6 +736,25 @@ class Orchestrator:
             "`git commit`\n"
             f"  cd {self.ctx.root} && ce batch-exe {_batch_args(self.ctx)} --resume"
         )
+
+    def _hand_to_agent(self, record: PrpRecord, files: str) -> bool:
+        """The `agent` policy: relaunch the PRP's executor in its worktree to merge the target
+        into its branch and resolve; the lane then tries again. Bounded like `rerun`."""
+        count = self.reruns.get(record.id, 0) + 1
+        if count > MAX_RERUNS:
+            return False
+        self.reruns[record.id] = count
+        self.resolving.add(record.id)
+        self.emit(
+            Notice(
+                level="warning",
+                prp=record.id,
+                message=f"conflict in {files}: its executor merges {self.ctx.target} and "
+                f"resolves (attempt {count} of {MAX_RERUNS})",
+            )
+        )
+        self.emit(PrpChanged(prp=record.id, state=PrpState.PENDING, message="resolving"))
+        return True
 
     def _rerun(self, record: PrpRecord, files: str) -> bool:
         """The `rerun` policy: execute the PRP again from the new target in a fresh worktree.

@@ -14,11 +14,13 @@ from ce.agents.base import Assessment, ExecutorJob
 from ce.prp.model import Prp
 from ce.prp.parse import read_prp_text
 from ce.prp.write import set_status_text
+from ce.run import worktree_env
 from ce.run.events import Listener, Notice, PrpChanged, PrpState
 from ce.run.load import BatchContext
 from ce.run.monitor import STALLED_PREFIX, TIMED_OUT_PREFIX, Monitor, Watch, append_log
 from ce.run.state import Journal, LevelResult
 from ce.run.validate import CHECKPOINT, ValidationTarget, first_failure, run_levels
+from ce.secrets import log_filter, mask
 
 WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
 
@@ -33,6 +35,7 @@ class WorkResult:
     error: str | None = None
     validation: dict[str, LevelResult] = field(default_factory=dict)
     attempts: int = 0
+    disk_bytes: int | None = None  # the worktree's size on disk once the executor is done
 
 
 def phases_done(repo: git.Repo, prp: Prp, base: str) -> set[int]:
@@ -82,19 +85,32 @@ class Worker:
         self.path = ctx.worktree(prp_id)
         self.branch = ctx.branch(prp_id)
         self.log_path = ctx.state.log(prp_id)
+        self.extra_env = worktree_env.variables(ctx, prp_id)  # CE_PORT_BASE
         self.pgid: int | None = None
         self.deadline: float | None = None  # monotonic; --timeout is for all attempts together
         self.assessments: list[Assessment] = []
+        self.resolve_with: str | None = None  # set for the `agent` conflict policy
 
     def run(self, base_hint: str | None) -> WorkResult:
         self._state(PrpState.PREPARING, f"worktree {self.path}")
         base, fresh = self._ensure_worktree(base_hint)
+        failure = worktree_env.prepare(
+            self.ctx, self.prp, self.path, log_path=self.log_path, on_group=self._track
+        )
+        if failure is not None:  # .worktreeinclude or setup
+            state = PrpState.PENDING if _is_set(self.stopping) else PrpState.FAILED
+            return WorkResult(
+                prp_id=self.prp.id, state=state, base=base, head=None, phases_done=0, error=failure
+            )
         repo = git.Repo(self.path)
         done: set[int] = set()
         if not fresh:  # an earlier run's worktree: keep its leftovers, skip its phases
             self._save_leftovers(repo)
             done = phases_done(repo, self.prp, base)
         attempts, error, done = self._execute(repo, base, done)
+        if error is None and self.resolve_with is not None and not _is_set(self.stopping):
+            base, error = self._resolve_conflict(repo, attempts + 1)
+            attempts += 1
         if _is_set(self.stopping):  # interrupted: the work is saved, judge it on --resume
             return WorkResult(
                 prp_id=self.prp.id,
@@ -104,7 +120,24 @@ class Worker:
                 phases_done=len(done),
                 error="interrupted",
             )
-        return self._judge(repo, base, attempts, error, done)
+        judged = self._judge(repo, base, attempts, error, done)
+        return replace(judged, disk_bytes=worktree_env.disk_usage(self.path))
+
+    def _resolve_conflict(self, repo: git.Repo, attempt: int) -> tuple[str, str | None]:
+        """The `agent` conflict policy: the executor merges the target into its branch and
+        resolves; the work is then judged from the new merge-base, like any other."""
+        target = self.resolve_with
+        assert target is not None
+        tip = self.ctx.repo.rev_parse(f"refs/heads/{target}")
+        error = self._launch(resume_point(self.prp, set()) or 1, attempt, conflict_with=target)
+        self._save_leftovers(repo)
+        if error is None and not repo.is_ancestor(tip, "HEAD"):
+            error = f"the executor did not merge {target} into the branch"
+        base = repo.merge_base("HEAD", f"refs/heads/{target}")
+        return base, None if error is None else f"conflict resolution failed: {error}"
+
+    def _track(self, pgid: int | None) -> None:
+        self.pgid = pgid  # an interrupted batch stops this process group
 
     def _state(self, state: PrpState, message: str = "") -> None:
         self.emit(PrpChanged(prp=self.prp.id, state=state, message=message))
@@ -117,7 +150,8 @@ class Worker:
         if self.may_exist and repo.branch_exists(self.branch):
             if not self.path.exists():
                 self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), adopt=True)
-                repo.add_worktree_for_branch(self.path, self.branch)
+                sparse = worktree_env.sparse_dirs(self.ctx, self.prp, f"refs/heads/{self.branch}")
+                repo.add_worktree_for_branch(self.path, self.branch, sparse=sparse)
             # Not the recorded base: if the target was merged into the branch since (a conflict
             # resolved by hand), the work to judge starts from that merge.
             base = repo.merge_base(self.branch, self.ctx.target)
@@ -126,7 +160,8 @@ class Worker:
             return base, False
         base = repo.rev_parse(f"refs/heads/{self.ctx.target}")
         self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), branch=self.branch)
-        repo.add_worktree(self.path, self.branch, base)
+        sparse = worktree_env.sparse_dirs(self.ctx, self.prp, base)
+        repo.add_worktree(self.path, self.branch, base, sparse=sparse)
         self.journal.fact("worktree", prp=self.prp.id, base=base)
         return base, True
 
@@ -172,7 +207,7 @@ class Worker:
                 append_log(self.log_path, f"{error}; not relaunched (attempts: {attempts})")
                 return attempts, error, done
 
-    def _launch(self, start: int, attempt: int) -> str | None:
+    def _launch(self, start: int, attempt: int, conflict_with: str | None = None) -> str | None:
         job = ExecutorJob(
             prp=self.prp,
             prp_path=self.prp.path.resolve(),
@@ -185,14 +220,19 @@ class Worker:
             model=self.model,
             scratch=self.ctx.state.scratch(self.prp.id),
             validation_commands=_validation_commands(self.ctx),
+            task="implement" if conflict_with is None else "resolve-conflict",
+            conflict_with=conflict_with,
         )
         argv = self.ctx.executor.command(job)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a", encoding="utf-8") as log:
-            log.write(f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n")
+            log.write(mask(f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n"))
             offset = log.tell()
         self.journal.intent("launch", prp=self.prp.id, attempt=attempt, resume_from=start)
-        child = proc.spawn_group(argv, cwd=self.path, env=job.environment(), log_path=self.log_path)
+        env = job.environment() | self.extra_env
+        child = proc.spawn_group(
+            argv, cwd=self.path, env=env, log_path=self.log_path, output_filter=log_filter(env)
+        )
         self.pgid = child.pgid
         self.journal.fact("launched", prp=self.prp.id, pid=child.pid, pgid=child.pgid)
         self._state(PrpState.RUNNING, f"attempt {attempt}, from phase {start}")
@@ -282,7 +322,8 @@ class Worker:
             prp=self.prp,
             prp_relpath=self.ctx.relpath(self.prp),
         )
-        results = run_levels(target, self.ctx.config.validation, (1, 2, 3, 4), dict(os.environ))
+        environ = dict(os.environ) | self.extra_env
+        results = run_levels(target, self.ctx.config.validation, (1, 2, 3, 4), environ)
         failure = first_failure(results)
         if failure is None:
             return replace(judged, state=PrpState.VALIDATED, validation=results)
