@@ -118,6 +118,7 @@ class Orchestrator:
         self.push_to: tuple[str, str] | None = None
         self.reruns: dict[str, int] = {}
         self.resolving: set[str] = set()
+        self.removals: list[PrpRecord] = []  # merged PRPs whose worktree is still there
         self.interrupted = threading.Event()
         self.pause_reason: str | None = None
         self.stop_after_stage = False
@@ -353,6 +354,8 @@ class Orchestrator:
         while True:
             self._dispatch(pool, slots)
             self._feed_lane()
+            while self.removals:
+                self._remove_worktree(self.removals.pop())
             if not self.running and not self.in_lane and not self.reviewing:
                 break
             try:
@@ -703,7 +706,7 @@ class Orchestrator:
         if result.outcome is MergeOutcome.MERGED:
             record.merged_as = result.commit
             self._finish(record, PrpState.MERGED, None)
-            self._remove_worktree(record)
+            self.removals.append(record)  # after the next dispatch: off the critical path
         elif result.outcome is MergeOutcome.CONFLICT:
             self._on_conflict(record, result)
         elif result.outcome is MergeOutcome.INVALID:
