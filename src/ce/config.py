@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ce.errors import CeError
 
@@ -80,6 +81,14 @@ class Config(_Section):
     schedule: Schedule = "stages"
     push: bool = False
     auto_review: bool = True
+    # Each new worktree: `setup` runs in it before the agent (split like shlex, no shell);
+    # sparse: only the PRP's declared paths' directories and `sparse_always` are checked out;
+    # CE_PORT_BASE = port_base + ports_per_prp * (the PRP's place in the plan).
+    setup: str = ""
+    sparse: bool = False
+    sparse_always: tuple[str, ...] = ()
+    port_base: int = Field(default=20000, ge=1024, le=65535)
+    ports_per_prp: int = Field(default=100, ge=1, le=10000)
     validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
     monitor: MonitorConfig = MonitorConfig()
     executor_tables: ExecutorTables = Field(default=ExecutorTables(), alias="executors")
@@ -90,6 +99,21 @@ class Config(_Section):
     @property
     def validation(self) -> ValidateConfig:
         return self.validate_
+
+    @field_validator("setup")
+    @classmethod
+    def _split_like_shlex(cls, value: str) -> str:
+        shlex.split(value)  # a ValueError (an open quote) is reported with the key
+        return value
+
+    @field_validator("sparse_always")
+    @classmethod
+    def _inside_the_repository(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(path.strip().removeprefix("./") for path in paths)
+        for path in cleaned:
+            if not path or path.startswith("/") or ".." in path.split("/"):
+                raise ValueError(f"{path!r}: write paths relative to the repository root")
+        return cleaned
 
 
 def _split_executor(raw: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass
 from ce.run.state import StateDir
+from ce.run.worktree_env import check_distinct_names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +135,7 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
         warnings=(*warnings, *plan.warnings),
     )
     if executor_preflight:
+        check_distinct_names(context, [p for p in plan.plan.sorted_order if p not in done])
         executor.preflight(root)
     return context
 

@@ -1,0 +1,251 @@
+"""What a PRP's worktree gets besides its files: the user's local files, a setup command, its
+own block of ports; for large repositories, only the paths its PRP works on (sparse).
+
+- `.worktreeinclude` (gitignore syntax, at the repository root) names untracked or ignored
+  files of the user's checkout (`.env`, local settings) copied into each new worktree. Files
+  the worktree already has are never overwritten.
+- `setup = "uv sync"` runs in each new worktree before its agent, split like shlex, never
+  through a shell; its output goes to the PRP's log. A failure fails the PRP.
+- `CE_PORT_BASE`: the first of `ports_per_prp` ports of its own (in plan order), so that dev
+  servers of parallel agents do not clash.
+- `sparse = true`: the worktree checks out (cone mode) the directories of the PRP's declared
+  paths, its own file's directory and `sparse_always`; the root's files are always there.
+
+A worktree is prepared once: a marker in its git admin dir (removed with the worktree) says so,
+so a resumed run prepares a worktree it re-creates and leaves alone one it adopts as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shlex
+import shutil
+import stat
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ce import git, proc
+from ce.errors import CeError
+from ce.prp.model import Prp
+from ce.secrets import log_filter, mask
+
+if TYPE_CHECKING:  # load.py checks the names with this module's help
+    from ce.run.load import BatchContext
+
+INCLUDE_FILE = ".worktreeinclude"
+READY_MARKER = "ce-prepared"
+_GLOB_CHARS = frozenset("*?[")
+_MAX_PORT = 65535
+
+
+def port_base(ctx: BatchContext, prp_id: str) -> int:
+    """The first port of this PRP's block: by its place in the plan, so stable within a run."""
+    config = ctx.config
+    blocks = max(1, (_MAX_PORT + 1 - config.port_base) // config.ports_per_prp)
+    slot = ctx.plan.plan.sorted_order.index(prp_id) % blocks
+    return config.port_base + slot * config.ports_per_prp
+
+
+def variables(ctx: BatchContext, prp_id: str) -> dict[str, str]:
+    """What ce adds to the environment of everything it runs in the PRP's worktree."""
+    return {"CE_PORT_BASE": str(port_base(ctx, prp_id))}
+
+
+def prepare(
+    ctx: BatchContext,
+    prp: Prp,
+    worktree: Path,
+    *,
+    log_path: Path,
+    on_group: Callable[[int | None], None],
+) -> str | None:
+    """Copy the included files and run `setup` in a worktree not prepared yet.
+
+    Returns why it failed (the PRP fails with it), or None. `on_group` is told the setup's
+    process group while it runs, so that an interrupted batch can stop it.
+    """
+    marker = _admin_dir(worktree) / READY_MARKER
+    if marker.exists():
+        return None
+    copy_included(ctx.root, worktree)
+    if ctx.config.setup.strip():
+        error = run_setup(
+            ctx.config.setup,
+            worktree,
+            env=setup_environment(ctx, prp.id, worktree),
+            log_path=log_path,
+            timeout_minutes=ctx.config.timeout_minutes,
+            grace=ctx.config.monitor.grace_seconds,
+            on_group=on_group,
+        )
+        if error is not None:
+            return error
+    marker.write_text(f"{prp.id}\n", encoding="utf-8")
+    return None
+
+
+def setup_environment(ctx: BatchContext, prp_id: str, worktree: Path) -> dict[str, str]:
+    """The setup command's environment: ours (without stray GIT_* variables) and the PRP's."""
+    own = {"CE_PRP_ID": prp_id, "CE_BATCH_ID": ctx.batch_id, "CE_WORKTREE": str(worktree)}
+    return git.git_env(c_locale=False) | variables(ctx, prp_id) | own
+
+
+def copy_included(root: Path, worktree: Path) -> list[str]:
+    """Copy the untracked files of `root` matched by its `.worktreeinclude`; their names."""
+    if not (root / INCLUDE_FILE).is_file():
+        return []
+    copied = []
+    for name in git.Repo(root).untracked_matching(root / INCLUDE_FILE):
+        target = worktree / name
+        if not _inside(target, worktree) or os.path.lexists(target):
+            continue  # the worktree's own file wins; nothing is written outside it
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, target, follow_symlinks=False)
+        copied.append(name)
+    return copied
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return Path(os.path.normpath(path)).is_relative_to(root)
+
+
+def run_setup(
+    command: str,
+    worktree: Path,
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    timeout_minutes: float,
+    grace: float,
+    on_group: Callable[[int | None], None],
+) -> str | None:
+    """Run the setup command like an agent (own process group, output in the log, bounded by
+    the PRP's timeout); why it failed, or None."""
+    argv = shlex.split(command)
+    what = f"setup command `{command}`"
+    _log_line(log_path, f"[ce] setup: {shlex.join(argv)}")
+    try:
+        child = proc.spawn_group(
+            argv, cwd=worktree, env=env, log_path=log_path, output_filter=log_filter(env)
+        )
+    except proc.ProcessError as exc:
+        _log_line(log_path, f"[ce] {exc}")
+        return f"{what} could not start: {exc.stderr.strip()} (see {log_path})"
+    on_group(child.pgid)
+    try:
+        code = child.wait(timeout_minutes * 60)
+    finally:
+        proc.stop_group(child, grace)
+        on_group(None)
+    if code is None:
+        return f"{what} timed out after {timeout_minutes:g} min (see {log_path})"
+    if code != 0:
+        return f"{what} failed with exit code {code} (see {log_path})"
+    return None
+
+
+def _log_line(log_path: Path, line: str) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(mask(line) + "\n")
+
+
+def _admin_dir(worktree: Path) -> Path:
+    """The worktree's own directory under `.git/worktrees/` (its `.git` file points there)."""
+    dot_git = worktree / ".git"
+    if dot_git.is_file():
+        text = dot_git.read_text(encoding="utf-8").strip()
+        if text.startswith("gitdir:"):
+            return (worktree / text.removeprefix("gitdir:").strip()).resolve()
+    return dot_git
+
+
+# -- sparse worktrees -------------------------------------------------------------------------
+
+
+def sparse_dirs(ctx: BatchContext, prp: Prp, base: str) -> list[str] | None:
+    """The directories a sparse worktree of `prp` checks out; None when worktrees are full."""
+    if not ctx.config.sparse:
+        return None
+    paths = [*prp.files, *ctx.config.sparse_always]
+    own = ctx.relpath(prp)
+    if own is not None:
+        paths.append(own)  # its status is set to completed on its branch
+    literal = [p for p in paths if not _is_glob(p) and not p.endswith("/")]
+    return cone_dirs(paths, ctx.repo.tree_dirs(base, literal))
+
+
+def cone_dirs(paths: Iterable[str], directories: set[str]) -> list[str]:
+    """Cone-mode directories for repo-relative paths: a directory itself, a file's directory,
+    a glob's literal leading directories. The root is always checked out, so never listed."""
+    found = set()
+    for path in paths:
+        if _is_glob(path):
+            parts = path.split("/")
+            cut = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
+            folder = "/".join(parts[:cut])
+        elif path.endswith("/") or path in directories:
+            folder = path.rstrip("/")
+        else:
+            folder = posixpath.dirname(path)
+        if folder:
+            found.add(folder)
+    return sorted(found)
+
+
+def _is_glob(path: str) -> bool:
+    return bool(_GLOB_CHARS & set(path))
+
+
+def disk_usage(worktree: Path) -> int:
+    """Bytes on disk of a worktree: its files and its admin dir (index, HEAD, logs)."""
+    total = _tree_bytes(worktree)
+    admin = _admin_dir(worktree)
+    if admin.is_dir() and not admin.is_relative_to(worktree):
+        total += _tree_bytes(admin)
+    return total
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += info.st_blocks * 512
+            if stat.S_ISDIR(info.st_mode):
+                stack.append(Path(entry.path))
+    return total
+
+
+# -- names ----------------------------------------------------------------------------------
+
+
+def check_distinct_names(ctx: BatchContext, prp_ids: Sequence[str]) -> None:
+    """Two PRPs must never share a branch, a worktree or a log, even on a case-insensitive
+    file system: `PRP-7.A` and `PRP-7.a`, or `PRP-1.2` and `PRP-1-2` with the same title."""
+    seen: dict[tuple[str, str], str] = {}
+    for prp_id in prp_ids:
+        names = (
+            ("branch", ctx.branch(prp_id)),
+            ("worktree", str(ctx.worktree(prp_id))),
+            ("log", str(ctx.state.log(prp_id))),
+        )
+        for kind, name in names:
+            other = seen.setdefault((kind, name.casefold()), prp_id)
+            if other != prp_id:
+                raise CeError(
+                    f"{ctx.prp(other).path} ({other}) and {ctx.prp(prp_id).path} ({prp_id}) "
+                    f"would share the {kind} {name} (names differing only in case, or in "
+                    "'.', '_' and '-', are the same there). Give one of them another "
+                    "`prp_id` or `title`."
+                )
