@@ -499,6 +499,7 @@ class Orchestrator:
         record.head = result.head
         record.phases_done = result.phases_done
         record.validation = result.validation
+        record.disk_bytes = result.disk_bytes or record.disk_bytes
         if result.state is PrpState.VALIDATED:
             self.emit(PrpChanged(prp=record.id, state=PrpState.VALIDATED, message="validated"))
             return

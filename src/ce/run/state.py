@@ -100,6 +100,7 @@ class PrpRecord:
     health: Health = Health.HEALTHY
     last_progress: float | None = None
     cost_usd: float | None = None
+    disk_bytes: int | None = None  # its worktree's size on disk after the executor
 
     @property
     def id(self) -> str:
@@ -133,6 +134,7 @@ class PrpRecord:
             "validation_results": {k: v.to_json() for k, v in sorted(self.validation.items())},
             "pgid": self.pgid,
             "cost_usd": self.cost_usd,
+            "disk_bytes": self.disk_bytes,
             "error": self.error,
         }
 
@@ -148,6 +150,7 @@ class PrpRecord:
         self.error = data.get("error")
         self.pgid = data.get("pgid")
         self.cost_usd = data.get("cost_usd")
+        self.disk_bytes = data.get("disk_bytes")
         self.validation = {
             k: LevelResult.from_json(v) for k, v in data.get("validation_results", {}).items()
         }
