@@ -358,6 +358,16 @@ class Repo:
         # A nested repository shows as `dir/`: it is not ours to copy.
         return [name for name in output.split("\0") if name and not name.endswith("/")]
 
+    def ignored(self, paths: Sequence[str]) -> set[str]:
+        """Those of `paths` (untracked, relative to this checkout) that git ignores."""
+        if not paths:
+            return set()
+        listed = "".join(f"{path}\0" for path in paths)
+        completed = self.git("check-ignore", "-z", "--stdin", input=listed, check=False)
+        if completed.returncode not in (0, 1):
+            raise GitError.from_completed(completed)
+        return {path for path in completed.stdout.split("\0") if path}
+
     def is_ignored(self, path: str) -> bool:
         """Whether git ignores `path` (relative to this checkout)."""
         return self._answer("check-ignore", "--quiet", "--", path) == 0

@@ -1,9 +1,10 @@
 """What a PRP's worktree gets besides its files: the user's local files, a setup command, its
 own block of ports; for large repositories, only the paths its PRP works on (sparse).
 
-- `.worktreeinclude` (gitignore syntax, at the repository root) names untracked or ignored
-  files of the user's checkout (`.env`, local settings) copied into each new worktree. Files
-  the worktree already has are never overwritten.
+- `.worktreeinclude` (gitignore syntax, at the repository root) names ignored files of the
+  user's checkout (`.env`, local settings) copied into each new worktree. Files the worktree
+  already has are never overwritten; files git does not ignore are not copied (an agent's
+  `git add --all` would commit them).
 - `setup = "uv sync"` runs in each new worktree before its agent, split like shlex, never
   through a shell; its output goes to the PRP's log. A failure fails the PRP.
 - `CE_PORT_BASE`: the first of `ports_per_prp` ports of its own (in plan order), so that dev
@@ -69,7 +70,12 @@ def prepare(
     marker = _admin_dir(worktree) / READY_MARKER
     if marker.exists():
         return None
-    copy_included(ctx.root, worktree)
+    copied, refused = copy_included(ctx.root, worktree)
+    if copied:
+        _log_line(log_path, f"[ce] {INCLUDE_FILE}: copied {', '.join(copied)}")
+    if refused:
+        why = "git does not ignore them, so they would be committed"
+        _log_line(log_path, f"[ce] {INCLUDE_FILE}: not copied ({why}): {', '.join(refused)}")
     if ctx.config.setup.strip():
         error = run_setup(
             ctx.config.setup,
@@ -92,19 +98,26 @@ def setup_environment(ctx: BatchContext, prp_id: str, worktree: Path) -> dict[st
     return git.git_env(c_locale=False) | variables(ctx, prp_id) | own
 
 
-def copy_included(root: Path, worktree: Path) -> list[str]:
-    """Copy the untracked files of `root` matched by its `.worktreeinclude`; their names."""
+def copy_included(root: Path, worktree: Path) -> tuple[list[str], list[str]]:
+    """Copy the ignored files of `root` matched by its `.worktreeinclude` into `worktree`.
+
+    Returns (copied, refused): a matched file git does not ignore is refused, because the
+    agent's `git add --all` would commit it (and a merge publish it).
+    """
     if not (root / INCLUDE_FILE).is_file():
-        return []
+        return [], []
+    repo = git.Repo(root)
+    matched = repo.untracked_matching(root / INCLUDE_FILE)
+    ignored = repo.ignored(matched)
     copied = []
-    for name in git.Repo(root).untracked_matching(root / INCLUDE_FILE):
+    for name in (name for name in matched if name in ignored):
         target = worktree / name
         if not _inside(target, worktree) or os.path.lexists(target):
             continue  # the worktree's own file wins; nothing is written outside it
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, target, follow_symlinks=False)
         copied.append(name)
-    return copied
+    return copied, [name for name in matched if name not in ignored]
 
 
 def _inside(path: Path, root: Path) -> bool:
