@@ -194,8 +194,9 @@ class Orchestrator:
             raise CeError(f"--stage {stage}: the plan has stages 1 to {len(stages)}.")
         pending = [p for s in stages[: stage - 1] for p in s if p not in self.ctx.done]
         if pending:
+            earlier = "stage 1" if stage == 2 else f"stages 1-{stage - 1}"
             raise CeError(
-                f"--stage {stage} needs stages 1-{stage - 1} done, but "
+                f"--stage {stage} needs {earlier} done, but "
                 f"{', '.join(pending)} {'is' if len(pending) == 1 else 'are'} not completed. "
                 "Run the earlier stages first (or the whole batch without --stage)."
             )
