@@ -22,6 +22,7 @@ from pathlib import Path
 from ce import git, proc
 from ce.config import MonitorConfig
 from ce.run.events import Health, HealthChanged, Listener, Notice
+from ce.secrets import mask
 
 STALLED_PREFIX = "stalled"  # a stop reason starting with this may be retried
 TIMED_OUT_PREFIX = "timed out"
@@ -175,7 +176,7 @@ class Monitor:
 
 def append_log(log_path: Path, message: str) -> int:
     """Append `[ce] HH:MM:SS message` to a PRP's log; the number of bytes written."""
-    line = f"[ce] {time.strftime('%H:%M:%S')} {message}\n".encode()
+    line = f"[ce] {time.strftime('%H:%M:%S')} {mask(message)}\n".encode()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # O_APPEND, like the agent's own descriptor: a short line lands whole, never interleaved.
     with log_path.open("ab") as log:

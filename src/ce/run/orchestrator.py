@@ -25,6 +25,7 @@ from typing import Any
 from ce import git, proc
 from ce.errors import CeError
 from ce.plan.schedule import critical_path_priority
+from ce.run import worktree_env
 from ce.run.events import (
     BatchFinished,
     BatchStarted,
@@ -45,6 +46,7 @@ from ce.run.review import MergedPrp, Review, review_stage
 from ce.run.state import CHECKPOINT_VERSION, Journal, PrpRecord, read_checkpoint, write_json_atomic
 from ce.run.validate import CHECKPOINT
 from ce.run.worker import Worker, WorkResult
+from ce.secrets import mask
 
 IGNORE_LINE = ".ce/tmp/"
 MAX_RERUNS = 2
@@ -112,6 +114,7 @@ class Orchestrator:
         self.lane_queue: queue.Queue[MergeRequest | _ReviewRequest | None] = queue.Queue()
         self.auto_review = ctx.config.auto_review and ctx.options.batch is not None
         self.reviewing: set[int] = set()
+        self.lane_env = dict(os.environ) | worktree_env.lane_variables(ctx)  # CE_PORT_BASE
         self.reviews: dict[int, Review] = {}
         self.hook_results: list[dict[str, Any]] = []
         self.pending_reviews: list[int] = []
@@ -561,6 +564,7 @@ class Orchestrator:
                 if r.merged_as
             ],
             config=self.ctx.config.validation,
+            env=self.lane_env,
         )
 
     def _on_reviewed(self, review: Review) -> None:
@@ -653,6 +657,7 @@ class Orchestrator:
                 title=prp.title,
                 branch=record.info.branch,
                 head=record.head,
+                validation_env=self.lane_env,
             )
         )
 
@@ -956,4 +961,4 @@ def _batch_args(ctx: BatchContext) -> str:
 def _append_log(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as log:
-        log.write(text)
+        log.write(mask(text))  # tracebacks and hooks' output may show a secret

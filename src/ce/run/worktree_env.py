@@ -43,15 +43,24 @@ _MAX_PORT = 65535
 
 def port_base(ctx: BatchContext, prp_id: str) -> int:
     """The first port of this PRP's block: by its place in the plan, so stable within a run."""
+    return _block(ctx, ctx.plan.plan.sorted_order.index(prp_id))
+
+
+def _block(ctx: BatchContext, slot: int) -> int:
     config = ctx.config
     blocks = max(1, (_MAX_PORT + 1 - config.port_base) // config.ports_per_prp)
-    slot = ctx.plan.plan.sorted_order.index(prp_id) % blocks
-    return config.port_base + slot * config.ports_per_prp
+    return config.port_base + (slot % blocks) * config.ports_per_prp
 
 
 def variables(ctx: BatchContext, prp_id: str) -> dict[str, str]:
     """What ce adds to the environment of everything it runs in the PRP's worktree."""
     return {"CE_PORT_BASE": str(port_base(ctx, prp_id))}
+
+
+def lane_variables(ctx: BatchContext) -> dict[str, str]:
+    """For the merge lane's checks (integration worktree, stage reviews; one at a time): the
+    block after the PRPs' blocks."""
+    return {"CE_PORT_BASE": str(_block(ctx, len(ctx.plan.plan.sorted_order)))}
 
 
 def prepare(
