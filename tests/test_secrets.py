@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -9,11 +10,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
+from batchkit import CONFIG, Spec, git, make_batch_repo, write
 from ce import proc
+from ce.cli import run
 from ce.run.events import BatchStarted, Notice, PrpInfo
 from ce.run.state import Journal, write_json_atomic
 from ce.secrets import MASK, LogFilter, Masker, log_filter, mask, mask_data, masker, secret_values
+from ce.ui.board import Board
+from ce.ui.live import LiveBoard, progress_for
 
 SECRET = "s3cr3t-VALUE-4242"
 OTHER = "p@ss:'wörd\"&<x>"  # quotes, non-ASCII and markup: escaped differently by each format
@@ -127,3 +133,64 @@ def test_checkpoint_and_journal_are_masked(tmp_path: Path, monkeypatch: pytest.M
     assert Journal.read(tmp_path / "j.jsonl")[0]["note"] == MASK
     assert mask(f"a{OTHER}") == f"a{MASK}"
     assert mask_data([OTHER]) == [MASK]
+
+
+def _files_under(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def test_a_secret_an_executor_prints_is_masked_in_every_file_ce_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leak = 'echo "the token is $CE_TEST_API_TOKEN"'
+    specs = [
+        Spec(id="PRP-7.1", title="Prints", phases=[[leak, write("a.txt", "a")]], files=["a.txt"]),
+        Spec(
+            id="PRP-7.2",
+            title="Fails with it",
+            phases=[[leak, write("b.txt", "b")]],
+            files=["b.txt"],
+            extra={"validation": "{level3: \"bash -c 'echo leaked $CE_TEST_API_TOKEN; exit 1'\"}"},
+        ),
+    ]
+    config = (
+        "setup = \"bash -c 'echo setup sees $CE_TEST_API_TOKEN'\"\n"
+        + CONFIG
+        + "[hooks]\npost_batch = \"bash -c 'echo hook sees $CE_TEST_API_TOKEN'\"\n"
+    )
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+    monkeypatch.setenv("CE_TEST_API_TOKEN", SECRET)
+    monkeypatch.chdir(repo)
+
+    code = run(["batch-exe", "--batch", "7", "--json", "--continue-on-error"])
+
+    out = capsys.readouterr()
+    assert code == 1  # PRP-7.2 fails its validation, with the secret in the output
+    written = _files_under(repo / ".ce" / "tmp")
+    names = {path.name for path in written}
+    assert {"PRP-7.1.log", "PRP-7.2.log", "hooks.log", "batch-execution-7.json"} <= names
+    assert {"batch-7.journal.jsonl", "batch-7-report.json", "batch-7-report.html"} <= names
+    for path in written:
+        assert SECRET not in path.read_text(encoding="utf-8", errors="replace"), path
+    assert SECRET not in out.out + out.err
+    log = (repo / ".ce" / "tmp" / "logs" / "PRP-7.1.log").read_text(encoding="utf-8")
+    assert f"the token is {MASK}" in log
+    assert f"setup sees {MASK}" in log
+    summary = json.loads(out.out)
+    l3 = summary["prps"]["PRP-7.2"]["validation_results"]["level_3"]
+    assert f"leaked {MASK}" in l3["errors"]
+    # Agents' environments are passed through unchanged: the real value reached them.
+    assert SECRET not in git(repo, "log", "-p", "main")
+
+
+def test_progress_is_masked_on_the_board_and_in_plain_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CE_TEST_SECRET", SECRET)
+    stream = io.StringIO()
+    plain = progress_for(stream, quiet=False, plain=True)
+    live = LiveBoard(Board(), Console(file=io.StringIO(), force_terminal=True, width=100))
+    for progress in (plain, live):
+        progress(Notice(level="warning", prp="PRP-1", message=f"saw {SECRET}"))
+        assert [n.message for n in progress.board.state.notices] == [f"saw {MASK}"]
+    assert stream.getvalue().endswith(f"warning: PRP-1: saw {MASK}\n")

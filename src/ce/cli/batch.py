@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from ce.run.load import BatchContext, RunOptions, load
+from ce.secrets import mask_data
 from ce.ui.board import BoardState
 from ce.ui.live import Progress, progress_for
 
@@ -177,7 +178,8 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
         return 0
     with progress:
         outcome = orchestrator.run()
-    summary = build_summary(outcome, resume_command=resume_command(context))
+    # Errors and validation output may quote an agent's output: secrets masked, as in the logs.
+    summary = mask_data(build_summary(outcome, resume_command=resume_command(context)))
     _write_reports(context, summary, progress.board.state)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
