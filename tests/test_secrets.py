@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -144,7 +145,12 @@ def test_a_secret_an_executor_prints_is_masked_in_every_file_ce_writes(
 ) -> None:
     leak = 'echo "the token is $CE_TEST_API_TOKEN"'
     specs = [
-        Spec(id="PRP-7.1", title="Prints", phases=[[leak, write("a.txt", "a")]], files=["a.txt"]),
+        Spec(
+            id="PRP-7.1",
+            title="Prints",
+            phases=[[leak, 'printf %s "$CE_TEST_API_TOKEN" | sha256sum | cut -c1-64 > a.txt']],
+            files=["a.txt"],
+        ),
         Spec(
             id="PRP-7.2",
             title="Fails with it",
@@ -180,7 +186,7 @@ def test_a_secret_an_executor_prints_is_masked_in_every_file_ce_writes(
     l3 = summary["prps"]["PRP-7.2"]["validation_results"]["level_3"]
     assert f"leaked {MASK}" in l3["errors"]
     # Agents' environments are passed through unchanged: the real value reached them.
-    assert SECRET not in git(repo, "log", "-p", "main")
+    assert git(repo, "show", "main:a.txt") == hashlib.sha256(SECRET.encode()).hexdigest()
 
 
 def test_progress_is_masked_on_the_board_and_in_plain_lines(
