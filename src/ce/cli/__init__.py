@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 
@@ -45,30 +46,41 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code scripts can trust."""
     _register()
+    args = sys.argv[1:] if argv is None else argv
     try:
-        result = cli.main(args=argv, prog_name="ce", standalone_mode=False)
+        result = cli.main(args=args, prog_name="ce", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
-        return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        code = EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        return _json_error(args, code, exc.format_message())
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except CeError as exc:
         click.echo(f"error: {exc}", err=True)
-        return EXIT_USAGE
+        return _json_error(args, EXIT_USAGE, str(exc))
     except CeFailure as exc:
         click.echo(f"failed: {exc}", err=True)
-        return EXIT_FAILED
+        return _json_error(args, EXIT_FAILED, str(exc))
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
-    except Exception:  # a bug: show everything we know
+    except Exception as exc:  # a bug: show everything we know
         traceback.print_exc()
         click.echo(
             f"\nThis is a bug in ce {__version__}. Please report it with the traceback above.",
             err=True,
         )
-        return EXIT_FAILED
+        return _json_error(args, EXIT_FAILED, f"bug: {type(exc).__name__}: {exc}")
     return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def _json_error(args: list[str], code: int, message: str) -> int:
+    """With --json, stdout always holds one JSON object, an error included (the message is on
+    stderr too): a script reads `status` instead of parsing nothing."""
+    options = args[: args.index("--")] if "--" in args else args
+    if "--json" in options:
+        click.echo(json.dumps({"status": "ERROR", "exit_code": code, "error": message}))
+    return code
