@@ -60,7 +60,8 @@ values = st.recursive(
 
 def _yaml_value(value: Any) -> str:
     # JSON is YAML (flow style): a structured value stays structured; non-finite floats as text.
-    return json.dumps(value, ensure_ascii=False, default=str).replace("NaN", ".nan")
+    # ensure_ascii: "😀" becomes the UTF-16 pair "\\ud83d\\ude00", which YAML reads as two halves.
+    return json.dumps(value, default=str).replace("NaN", ".nan")
 
 
 POOL = ["PRP-5.1", "PRP-5.2", "5.3", "PRP-5.9"]  # ids that can meet: dependencies resolve

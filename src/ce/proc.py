@@ -108,6 +108,8 @@ def run(
     started. stdin is closed unless `input` is given.
     """
     args = tuple(argv)
+    # Encoded first: text that cannot be encoded must not leave a started child behind.
+    data = None if input is None else input.encode("utf-8")
     with _starting(args):
         popen = subprocess.Popen(
             args,
@@ -118,7 +120,6 @@ def run(
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-    data = None if input is None else input.encode("utf-8")
     stdout, stderr = _communicate(popen, args, data, timeout)
     completed = Completed(argv=args, returncode=popen.returncode, stdout=stdout, stderr=stderr)
     if check and completed.returncode != 0:

@@ -79,7 +79,7 @@ def _unix(text: str) -> str:
 def load_yaml(path: Path, yaml_text: str) -> Any:
     """Safe load: plain data only; a tag that would build an object is an error."""
     try:
-        return YAML(typ="safe", pure=True).load(yaml_text)
+        return _whole_characters(YAML(typ="safe", pure=True).load(yaml_text))
     except MarkedYAMLError as exc:
         raise CeError(_marked_message(path, exc)) from None
     except ReaderError as exc:
@@ -94,6 +94,24 @@ def load_yaml(path: Path, yaml_text: str) -> Any:
         raise CeError(
             f"{path}: the YAML frontmatter is nested too deeply to read: flatten it."
         ) from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(data: Any) -> Any:
+    """YAML's `\\u` escapes are UTF-16 units: a JSON-style pair (`\\ud83d\\ude00`) is joined
+    into its character and a lone half becomes U+FFFD, so every string can be written as UTF-8
+    (commit messages, files) later."""
+    if isinstance(data, str):
+        if not _SURROGATE.search(data):
+            return data
+        return data.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(data, dict):
+        return {_whole_characters(key): _whole_characters(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_whole_characters(item) for item in data]
+    return data
 
 
 def _marked_message(path: Path, exc: MarkedYAMLError) -> str:
