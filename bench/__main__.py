@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import Row, overhead, plan, schedule
+from bench import Row, overhead, plan, schedule, supervision
 
 # Every benchmark module, in the order they run: each has `run() -> list[Row]`.
 BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (
     schedule.run,
     overhead.run,
     plan.run,
+    supervision.run,
 )
 
 
