@@ -38,7 +38,11 @@ level3 = ""
 [monitor]
 poll_seconds = {poll}
 """
-IDENTITY = ("-c", "user.name=bench", "-c", "user.email=bench@example.invalid")
+IDENTITY_CONFIG = (
+    ("config", "user.name", "bench"),
+    ("config", "user.email", "bench@example.invalid"),
+)
+INITIAL_COMMIT = ("commit", "-q", "-m", "initial")
 GIT_SHIM = '#!/bin/sh\necho "$PPID $1" >> {calls}\nexec {git} "$@"\n'
 
 
@@ -54,10 +58,6 @@ class Measure(NamedTuple):
     run_seconds: float
     run_cpu: float
     run_git: int
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *IDENTITY, *args], cwd=cwd, check=True, capture_output=True)
 
 
 def _prp(i: int) -> str:
@@ -84,19 +84,14 @@ printf 'x\\n' > f{i}.txt
 
 def make_repo(parent: Path, poll: float) -> Path:
     root = parent / "repo"
-    prp_dir = root / "PRPs" / "feature-requests"
-    prp_dir.mkdir(parents=True)
-    for i in range(1, AGENTS + 1):
-        (prp_dir / f"PRP-9.{i}-sleep.md").write_text(_prp(i), encoding="utf-8")
-    (root / ".ce").mkdir()
-    config = CONFIG.format(agents=AGENTS, poll=poll)
-    (root / ".ce" / "config.toml").write_text(config, encoding="utf-8")
-    (root / ".gitignore").write_text(".ce/tmp/\n", encoding="utf-8")
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.name", "bench")
-    _git(root, "config", "user.email", "bench@example.invalid")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "initial")
+    files = {f"PRPs/feature-requests/PRP-9.{i}-sleep.md": _prp(i) for i in range(1, AGENTS + 1)}
+    files[".ce/config.toml"] = CONFIG.format(agents=AGENTS, poll=poll)
+    files[".gitignore"] = ".ce/tmp/\n"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    for args in (("init", "-q", "-b", "main"), *IDENTITY_CONFIG, ("add", "-A"), INITIAL_COMMIT):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
     return root
 
 
