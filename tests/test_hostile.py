@@ -150,6 +150,7 @@ HOSTILE_TITLES = {
     "PRP-7.2": "Refs @{-1} HEAD~1 x^2 a:b .lock .. [x] *? \\ ~ -rf --upload-pack=touch PWNED6",
     "PRP-7.3": "Ünïcödé 日本語 😀 \u202eevil\u202c \t tabs",
     "PRP-7.4": "long " * 80,
+    "PRP-7.5": "nul\x00 esc\x1b[2J\x1b]0;title\x07 del\x7f c1\x9b",
     "PRP-7.x_Y-z": "Odd but safe id",
     "PRP-7.9" + "9" * 92: "Longest id",
 }
@@ -164,7 +165,7 @@ def test_hostile_titles_files_and_phase_titles_run_and_merge_and_nothing_execute
     for n, (prp_id, title) in enumerate(HOSTILE_TITLES.items()):
         files = [f"out-{n}.txt"] + (HOSTILE_FILES if n == 0 else [])
         block = "\n".join(f"mkdir -p \"$(dirname -- '{f}')\"; printf x > './{f}'" for f in files)
-        phases = [("$(touch PWNED8) `touch PWNED9`", block), ("HEAD@{1}; rm -rf ~", "true")]
+        phases = [("$(touch PWNED8) `touch PWNED9`", block), ("HEAD@{1}; \x1b[2J\x00", "true")]
         declared = [f"out-{n}.txt"] + (DECLARED if n == 0 else [])
         prps[f"{prp_id}-x.md"] = prp_text(prp_id, title, declared, phases)
     repo = make_repo(tmp_path / "repo", prps)
@@ -188,6 +189,9 @@ def test_hostile_titles_files_and_phase_titles_run_and_merge_and_nothing_execute
     subjects = git(repo, "log", "--format=%s", "main")
     assert f"Merge PRP-7.1: {HOSTILE_TITLES['PRP-7.1']}" in subjects
     assert "PRP-7.1: Phase 1 - $(touch PWNED8) `touch PWNED9`" in subjects
+    assert "Merge PRP-7.5: nul esc [2J ]0;title del c1" in subjects  # one line, no escapes
+    assert "PRP-7.5: Phase 2 - HEAD@{1}; [2J" in subjects
+    assert "\x1b" not in out.err
 
 
 UNSAFE_IDS = [

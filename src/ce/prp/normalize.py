@@ -105,7 +105,16 @@ def normalize_title(raw: object) -> str | None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         raise ValueError(f"expected a line of text, got {kind_of(raw)}")
-    return " ".join(str(raw).split()) or None
+    return one_line(str(raw)) or None
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """A title as one line: control characters (a NUL that git refuses in a commit message,
+    a terminal escape) and runs of whitespace become single spaces."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 class Dependencies(NamedTuple):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ce.prp.model import Phase
+from ce.prp.normalize import one_line
 
 RUN_INFO_STRINGS = (("sh", "run"), ("bash", "run"))
 
@@ -90,7 +91,7 @@ def first_title(items: Sequence[Heading | Fence]) -> str | None:
     """The text of the first `# ` heading."""
     for item in items:
         if isinstance(item, Heading) and item.level == 1 and item.text:
-            return " ".join(item.text.split())
+            return one_line(item.text)
     return None
 
 
@@ -209,4 +210,4 @@ def _phase_heading(heading: Heading) -> tuple[int, str] | None:
         return None
     number = int(match[1])
     title = _DURATION.sub("", match[2].strip("* ")).strip()
-    return number, " ".join(title.split()) or f"Phase {number}"
+    return number, one_line(title) or f"Phase {number}"
