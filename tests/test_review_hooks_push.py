@@ -39,7 +39,8 @@ def test_failed_review_pauses_then_resume_reviews_again(
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "PAUSED"
     assert "review of stage 1 FAILED" in summary["pause_reason"]
-    assert summary["prps"]["PRP-7.2.1"]["state"] == "pending"  # stage 2 never started
+    # Nothing after the failed review merges (in eager mode stage 2 may have started).
+    assert summary["prps"]["PRP-7.2.1"]["state"] in ("pending", "validated")
     review = json.loads((repo / ".ce/tmp/batch-7-review-stage-1.json").read_text())
     assert review["status"] == "FAILED"
 
