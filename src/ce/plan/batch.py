@@ -83,12 +83,16 @@ def plan_batch(
     # plan_stages rejects duplicate ids, naming both files (PlanItem.source).
     plan = plan_stages([_item(prp, by_id, external) for prp in prps])
     ordered = {prp_id: by_id[prp_id] for prp_id in plan.sorted_order}
+    scores = {i: model_score(p) for i, p in ordered.items()}
+    models = {i: assign_model(p, model_override, score=scores[i]) for i, p in ordered.items()}
+    # Sorting only the PRPs that have warnings: usually none, so no second sort of every id.
+    warned = sorted((i for i, p in by_id.items() if p.warnings), key=id_key)
     return BatchPlan(
         plan=plan,
         prps=MappingProxyType(ordered),
-        models=MappingProxyType({i: assign_model(p, model_override) for i, p in ordered.items()}),
-        scores=MappingProxyType({i: model_score(p) for i, p in ordered.items()}),
-        warnings=tuple(w for i in sorted(by_id, key=id_key) for w in by_id[i].warnings),
+        models=MappingProxyType(models),
+        scores=MappingProxyType(scores),
+        warnings=tuple(w for i in warned for w in by_id[i].warnings),
     )
 
 

@@ -9,8 +9,9 @@ conservatively (see `_globs_may_overlap`).
 
 Pure and deterministic: the result depends only on the items' content, never on their input
 order or on hash order. Time is linear in the size of the graph, apart from sorting the ids
-once, the globs (each compared with the paths under its literal prefix and with the other
-globs) and, for a moved PRP, the size of its `because` report.
+and the declared paths once each, the globs (each compared only with the paths under its
+literal prefix and with the globs whose prefix nests with its own) and, for a moved PRP, the
+size of its `because` report. Depths and stages are ordered by bucketing, not by sorting.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import accumulate
 from posixpath import normpath
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ce.errors import CeError
 
-_GLOB_CHARS = "*?["
+_WILDCARD = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,10 +94,10 @@ def plan_stages(items: Sequence[PlanItem]) -> Plan:
     graph = _Graph(items)
     depth = graph.depths()
     overlaps = _Overlaps(graph.files())
-    tie = graph.tie_breakers()
-    order = sorted(range(len(graph.ids)), key=lambda n: (depth[n], tie[n]))
+    ties = graph.tie_order()
+    order = [n for layer in _layers(depth, ties) for n in layer]
     stage, moves = _place(order, graph, overlaps)
-    stages = tuple(tuple(graph.ids[n] for n in layer) for layer in _layers(stage, tie))
+    stages = tuple(tuple(graph.ids[n] for n in layer) for layer in _layers(stage, ties))
     return Plan(
         sorted_order=tuple(prp_id for layer in stages for prp_id in layer),
         stages=stages,
@@ -143,25 +145,33 @@ class _Graph:
         # In id order, so the first problem reported does not depend on the input order.
         self.deps = [_dependency_numbers(item, number) for item in self.items]
 
+    def dependents(self) -> _Groups:
+        """Per item number, the items that depend on it."""
+        keys = [dep for its_deps in self.deps for dep in its_deps]
+        values = [n for n, its_deps in enumerate(self.deps) for _ in its_deps]
+        return _Groups.of(len(self.ids), keys, values)
+
     def files(self) -> list[tuple[str, ...]]:
         return [item.files for item in self.items]
 
-    def tie_breakers(self) -> list[tuple[bool, int, int]]:
-        """Between PRPs of one depth or stage: `order` (none last), then id."""
-        return [(i.order is None, i.order or 0, n) for n, i in enumerate(self.items)]
+    def tie_order(self) -> list[int]:
+        """The item numbers as PRPs of one depth or stage are ordered: by `order` (none last),
+        then id. Bucketed by `order`, so only its distinct values are sorted."""
+        by_order: dict[int | None, list[int]] = defaultdict(list)
+        for n, item in enumerate(self.items):
+            by_order[item.order].append(n)  # n ascends: each bucket is in id order
+        values = sorted(value for value in by_order if value is not None)
+        return [n for value in (*values, None) for n in by_order.get(value, ())]
 
     def depths(self) -> list[int]:
         """Length of the longest dependency chain ending at each item (Kahn's algorithm)."""
-        dependents: list[list[int]] = [[] for _ in self.ids]
-        for n, its_deps in enumerate(self.deps):
-            for dep in its_deps:
-                dependents[dep].append(n)
+        dependents = self.dependents()
         waiting = [len(its_deps) for its_deps in self.deps]
         ready = deque(n for n, count in enumerate(waiting) if count == 0)
         depth = [1] * len(self.ids)
         while ready:
             done = ready.popleft()
-            for n in dependents[done]:
+            for n in dependents.group(done):
                 depth[n] = max(depth[n], depth[done] + 1)
                 waiting[n] -= 1
                 if waiting[n] == 0:
@@ -214,7 +224,7 @@ def _index(items: Iterable[PlanItem]) -> dict[str, PlanItem]:
     return by_id
 
 
-def _dependency_numbers(item: PlanItem, number: Mapping[str, int]) -> list[int]:
+def _dependency_numbers(item: PlanItem, number: Mapping[str, int]) -> tuple[int, ...]:
     deps = dict.fromkeys(item.dependencies)
     if item.id in deps:
         raise CycleError(
@@ -227,7 +237,7 @@ def _dependency_numbers(item: PlanItem, number: Mapping[str, int]) -> list[int]:
             f"{_where(item)} depends on {', '.join(unknown)}, which is not part of this plan: "
             "add that PRP to the plan, or fix or remove the dependency."
         )
-    return [number[d] for d in deps]
+    return tuple(number[d] for d in deps)  # a tuple of ints: the collector stops tracking it
 
 
 # -- stage placement --------------------------------------------------------------------------
@@ -240,7 +250,7 @@ def _place(
     moves: list[Move] = []
     occupancy = _Occupancy()
     for n in order:
-        wanted = 1 + max((stage[d] for d in graph.deps[n]), default=0)
+        wanted = 1 + max(map(stage.__getitem__, graph.deps[n]), default=0)
         blocking = overlaps.blocking(n)
         placed = occupancy.first_free(blocking, wanted)
         if placed != wanted:
@@ -259,31 +269,32 @@ def _place(
 
 
 class _Occupancy:
-    """Which stage holds which PRP, per declared file; finds the first stage free of them all."""
+    """Which stage holds which PRP, per declared file (by number); finds the first stage free
+    of several files."""
 
     def __init__(self) -> None:
-        self._holder: dict[str, dict[int, int]] = defaultdict(dict)
+        self._holder: dict[int, dict[int, int]] = defaultdict(dict)
         # Per file, union-find over stages: an occupied stage points towards the next free one,
         # so a file many PRPs share costs near-constant time per lookup, not one probe per stage.
-        self._next: dict[str, dict[int, int]] = defaultdict(dict)
+        self._next: dict[int, dict[int, int]] = defaultdict(dict)
 
-    def first_free(self, files: Sequence[str], stage: int) -> int:
+    def first_free(self, files: Sequence[int], stage: int) -> int:
         moved = True
         while moved:
             moved = False
-            for path in files:
-                next_stage = self._next.get(path)
+            for file in files:
+                next_stage = self._next.get(file)
                 free = stage if next_stage is None else _find_free(next_stage, stage)
                 if free != stage:
                     stage, moved = free, True
         return stage
 
-    def occupy(self, files: Iterable[str], stage: int, n: int) -> None:
-        for path in files:
-            self._holder[path][stage] = n
-            self._next[path][stage] = stage + 1
+    def occupy(self, files: Iterable[int], stage: int, n: int) -> None:
+        for file in files:
+            self._holder[file][stage] = n
+            self._next[file][stage] = stage + 1
 
-    def holders(self, files: Sequence[str], stages: range) -> set[int]:
+    def holders(self, files: Sequence[int], stages: range) -> set[int]:
         return {h for s in stages for f in files if (h := self._holder[f].get(s)) is not None}
 
 
@@ -296,22 +307,22 @@ def _find_free(next_stage: dict[int, int], stage: int) -> int:
     return root
 
 
-def _layers(stage: Sequence[int], tie: Sequence[tuple[bool, int, int]]) -> list[list[int]]:
-    layers: list[list[int]] = [[] for _ in range(max(stage, default=0))]
-    for n, number in enumerate(stage):
-        layers[number - 1].append(n)
-    return [sorted(layer, key=tie.__getitem__) for layer in layers]
+def _layers(level: Sequence[int], ties: Iterable[int]) -> list[list[int]]:
+    """The item numbers grouped by level (depth or stage, from 1), each group in tie order."""
+    layers: list[list[int]] = [[] for _ in range(max(level, default=0))]
+    for n in ties:
+        layers[level[n] - 1].append(n)
+    return layers
 
 
 # -- file overlap -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    """A declared file: an exact path, or a glob (a trailing "/" directory is `dir/**`)."""
+class _Glob:
+    """A declared glob (a trailing "/" directory is `dir/**`)."""
 
     text: str
-    is_glob: bool
     prefix: str  # literal text before the first wildcard
     suffix: str  # literal text after the last wildcard
     match: Callable[[str], object]
@@ -333,13 +344,16 @@ def normalize_path(path: str) -> str:
     return f"{normal}/" if text.endswith("/") else normal
 
 
-def _pattern(text: str) -> _Pattern:
+def _is_glob(text: str) -> bool:
+    return text.endswith("/") or _WILDCARD.search(text) is not None
+
+
+def _glob(text: str) -> _Glob:
     glob = f"{text}**" if text.endswith("/") else text
-    first = min((i for i in (glob.find(c) for c in _GLOB_CHARS) if i >= 0), default=len(glob))
-    if first == len(glob):
-        return _Pattern(text, False, text, text, text.__eq__)
+    first = _WILDCARD.search(glob)
+    assert first is not None, f"not a glob: {text}"
     last = max(glob.rfind(c) for c in "*?[]")
-    return _Pattern(text, True, glob[:first], glob[last + 1 :], _glob_regex(glob).fullmatch)
+    return _Glob(text, glob[: first.start()], glob[last + 1 :], _glob_regex(glob).fullmatch)
 
 
 def _glob_regex(glob: str) -> re.Pattern[str]:
@@ -369,7 +383,7 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
-def _globs_may_overlap(a: _Pattern, b: _Pattern) -> bool:
+def _globs_may_overlap(a: _Glob, b: _Glob) -> bool:
     """Conservative: a path both could match must start with both literal prefixes and end
     with both literal suffixes, so overlap is assumed unless the prefixes or the suffixes
     differ. (One glob matching the other's text implies nested prefixes, so it is covered.)
@@ -381,61 +395,110 @@ def _globs_may_overlap(a: _Pattern, b: _Pattern) -> bool:
 
 
 class _Overlaps:
-    """Which declared files overlap. Exact paths are indexed by a dict; only globs are
-    compared with others, and a glob only with the paths sharing its literal prefix."""
+    """Which declared files overlap. Files are numbered in sorted order and exact paths meet
+    only through their numbers; globs alone are compared with others (`_glob_neighbours`)."""
 
     def __init__(self, files: Iterable[Iterable[str]]) -> None:
-        self._own: list[tuple[str, ...]] = []  # per item number: its normalized files
-        self._users: dict[str, list[int]] = defaultdict(list)
-        for n, its_files in enumerate(files):
-            paths = tuple(sorted({p for p in map(normalize_path, its_files) if p}))
-            self._own.append(paths)
-            for path in paths:
-                self._users[path].append(n)
-        self._near = self._glob_neighbours()
+        declared = [tuple(p for p in map(normalize_path, its_files) if p) for its_files in files]
+        self._paths = sorted({path for paths in declared for path in paths})
+        number = {path: k for k, path in enumerate(self._paths)}
+        # Per item, its files' numbers, each once, as declared (their order never matters).
+        self._own = [tuple(dict.fromkeys(map(number.__getitem__, ps))) for ps in declared]
+        keys = [k for own in self._own for k in own]
+        users = [n for n, own in enumerate(self._own) for _ in own]
+        self._users = _Groups.of(len(self._paths), keys, users)  # each group in id order
+        near = _glob_neighbours(self._paths)
+        self._near = {number[a]: [number[b] for b in others] for a, others in near.items()}
 
-    def _glob_neighbours(self) -> dict[str, list[str]]:
-        patterns = [_pattern(text) for text in sorted(self._users)]
-        globs = [p for p in patterns if p.is_glob]
-        exact = sorted(p.text for p in patterns if not p.is_glob)
-        near: dict[str, list[str]] = defaultdict(list)
-        for n, glob in enumerate(globs):
-            for path in _with_prefix(exact, glob.prefix):
-                if glob.match(path):
-                    near[glob.text].append(path)
-                    near[path].append(glob.text)
-            for other in globs[n + 1 :]:
-                if _globs_may_overlap(glob, other):
-                    near[glob.text].append(other.text)
-                    near[other.text].append(glob.text)
-        return near
-
-    def own(self, n: int) -> tuple[str, ...]:
+    def own(self, n: int) -> tuple[int, ...]:
         return self._own[n]
 
-    def blocking(self, n: int) -> tuple[str, ...]:
+    def blocking(self, n: int) -> tuple[int, ...]:
         """The declared files whose holders a PRP must not share a stage with."""
-        own = self._own[n]
-        if not any(path in self._near for path in own):
+        own, near = self._own[n], self._near
+        if not any(k in near for k in own):
             return own
-        return tuple(sorted({*own, *(n for path in own for n in self._near.get(path, ()))}))
+        return tuple(sorted({*own, *(m for k in own for m in near.get(k, ()))}))
 
     def conflicts(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Each declared file or glob that several PRPs touch (directly or by overlap)."""
         found: dict[str, tuple[str, ...]] = {}
-        shared = (p for p, users in self._users.items() if len(users) > 1 or p in self._near)
-        for path in sorted(shared):
-            touching = self._users[path]  # each item once, in number (= id) order
-            if path in self._near:
-                near = self._near[path]
-                touching = sorted({*touching, *(u for p in near for u in self._users[p])})
+        users, near = self._users, self._near
+        for k, path in enumerate(self._paths):
+            if k in near:
+                touching = sorted({*users.group(k), *(u for m in near[k] for u in users.group(m))})
+            elif users.size(k) > 1:
+                touching = users.group(k)
+            else:
+                continue
             if len(touching) > 1:
                 found[path] = tuple(ids[n] for n in touching)
         return found
 
 
-def _with_prefix(sorted_paths: Sequence[str], prefix: str) -> Iterator[str]:
-    for i in range(bisect_left(sorted_paths, prefix), len(sorted_paths)):
-        if not sorted_paths[i].startswith(prefix):
-            return
-        yield sorted_paths[i]
+class _Groups(NamedTuple):
+    """Numbers grouped by a key number, each group in the order given. Stored flat, in two
+    lists rather than a list per key: tens of thousands of small lists would each be tracked
+    by the garbage collector and trigger full collections on large plans."""
+
+    start: list[int]  # the group of key k is flat[start[k] : start[k + 1]]
+    flat: list[int]
+
+    @classmethod
+    def of(cls, keys: int, key: Sequence[int], value: Sequence[int]) -> _Groups:
+        """Keys 0..keys-1; `key[i]` is the key of `value[i]` (counting sort: linear)."""
+        counts = [0] * keys
+        for k in key:
+            counts[k] += 1
+        start = [0, *accumulate(counts)]
+        flat = [0] * len(value)
+        fill = start[:-1]
+        for k, v in zip(key, value, strict=True):
+            flat[fill[k]] = v
+            fill[k] += 1
+        return cls(start, flat)
+
+    def group(self, k: int) -> list[int]:
+        return self.flat[self.start[k] : self.start[k + 1]]
+
+    def size(self, k: int) -> int:
+        return self.start[k + 1] - self.start[k]
+
+
+def _glob_neighbours(sorted_paths: Sequence[str]) -> dict[str, list[str]]:
+    """Each glob → the paths it matches and the globs it may overlap, and back. Only pairs
+    whose literal prefixes nest are compared: sorted by prefix, the globs whose prefix extends
+    a glob's own directly follow it, so the work follows the pairs found, not globs²."""
+    exact: list[str] = []  # sorted
+    globs: list[_Glob] = []
+    for text in sorted_paths:
+        if _is_glob(text):
+            globs.append(_glob(text))
+        else:
+            exact.append(text)
+    globs.sort(key=_prefix)
+    prefixes = [glob.prefix for glob in globs]
+    near: dict[str, list[str]] = defaultdict(list)
+    for n, glob in enumerate(globs):
+        for path in (exact[i] for i in _prefixed(exact, glob.prefix)):
+            if glob.match(path):
+                near[glob.text].append(path)
+                near[path].append(glob.text)
+        for other in (globs[i] for i in _prefixed(prefixes, glob.prefix, n + 1)):
+            if _globs_may_overlap(glob, other):
+                near[glob.text].append(other.text)
+                near[other.text].append(glob.text)
+    return near
+
+
+def _prefix(glob: _Glob) -> str:
+    return glob.prefix
+
+
+def _prefixed(sorted_texts: Sequence[str], prefix: str, start: int = 0) -> range:
+    """The positions, from `start` on, of the texts beginning with `prefix`: in sorted order
+    they are contiguous, starting where `prefix` itself would go."""
+    first = end = bisect_left(sorted_texts, prefix, lo=start)
+    while end < len(sorted_texts) and sorted_texts[end].startswith(prefix):
+        end += 1
+    return range(first, end)

@@ -24,10 +24,12 @@ def model_score(prp: Prp) -> int:
     return math.floor(score)
 
 
-def assign_model(prp: Prp, override: str | None = None) -> str:
+def assign_model(prp: Prp, override: str | None = None, *, score: int | None = None) -> str:
+    """`score` is `model_score(prp)`, for a caller that has it already."""
     if override:
         return override
     if prp.model:
         return prp.model
-    score = model_score(prp)
+    if score is None:
+        score = model_score(prp)
     return next((model for bound, model in _THRESHOLDS if score < bound), _TOP_MODEL)
