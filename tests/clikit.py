@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,24 @@ def ce(
     code = run(list(args))
     out = capsys.readouterr()
     return Result(code=code, out=out.out, err=out.err)
+
+
+def ce_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m ce ARGS` in a child process, as a shell would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ce", *args],
+        cwd=cwd,
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# Without the GIT_* variables a caller (a git hook, say) may have set: the child's git must
+# find the test repository from its cwd.
+CHILD_ENV = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
 
 
 def branches(repo: Path) -> list[str]:

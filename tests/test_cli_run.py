@@ -5,16 +5,13 @@ nothing created) and the .gitignore entry, on real repositories with the script 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from batchkit import Spec, git, make_batch_repo, write
-from clikit import assert_untouched, branches, ce, merges, worktrees
+from clikit import assert_untouched, branches, ce, ce_process, merges, worktrees
 
 # Three stages: Alpha; Bravo and Charlie; Delta (after Bravo).
 STAGED = [
@@ -215,15 +212,7 @@ def test_timeout_in_fractional_minutes_fails_a_slow_prp(tmp_path: Path) -> None:
     specs = [Spec(id="PRP-7.1.1", title="Slow", phases=[["sleep 60"]], files=["s.txt"])]
     repo = make_batch_repo(tmp_path / "repo", specs, config=config)
 
-    done = subprocess.run(
-        [sys.executable, "-m", "ce", "execute-prp", "PRP-7.1.1", "--timeout", "0.02", "--json"],
-        cwd=repo,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = ce_process(repo, "execute-prp", "PRP-7.1.1", "--timeout", "0.02", "--json")
 
     assert done.returncode == 1, done.stderr
     prp = json.loads(done.stdout)["prps"]["PRP-7.1.1"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 import click
@@ -10,35 +12,58 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ce.run.inspect import BatchStatusView, batch_status, checkpoints, cleanup_batch
-from ce.run.load import open_repository
+from ce import git
+from ce.errors import CeError
+from ce.run.inspect import (
+    BatchStatusView,
+    CleanupReport,
+    Leftover,
+    batch_status,
+    checkpoint_leftovers,
+    checkpoints,
+    cleanup_batch,
+)
+from ce.run.load import RunOptions, load, open_repository
+from ce.run.lock import batch_lock
 from ce.run.state import StateDir
 from ce.ui.summary import duration
 
 
 @click.command("status")
 @click.option("--batch", "batch_id", metavar="N", help="Only this batch (default: every batch).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {batches: [...]}.")
 def status(batch_id: str | None, as_json: bool) -> int:
-    """Where each batch stands: per PRP its state, phases, branch, worktree and last commit."""
+    """Where each batch stands: per PRP its state, phases, branch, worktree and last commit.
+
+    Read from the batch's checkpoint and from git (branches, phase commits, worktrees); says
+    whether the batch is running now or waits for --resume.
+    """
     repo, root = open_repository(Path.cwd())
     views = [batch_status(repo, path) for path in checkpoints(StateDir.of(root), batch_id)]
     if as_json:
-        click.echo(json.dumps([v.to_json() for v in views], indent=2))
+        click.echo(json.dumps({"batches": [v.to_json() for v in views]}, indent=2))
         return 0
     if not views:
         click.echo("No batch has been run in this repository.")
-    console = Console()
+    console = _console()
     for view in views:
         _render(view, console)
     return 0
 
 
+def _console() -> Console:
+    """Paths are never cut: a pipe (a script, an agent reading the output) gets full lines."""
+    return Console() if sys.stdout.isatty() else Console(width=1000)
+
+
 def _render(view: BatchStatusView, console: Console) -> None:
-    console.print(f"[bold]Batch {escape(view.batch_id)}[/]: {view.status} (target {view.target})")
+    console.print(
+        f"[bold]Batch {escape(view.batch_id)}[/]: {view.status}{_liveness(view)} "
+        f"(target {escape(view.target)})"
+    )
     table = Table(box=None, pad_edge=False)
     for column in ("PRP", "state", "phases", "branch", "worktree", "last commit", "merged as"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for prp in view.prps:
         table.add_row(
             escape(prp.id),
@@ -50,33 +75,92 @@ def _render(view: BatchStatusView, console: Console) -> None:
             (prp.merged_as or "")[:10],
         )
     console.print(table)
+    for prp in view.prps:
+        if prp.error and prp.state != "merged":
+            console.print(f"  {escape(prp.id)}: {escape(prp.error)}")
     if view.pause_reason:
         console.print(f"[yellow]Paused:[/] {escape(view.pause_reason)}")
+    console.print()
+
+
+def _liveness(view: BatchStatusView) -> str:
+    if view.running is not None:
+        since = time.strftime("%H:%M:%S", time.localtime(view.running.since))
+        return f", running now (pid {view.running.pid}, since {since})"
+    if view.stopped:
+        return ", not running: continue with --resume, or remove with `ce cleanup`"
+    return ""
 
 
 @click.command("cleanup")
 @click.option("--batch", "batch_id", metavar="N", help="Only this batch (default: every batch).")
-@click.option("--force", is_flag=True, help="Also delete branches with unmerged commits.")
+@click.option("--force", is_flag=True, help="Also delete unmerged commits and uncommitted work.")
 def cleanup(batch_id: str | None, force: bool) -> int:
     """Remove what a batch left behind: worktrees, branches and its state files.
 
-    Branches holding commits that are not on the target are kept unless --force.
+    Branches holding commits that are not on the target, and worktrees with uncommitted
+    changes, are kept (with the state --resume needs) unless --force. Refuses while a batch
+    runs in this repository. Logs and reports under .ce/tmp/ stay.
     """
     repo, root = open_repository(Path.cwd())
     state = StateDir.of(root)
-    refused = False
-    for path in checkpoints(state, batch_id):
-        report = cleanup_batch(repo, state, path, force=force)
-        for item in report.removed_worktrees:
-            click.echo(f"removed worktree {item}")
-        for item in report.deleted_branches:
-            click.echo(f"deleted branch {item}")
-        for item in report.removed_files:
-            click.echo(f"removed {item}")
-        for item in report.refused:
-            click.echo(f"kept {item}; use --force to delete it", err=True)
-            refused = True
-    return 1 if refused else 0
+    with batch_lock(repo.common_dir(), f"{batch_id or 'every batch'} (ce cleanup)"):
+        if batch_id is None:
+            reports = [
+                _cleanup_one(repo, state, path.stem.removeprefix("batch-execution-"), force)
+                for path in checkpoints(state, None)
+            ]
+        else:
+            reports = [_cleanup_one(repo, state, batch_id, force)]
+    for report in reports:
+        _print_report(report)
+    if all(r.empty for r in reports):
+        click.echo("Nothing to clean up.")
+    return 1 if any(r.refused for r in reports) else 0
+
+
+def _cleanup_one(repo: git.Repo, state: StateDir, batch_id: str, force: bool) -> CleanupReport:
+    """From the checkpoint, and from the batch's PRP files: an earlier run's branches and
+    worktrees are found even when its checkpoint is gone or unreadable."""
+    path = state.checkpoint(batch_id)
+    target, prps = checkpoint_leftovers(path)
+    found = _from_prp_files(batch_id)
+    if found is None and not path.exists():
+        raise CeError(f"No checkpoint for batch {batch_id} ({path}): it has not been run here.")
+    if found is not None:
+        target = target or found[0]
+        known = {p.id for p in prps}
+        prps += [p for p in found[1] if p.id not in known]
+    return cleanup_batch(repo, state, batch_id, target=target, prps=prps, force=force)
+
+
+def _from_prp_files(batch_id: str) -> tuple[str, list[Leftover]] | None:
+    try:
+        context = load(RunOptions(batch=batch_id), Path.cwd(), executor_preflight=False)
+    except CeError:
+        return None
+    prps = [
+        Leftover(id=p, branch=context.branch(p), worktree=str(context.worktree(p)))
+        for p in context.plan.plan.sorted_order
+    ]
+    return context.target, prps
+
+
+def _print_report(report: CleanupReport) -> None:
+    for item in report.removed_worktrees:
+        click.echo(f"removed worktree {item}")
+    for item in report.deleted_branches:
+        click.echo(f"deleted branch {item}")
+    for item in report.removed_files:
+        click.echo(f"removed {item}")
+    for item in report.refused:
+        click.echo(f"kept {item}; use --force to delete it", err=True)
+    if report.refused:
+        click.echo(
+            f"kept the checkpoint and journal of batch {report.batch_id}: "
+            "--resume can still continue it",
+            err=True,
+        )
 
 
 COMMANDS: list[click.Command] = [status, cleanup]

@@ -45,11 +45,10 @@ def validate(level: str, prp_id: str | None, base: str | None) -> int:
     repo, root = open_repository(Path.cwd())
     config = load_config(root)
     prp = _prp(prp_id or os.environ.get("CE_PRP_ID"), root, config.prp_dir)
-    start = base or os.environ.get("CE_BASE") or _default_base(repo)
     levels = LEVELS if level == "all" else tuple(range(1, int(level) + 1))
     target = ValidationTarget(
         worktree=root,
-        base=repo.rev_parse(start),
+        base=_base(repo, base),
         head=repo.rev_parse("HEAD"),
         prp=prp,
         prp_relpath=None if prp is None else _relpath(prp, root),
@@ -89,6 +88,20 @@ def _relpath(prp: Prp, root: Path) -> str | None:
         return prp.path.resolve().relative_to(root).as_posix()
     except ValueError:
         return None
+
+
+def _base(repo: git.Repo, given: str | None) -> str:
+    """--base, else $CE_BASE (set for agents), else where HEAD left main/master."""
+    for source, rev in (("--base", given), ("CE_BASE", os.environ.get("CE_BASE"))):
+        if rev:
+            commit = repo.try_rev_parse(f"{rev}^{{commit}}")
+            if commit is None:
+                raise CeError(
+                    f"{source} {rev}: no such commit here. Give the commit the work started "
+                    "from (a branch, tag or sha), e.g. --base main."
+                )
+            return commit
+    return _default_base(repo)
 
 
 def _default_base(repo: git.Repo) -> str:

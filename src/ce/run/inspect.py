@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ce import git
 from ce.errors import CeError
+from ce.run.lock import LOCK_NAME
 from ce.run.state import StateDir, read_checkpoint
+from ce.run.validate import CHECKPOINT
+
+HEADS = "refs/heads/"
+UNFINISHED = ("IN_PROGRESS", "PAUSED", "INTERRUPTED")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +39,15 @@ class PrpStatus:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Holder:
+    """The process holding the repository's batch lock right now."""
+
+    batch_id: str
+    pid: int
+    since: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class BatchStatusView:
     batch_id: str
     status: str
@@ -36,16 +56,23 @@ class BatchStatusView:
     updated_at: float | None
     pause_reason: str | None
     prps: tuple[PrpStatus, ...]
+    running: Holder | None = None  # set when this batch's orchestrator is alive
+
+    @property
+    def stopped(self) -> bool:
+        """Unfinished, and no process is working on it: it waits for --resume."""
+        return self.status in UNFINISHED and self.running is None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "batch_id": self.batch_id,
             "status": self.status,
+            "running": None if self.running is None else asdict(self.running),
             "target": self.target,
             "checkpoint": str(self.checkpoint),
             "updated_at": self.updated_at,
             "pause_reason": self.pause_reason,
-            "prps": [p.__dict__ for p in self.prps],
+            "prps": [asdict(p) for p in self.prps],
         }
 
 
@@ -66,29 +93,13 @@ def _results(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def batch_status(repo: git.Repo, path: Path, now: float | None = None) -> BatchStatusView:
+    """Where a batch stands: its checkpoint, corrected by git (branches, commits, worktrees)."""
     data = read_checkpoint(path)
     results = _results(data)
-    refs = [f"refs/heads/{r['branch']}" for r in results]
-    dates = repo.ref_dates(refs) if refs else {}
+    dates = repo.ref_dates([HEADS + r["branch"] for r in results])
     now = time.time() if now is None else now
-    prps = tuple(
-        PrpStatus(
-            id=r["prp_id"],
-            state=r["state"],
-            phases_done=len(r.get("phases_completed", [])),
-            phases_total=int(r.get("phases_total", 0)),
-            branch=r["branch"],
-            branch_exists=f"refs/heads/{r['branch']}" in dates,
-            worktree=r["worktree"],
-            worktree_exists=Path(r["worktree"]).exists(),
-            last_commit_age=(now - dates[f"refs/heads/{r['branch']}"])
-            if f"refs/heads/{r['branch']}" in dates
-            else None,
-            merged_as=r.get("merged_as"),
-            error=r.get("error"),
-        )
-        for r in results
-    )
+    prps = tuple(_prp_status(repo, r, dates, now) for r in results)
+    holder = lock_holder(repo.common_dir())
     return BatchStatusView(
         batch_id=str(data["batch_id"]),
         status=str(data["status"]),
@@ -97,48 +108,194 @@ def batch_status(repo: git.Repo, path: Path, now: float | None = None) -> BatchS
         updated_at=data.get("updated_at"),
         pause_reason=data.get("pause_reason"),
         prps=prps,
+        running=holder if holder and holder.batch_id == str(data["batch_id"]) else None,
     )
+
+
+def _prp_status(
+    repo: git.Repo, result: dict[str, Any], dates: dict[str, float], now: float
+) -> PrpStatus:
+    ref = HEADS + result["branch"]
+    exists = ref in dates
+    return PrpStatus(
+        id=result["prp_id"],
+        state=result["state"],
+        phases_done=_phases_done(repo, result, ref if exists else None),
+        phases_total=int(result.get("phases_total", 0)),
+        branch=result["branch"],
+        branch_exists=exists,
+        worktree=result["worktree"],
+        worktree_exists=Path(result["worktree"]).exists(),
+        last_commit_age=now - dates[ref] if exists else None,
+        merged_as=result.get("merged_as"),
+        error=result.get("error"),
+    )
+
+
+def _phases_done(repo: git.Repo, result: dict[str, Any], ref: str | None) -> int:
+    """The checkpoint's count, or git's when the branch is there: a run killed before its
+    checkpoint caught up has more phase commits than the checkpoint says."""
+    recorded = len(result.get("phases_completed", []))
+    base = result.get("base")
+    if ref is None or not base:
+        return recorded
+    try:
+        commits = repo.commits(base, ref)
+    except git.GitError:
+        return recorded
+    prp_id = result["prp_id"]
+    found = {m["n"] for c in commits if (m := CHECKPOINT.match(c.subject)) and m["id"] == prp_id}
+    return max(recorded, len(found))
+
+
+def lock_holder(common_dir: Path) -> Holder | None:
+    """Who holds the batch lock now (probed without waiting), or None when nobody does."""
+    path = common_dir / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_holder(path: Path) -> Holder:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Holder(batch_id=str(data["batch_id"]), pid=int(data["pid"]), since=data["since"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Holder(batch_id="?", pid=0, since=0.0)
+
+
+# -- cleanup ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Leftover:
+    """Where a batch may have left something for one PRP."""
+
+    id: str
+    branch: str
+    worktree: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class CleanupReport:
+    batch_id: str
     removed_worktrees: tuple[str, ...]
     deleted_branches: tuple[str, ...]
     removed_files: tuple[str, ...]
     refused: tuple[str, ...]  # what was kept because it holds unmerged work (needs --force)
 
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.removed_worktrees or self.deleted_branches or self.removed_files or self.refused
+        )
 
-def cleanup_batch(repo: git.Repo, state: StateDir, path: Path, *, force: bool) -> CleanupReport:
-    view = batch_status(repo, path)
-    target = f"refs/heads/{view.target}"
+
+def checkpoint_leftovers(path: Path) -> tuple[str, list[Leftover]]:
+    """The target and the PRPs a checkpoint names; an unreadable checkpoint names none."""
+    try:
+        data = read_checkpoint(path)
+    except CeError:
+        return "", []
+    prps = [
+        Leftover(id=r["prp_id"], branch=r["branch"], worktree=r["worktree"])
+        for r in _results(data)
+    ]
+    return str(data.get("target", "")), prps
+
+
+def cleanup_batch(
+    repo: git.Repo,
+    state: StateDir,
+    batch_id: str,
+    *,
+    target: str,
+    prps: Sequence[Leftover],
+    force: bool,
+) -> CleanupReport:
+    """Remove the PRPs' worktrees and branches, then the batch's state files.
+
+    Unmerged commits (not on `target`) and uncommitted changes in a worktree are kept unless
+    `force`; while anything is kept, so is the state that lets --resume continue.
+    """
     removed: list[str] = []
     branches: list[str] = []
     refused: list[str] = []
-    for prp in view.prps:
-        unmerged = prp.branch_exists and not repo.is_ancestor(f"refs/heads/{prp.branch}", target)
-        if unmerged and not force:
-            refused.append(
-                f"{prp.id}: branch {prp.branch} has commits not on {view.target} "
-                f"(worktree {prp.worktree})"
-            )
+    tips = repo.ref_tips([f"{HEADS}{p.branch}-conflict-*" for p in prps])
+    for prp in prps:
+        names = [prp.branch, *(r.removeprefix(HEADS) for r in sorted(tips) if _kept_by(r, prp))]
+        names = [n for n in names if repo.branch_exists(n)]
+        why = None if force else _unsafe(repo, prp, names, target)
+        if why is not None:
+            refused.append(f"{prp.id}: {why}")
             continue
-        if prp.worktree_exists:
+        if Path(prp.worktree).exists():
             repo.remove_worktree(Path(prp.worktree), force=True)
             removed.append(prp.worktree)
-        if prp.branch_exists:
-            branches.append(prp.branch)
-    if branches:
-        repo.delete_branches(branches)
+        branches += names
+    repo.delete_branches(branches)
+    removed += _remove_integration_worktree(repo)
     repo.prune_worktrees()
-    files: list[str] = []
-    if not refused:
-        for leftover in (path, state.journal(view.batch_id)):
-            if leftover.exists():
-                leftover.unlink()
-                files.append(str(leftover))
+    files = [] if refused else _remove_state(state, batch_id, [p.id for p in prps])
     return CleanupReport(
+        batch_id=batch_id,
         removed_worktrees=tuple(removed),
         deleted_branches=tuple(branches),
         removed_files=tuple(files),
         refused=tuple(refused),
     )
+
+
+def _kept_by(ref: str, prp: Leftover) -> bool:
+    """A `<branch>-conflict-N` branch: a first attempt the rerun policy kept."""
+    suffix = ref.removeprefix(f"{HEADS}{prp.branch}-conflict-")
+    return suffix != ref and suffix.isdigit()
+
+
+def _unsafe(repo: git.Repo, prp: Leftover, branches: list[str], target: str) -> str | None:
+    """Why deleting this PRP's leftovers would lose work, or None when it would not."""
+    for branch in branches:
+        if not target or not repo.is_ancestor(HEADS + branch, HEADS + target):
+            return (
+                f"branch {branch} has commits not on {target or 'the target'} "
+                f"(worktree {prp.worktree})"
+            )
+    worktree = Path(prp.worktree)
+    if (worktree / ".git").exists() and git.Repo(worktree).has_changes():
+        return f"worktree {prp.worktree} has uncommitted changes"
+    return None
+
+
+def _remove_integration_worktree(repo: git.Repo) -> list[str]:
+    """The merge lane's detached worktree, left behind when a run was killed."""
+    name = f"{repo.toplevel().name}-ce-integration"
+    found = [w.path for w in repo.worktrees() if w.detached and w.path.name == name]
+    for path in found:
+        repo.remove_worktree(path, force=True)
+    return [str(p) for p in found]
+
+
+def _remove_state(state: StateDir, batch_id: str, prp_ids: list[str]) -> list[str]:
+    removed = []
+    for path in (state.checkpoint(batch_id), state.journal(batch_id)):
+        if path.exists():
+            path.unlink()
+            removed.append(str(path))
+    for prp_id in prp_ids:
+        scratch = state.scratch(prp_id)
+        if scratch.exists():
+            shutil.rmtree(scratch)
+            removed.append(str(scratch))
+    with contextlib.suppress(OSError):  # empty now: the scratch directory goes too
+        (state.root / "run").rmdir()
+    return removed
