@@ -37,6 +37,9 @@ class MonitorConfig(_Section):
     stalled_after: float = Field(default=600.0, gt=0)
     retries: int = Field(default=1, ge=0)
     grace_seconds: float = Field(default=5.0, ge=0)
+    # Least time between two launches of executors (None: 2s for the agent presets, whose
+    # sessions share an account's rate limits; 0 for script and command).
+    stagger_seconds: float | None = Field(default=None, ge=0)
 
 
 class CommandExecutorConfig(_Section):
@@ -77,6 +80,8 @@ class Config(_Section):
     max_parallel: int = Field(default=4, ge=0)  # 0 = unlimited
     executor: ExecutorName = "claude"
     timeout_minutes: float = Field(default=60.0, gt=0)
+    # Once the PRPs' agents have spent this much (USD, as they report it), no new PRP starts.
+    batch_budget_usd: float | None = Field(default=None, gt=0)
     conflict_policy: ConflictPolicy = "pause"
     schedule: Schedule = "stages"
     push: bool = False

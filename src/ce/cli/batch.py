@@ -66,6 +66,16 @@ def _run_options(func: Any) -> Any:
             default=None,
             help="Push the target to its upstream after each merge (default: config, off).",
         ),
+        click.option(
+            "--max-budget-usd",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Dollars each PRP's agent may spend (passed to CLIs with a budget flag).",
+        ),
+        click.option(
+            "--batch-budget-usd",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Once the agents have spent this much, no new PRP starts.",
+        ),
         click.option("--quiet", is_flag=True, help="Print errors and the summary only."),
     ]
     for option in reversed(options):
@@ -113,6 +123,8 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
         schedule=params["schedule"],
         conflict_policy=params["on_conflict"],
         push=params["push"],
+        max_budget_usd=params["max_budget_usd"],
+        batch_budget_usd=params["batch_budget_usd"],
     )
     if params["dry_run"]:
         return _dry_run(options, as_json=params["as_json"])

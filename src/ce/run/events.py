@@ -86,6 +86,7 @@ class PrpChanged(Event):
     prp: str
     state: PrpState
     message: str = ""
+    cost_usd: float | None = None  # what its agents spent so far, once known
 
 
 @dataclass(frozen=True, kw_only=True)

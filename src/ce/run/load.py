@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ce import git
 from ce.agents.base import Executor
-from ce.agents.registry import make_executor
+from ce.agents.registry import AGENT_PRESETS, make_executor
 from ce.config import Config, load_config
 from ce.errors import CeError
 from ce.plan.batch import BatchPlan, plan_batch
@@ -36,6 +36,8 @@ class RunOptions:
     schedule: str | None = None
     conflict_policy: str | None = None
     push: bool | None = None
+    max_budget_usd: float | None = None  # per PRP: the agent preset's own budget flag
+    batch_budget_usd: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +96,25 @@ def config_overrides(options: RunOptions) -> dict[str, object]:
         "schedule": options.schedule,
         "conflict_policy": options.conflict_policy,
         "push": options.push,
+        "batch_budget_usd": options.batch_budget_usd,
     }
+
+
+def with_prp_budget(config: Config, budget: float | None) -> Config:
+    """`--max-budget-usd`: the `max_budget_usd` of the chosen agent preset's table."""
+    if budget is None:
+        return config
+    if config.executor not in AGENT_PRESETS:
+        raise CeError(
+            f"--max-budget-usd needs an agent executor ({', '.join(AGENT_PRESETS)}): the "
+            f"{config.executor} executor reports no cost. Drop the option, or choose one with "
+            "--executor."
+        )
+    tables = config.executor_tables
+    table = getattr(tables, config.executor).model_copy(update={"max_budget_usd": budget})
+    return config.model_copy(
+        update={"executor_tables": tables.model_copy(update={config.executor: table})}
+    )
 
 
 def open_repository(cwd: Path) -> tuple[git.Repo, Path]:
@@ -112,7 +132,7 @@ def open_repository(cwd: Path) -> tuple[git.Repo, Path]:
 
 def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> BatchContext:
     repo, root = open_repository(cwd)
-    config = load_config(root, config_overrides(options))
+    config = with_prp_budget(load_config(root, config_overrides(options)), options.max_budget_usd)
     prp_dir = root / config.prp_dir
     prps, warnings, found_batch = _select(options, prp_dir, cwd)
     done = frozenset(p.id for p in prps if p.status_class is StatusClass.DONE)

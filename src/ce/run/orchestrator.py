@@ -39,6 +39,7 @@ from ce.run.events import (
     StageFinished,
     StageStarted,
 )
+from ce.run.gate import LaunchGate, stagger_seconds
 from ce.run.load import BatchContext, check_clean, check_leftovers
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult, commit_file_on_target
 from ce.run.monitor import Monitor
@@ -76,6 +77,7 @@ class BatchOutcome:
     nothing_to_do: bool = False
     reviews: tuple[dict[str, Any], ...] = ()
     hooks: tuple[dict[str, Any], ...] = ()
+    budget_reason: str | None = None  # the batch budget stopped new PRPs from starting
 
     @property
     def exit_code(self) -> int:
@@ -145,6 +147,8 @@ class Orchestrator:
         self.records = self._select_records()
         self.journal = Journal(ctx.state.journal(ctx.batch_id))
         self.monitor = Monitor(ctx.repo, ctx.config.monitor, self.emit, self._on_tip)
+        self.gate = LaunchGate(stagger_seconds(ctx.config))
+        self.budget_reason: str | None = None
         self.lane = MergeLane(
             checkout=ctx.repo,
             target=ctx.target,
@@ -383,7 +387,7 @@ class Orchestrator:
         return min(unfinished) if unfinished else None
 
     def _dispatch(self, pool: ThreadPoolExecutor, slots: int) -> None:
-        if self.pause_reason or self.interrupted.is_set():
+        if self.pause_reason or self.interrupted.is_set() or self._over_budget():
             return
         if self.eager:
             self._dispatch_eager(pool, slots)
@@ -409,6 +413,31 @@ class Orchestrator:
                 self._finish(record, PrpState.SKIPPED, f"dependency {blocker} did not merge")
                 continue
             self._start(pool, record, stage)
+
+    def _over_budget(self) -> bool:
+        """Once what the agents reported spending reaches the batch budget, no PRP starts;
+        the running ones finish. A resume with a higher budget goes on."""
+        budget = self.ctx.config.batch_budget_usd
+        if self.budget_reason is not None or budget is None:
+            return self.budget_reason is not None
+        spent = sum(r.cost_usd or 0.0 for r in self.records.values())
+        waiting = any(r.state is PrpState.PENDING for r in self.records.values())
+        if spent < budget or not waiting:
+            return False
+        self.budget_reason = (
+            f"The batch budget of ${budget:.2f} is spent (${spent:.2f} reported by the agents), "
+            "so no new PRP was started. Raise it with --batch-budget-usd N (or "
+            f"batch_budget_usd in .ce/config.toml) and run `ce batch-exe {_batch_args(self.ctx)} "
+            "--resume`."
+        )
+        self.emit(
+            Notice(
+                level="error",
+                message=f"batch budget ${budget:.2f} reached (${spent:.2f} spent): "
+                "no new PRP starts",
+            )
+        )
+        return True
 
     def _dispatch_eager(self, pool: ThreadPoolExecutor, slots: int) -> None:
         """Start what is ready now: dependencies merged, no active PRP sharing a file, a free
@@ -469,6 +498,7 @@ class Orchestrator:
             stopping=self.interrupted,
             today=self.today,
             may_exist=self.ctx.options.resume or record.attempts > 0,
+            gate=self.gate,
         )
         if record.id in self.resolving:
             self.resolving.discard(record.id)
@@ -494,7 +524,7 @@ class Orchestrator:
                 phases_done=0,
                 error=f"{type(exc).__name__}: {exc}".strip(),
             )
-        self.inbox.put(_Worked(result=result))
+        self.inbox.put(_Worked(result=worker.with_usage(result)))
 
     def _on_worked(self, result: WorkResult) -> None:
         self.running.pop(result.prp_id, None)
@@ -504,8 +534,21 @@ class Orchestrator:
         record.phases_done = result.phases_done
         record.validation = result.validation
         record.disk_bytes = result.disk_bytes or record.disk_bytes
+        record.add_usage(
+            cost_usd=result.cost_usd,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            session_id=result.session_id,
+        )
         if result.state is PrpState.VALIDATED:
-            self.emit(PrpChanged(prp=record.id, state=PrpState.VALIDATED, message="validated"))
+            self.emit(
+                PrpChanged(
+                    prp=record.id,
+                    state=PrpState.VALIDATED,
+                    message="validated",
+                    cost_usd=record.cost_usd,
+                )
+            )
             return
         if self.interrupted.is_set():
             return
@@ -516,7 +559,9 @@ class Orchestrator:
     def _finish(self, record: PrpRecord, state: PrpState, error: str | None) -> None:
         record.error = error
         record.finished_at = time.time()
-        self.emit(PrpChanged(prp=record.id, state=state, message=error or ""))
+        self.emit(
+            PrpChanged(prp=record.id, state=state, message=error or "", cost_usd=record.cost_usd)
+        )
         self._maybe_stage_finished(self.stage_of[record.id])
 
     def _maybe_stage_finished(self, stage: int) -> None:
@@ -807,6 +852,7 @@ class Orchestrator:
     def _interrupt(self) -> None:
         """Stop every agent's process group at once (SIGTERM, grace, SIGKILL)."""
         self.interrupted.set()
+        self.gate.close()  # workers waiting for their turn to launch give up at once
         grace = self.ctx.config.monitor.grace_seconds
         stoppers = [
             threading.Thread(target=proc.kill_pgid, args=(worker.pgid, grace), daemon=True)
@@ -893,6 +939,7 @@ class Orchestrator:
             "executor": self.ctx.executor.name,
             "status": status.value,
             "pause_reason": self.pause_reason,
+            "budget_reason": self.budget_reason,
             "last_stage_completed": last_completed,
             "current_stage": current,
             "started_at": self.started_at,
@@ -922,6 +969,7 @@ class Orchestrator:
             kept_worktrees=kept,
             reviews=tuple(r.to_json() for _, r in sorted(self.reviews.items())),
             hooks=tuple(self.hook_results),
+            budget_reason=self.budget_reason,
         )
 
 

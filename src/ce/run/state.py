@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from ce.errors import CeError
 from ce.run.events import Health, PrpInfo, PrpState
@@ -99,7 +99,10 @@ class PrpRecord:
     pgid: int | None = None
     health: Health = Health.HEALTHY
     last_progress: float | None = None
-    cost_usd: float | None = None
+    cost_usd: float | None = None  # what its agents reported spending, all runs together
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    session_id: str | None = None  # the agent's last session
     disk_bytes: int | None = None  # its worktree's size on disk after the executor
 
     @property
@@ -111,6 +114,20 @@ class PrpRecord:
         if self.started_at is None:
             return None
         return (self.finished_at or time.time()) - self.started_at
+
+    def add_usage(
+        self,
+        *,
+        cost_usd: float | None,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        session_id: str | None,
+    ) -> None:
+        """What one more run of its executor spent: added up over runs (retries, resumes)."""
+        self.cost_usd = add_known(self.cost_usd, cost_usd)
+        self.input_tokens = add_known(self.input_tokens, input_tokens)
+        self.output_tokens = add_known(self.output_tokens, output_tokens)
+        self.session_id = session_id or self.session_id
 
     def to_json(self) -> dict[str, Any]:
         info = self.info
@@ -134,6 +151,9 @@ class PrpRecord:
             "validation_results": {k: v.to_json() for k, v in sorted(self.validation.items())},
             "pgid": self.pgid,
             "cost_usd": self.cost_usd,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "session_id": self.session_id,
             "disk_bytes": self.disk_bytes,
             "error": self.error,
         }
@@ -150,10 +170,23 @@ class PrpRecord:
         self.error = data.get("error")
         self.pgid = data.get("pgid")
         self.cost_usd = data.get("cost_usd")
+        self.input_tokens = data.get("input_tokens")
+        self.output_tokens = data.get("output_tokens")
+        self.session_id = data.get("session_id")
         self.disk_bytes = data.get("disk_bytes")
         self.validation = {
             k: LevelResult.from_json(v) for k, v in data.get("validation_results", {}).items()
         }
+
+
+N = TypeVar("N", int, float)
+
+
+def add_known(total: N | None, more: N | None) -> N | None:
+    """A sum where None means "not reported": unknown only while nothing was."""
+    if more is None:
+        return total
+    return more if total is None else total + more
 
 
 _SEED_STATUS = {

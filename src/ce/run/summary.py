@@ -6,7 +6,7 @@ from typing import Any
 
 from ce.run.events import PrpState
 from ce.run.orchestrator import BatchOutcome, BatchStatus
-from ce.run.state import PrpRecord
+from ce.run.state import PrpRecord, add_known
 
 
 def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, Any]:
@@ -20,6 +20,7 @@ def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, An
         "exit_code": outcome.exit_code,
         "target": outcome.target,
         "totals": _totals(records),
+        "usage": _usage(records),
         "elapsed_seconds": round(elapsed, 3),
         "sequential_seconds": round(sequential, 3),
         "time_saved_percent": round(saved, 1),
@@ -34,6 +35,7 @@ def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, An
         ],
         "prps": {r.id: _prp(r) for r in records},
         "pause_reason": outcome.pause_reason,
+        "budget_reason": outcome.budget_reason,
         "kept_worktrees": list(outcome.kept_worktrees),
         "checkpoint": str(outcome.checkpoint),
         "warnings": list(outcome.warnings),
@@ -58,6 +60,22 @@ def _totals(records: tuple[PrpRecord, ...]) -> dict[str, int]:
     }
 
 
+def _usage(records: tuple[PrpRecord, ...]) -> dict[str, Any]:
+    """The batch's total of what the agents reported (None: none reported it)."""
+    cost: float | None = None
+    inputs: int | None = None
+    outputs: int | None = None
+    for record in records:
+        cost = add_known(cost, record.cost_usd)
+        inputs = add_known(inputs, record.input_tokens)
+        outputs = add_known(outputs, record.output_tokens)
+    return {
+        "cost_usd": None if cost is None else round(cost, 6),
+        "input_tokens": inputs,
+        "output_tokens": outputs,
+    }
+
+
 def _prp(record: PrpRecord) -> dict[str, Any]:
     data = record.to_json()
     data["stage"] = record.info.stage
@@ -71,6 +89,8 @@ def _next_steps(outcome: BatchOutcome, resume_command: str) -> list[str]:
         return steps
     if outcome.pause_reason:
         steps.append(outcome.pause_reason)
+    if outcome.budget_reason:
+        steps.append(outcome.budget_reason)
     for record in outcome.records:
         if record.state in (PrpState.PARTIAL, PrpState.FAILED) and record.error:
             steps.append(f"Fix {record.id} ({record.error}); its work is in {record.info.worktree}")

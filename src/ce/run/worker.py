@@ -16,13 +16,17 @@ from ce.prp.parse import read_prp_text
 from ce.prp.write import set_status_text
 from ce.run import worktree_env
 from ce.run.events import Listener, Notice, PrpChanged, PrpState
+from ce.run.gate import LaunchGate
 from ce.run.load import BatchContext
 from ce.run.monitor import STALLED_PREFIX, TIMED_OUT_PREFIX, Monitor, Watch, append_log
-from ce.run.state import Journal, LevelResult
+from ce.run.state import Journal, LevelResult, add_known
 from ce.run.validate import CHECKPOINT, ValidationTarget, first_failure, run_levels
 from ce.secrets import log_filter, mask
 
 WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
+# Rate-limited launches in a row before the PRP fails: each already waited for the reset time
+# the agent reported, so more means the agent keeps saying "later", not that time will help.
+MAX_RATE_LIMITED = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +40,11 @@ class WorkResult:
     validation: dict[str, LevelResult] = field(default_factory=dict)
     attempts: int = 0
     disk_bytes: int | None = None  # the worktree's size on disk once the executor is done
+    # What the executor's launches reported spending (None: nothing reported), its last session.
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    session_id: str | None = None
 
 
 def phases_done(repo: git.Repo, prp: Prp, base: str) -> set[int]:
@@ -71,6 +80,7 @@ class Worker:
         stopping: object,
         today: date,
         may_exist: bool = True,
+        gate: LaunchGate | None = None,
     ) -> None:
         self.ctx = ctx
         self.prp = ctx.prp(prp_id)
@@ -90,6 +100,8 @@ class Worker:
         self.deadline: float | None = None  # monotonic; --timeout is for all attempts together
         self.assessments: list[Assessment] = []
         self.resolve_with: str | None = None  # set for the `agent` conflict policy
+        self.gate = gate or LaunchGate(0.0)  # shared by the batch: staggering, rate limits
+        self.last: Assessment | None = None  # the last launch's, when it was assessed
 
     def run(self, base_hint: str | None) -> WorkResult:
         self._state(PrpState.PREPARING, f"worktree {self.path}")
@@ -122,6 +134,24 @@ class Worker:
             )
         judged = self._judge(repo, base, attempts, error, done)
         return replace(judged, disk_bytes=worktree_env.disk_usage(self.path))
+
+    def with_usage(self, result: WorkResult) -> WorkResult:
+        """`result` with what this run's launches reported spending, summed."""
+        cost: float | None = None
+        inputs: int | None = None
+        outputs: int | None = None
+        for assessment in self.assessments:
+            cost = add_known(cost, assessment.cost_usd)
+            inputs = add_known(inputs, assessment.input_tokens)
+            outputs = add_known(outputs, assessment.output_tokens)
+        sessions = [a.session_id for a in self.assessments if a.session_id]
+        return replace(
+            result,
+            cost_usd=cost,
+            input_tokens=inputs,
+            output_tokens=outputs,
+            session_id=sessions[-1] if sessions else None,
+        )
 
     def _resolve_conflict(self, repo: git.Repo, attempt: int) -> tuple[str, str | None]:
         """The `agent` conflict policy: the executor merges the target into its branch and
@@ -184,31 +214,74 @@ class Worker:
     def _execute(
         self, repo: git.Repo, base: str, done: set[int]
     ) -> tuple[int, str | None, set[int]]:
-        """Launch (and relaunch after a stall) until every phase is committed or it fails."""
+        """Launch (and relaunch after a stall) until every phase is committed or it fails.
+
+        A stalled agent whose session can be resumed is first nudged in that session, once,
+        then relaunched fresh (bounded by `retries`). A rate-limited launch is neither a
+        failure nor a retry: new launches wait for the reset, then it goes again.
+        """
         retries = self.ctx.config.monitor.retries
-        attempts = 0
+        launches = relaunched = limited = 0
+        nudge: list[str] | None = None  # the next launch resumes the agent's session
+        nudged = False
         error: str | None = None
         while True:
             start = resume_point(self.prp, done)
             if start is None or _is_set(self.stopping):
-                return attempts, error, done
-            if error is not None:
-                again = f"attempt {attempts + 1} of {retries + 1}"
-                message = f"{error}; relaunching from phase {start} ({again})"
-                self.monitor.note(self.prp.id, self.log_path, "warning", message)
-            attempts += 1
-            error = self._launch(start, attempts)
+                return launches, error, done
+            launches += 1
+            error = self._launch(start, launches, argv=nudge)
             self._save_leftovers(repo)
             done = phases_done(repo, self.prp, base)
             if error is None:
-                return attempts, None, done
+                return launches, None, done
+            start = resume_point(self.prp, done)
+            if start is None or _is_set(self.stopping):
+                return launches, error, done
+            wait = self.last.retry_after if self.last is not None else None
+            limited = limited + 1 if wait is not None else 0
+            if wait is not None and limited <= MAX_RATE_LIMITED:
+                self._hold_launches(error, wait, start)
+                continue
             # A timeout is not retried: --timeout bounds the PRP's time, not one attempt's.
-            if attempts > retries or not error.startswith(STALLED_PREFIX):
-                append_log(self.log_path, f"{error}; not relaunched (attempts: {attempts})")
-                return attempts, error, done
+            if not error.startswith(STALLED_PREFIX):
+                append_log(self.log_path, f"{error}; not relaunched (attempts: {launches})")
+                return launches, error, done
+            nudge = None if nudged else self._nudge_argv(start)
+            if nudge is not None:
+                nudged = True
+                message = f"{error}; resuming its session with a nudge (phase {start} next)"
+                self.monitor.note(self.prp.id, self.log_path, "warning", message)
+                continue
+            if relaunched >= retries:
+                append_log(self.log_path, f"{error}; not relaunched (attempts: {launches})")
+                return launches, error, done
+            relaunched += 1
+            again = f"attempt {relaunched + 1} of {retries + 1}"
+            message = f"{error}; relaunching from phase {start} ({again})"
+            self.monitor.note(self.prp.id, self.log_path, "warning", message)
 
-    def _launch(self, start: int, attempt: int, conflict_with: str | None = None) -> str | None:
-        job = ExecutorJob(
+    def _hold_launches(self, error: str, seconds: float, start: int) -> None:
+        until = self.gate.hold(seconds)
+        at = time.strftime("%H:%M:%S", time.localtime(time.time() + until - time.monotonic()))
+        message = (
+            f"{error}: no executor launches until {at} ({seconds:.0f}s), "
+            f"then it goes on from phase {start}"
+        )
+        self.monitor.note(self.prp.id, self.log_path, "warning", message)
+
+    def _nudge_argv(self, start: int) -> list[str] | None:
+        """The argv resuming the agent's last session with a nudge, when the executor can
+        (`Resumable`, nudging on) and a session is known."""
+        nudge_command = getattr(self.ctx.executor, "nudge_command", None)
+        sessions = [a.session_id for a in self.assessments if a.session_id]
+        if not callable(nudge_command) or not sessions:
+            return None
+        argv = nudge_command(self._job(start), sessions[-1])
+        return [str(arg) for arg in argv] if argv else None
+
+    def _job(self, start: int, conflict_with: str | None = None) -> ExecutorJob:
+        return ExecutorJob(
             prp=self.prp,
             prp_path=self.prp.path.resolve(),
             repo_root=self.ctx.root,
@@ -223,7 +296,27 @@ class Worker:
             task="implement" if conflict_with is None else "resolve-conflict",
             conflict_with=conflict_with,
         )
-        argv = self.ctx.executor.command(job)
+
+    def _launch(
+        self,
+        start: int,
+        attempt: int,
+        conflict_with: str | None = None,
+        argv: list[str] | None = None,
+    ) -> str | None:
+        """One launch, supervised; its error (None: it exited 0 and its assessment is clean).
+
+        `argv`: instead of the executor's command (a nudge); the job's log, watch and deadline
+        are the same either way.
+        """
+        self.last = None
+        waited = self.gate.wait_turn()  # staggered, and held while the agents are rate-limited
+        if _is_set(self.stopping):
+            return "interrupted"
+        if self.deadline is not None:  # time spent waiting is not the PRP's time
+            self.deadline += waited
+        job = self._job(start, conflict_with)
+        argv = argv or self.ctx.executor.command(job)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a", encoding="utf-8") as log:
             log.write(mask(f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n"))
@@ -259,10 +352,12 @@ class Worker:
             proc.stop_group(child, self.ctx.config.monitor.grace_seconds)
             self.pgid = None
         self.journal.fact("exited", prp=self.prp.id, code=code)
-        if watch is not None and watch.stop_reason is not None:
-            return watch.stop_reason
+        # Assessed even when stopped: a stalled agent's output still names its session.
         assessment = self.ctx.executor.assess(job, code, _read_from(self.log_path, offset))
         self.assessments.append(assessment)
+        if watch is not None and watch.stop_reason is not None:
+            return watch.stop_reason
+        self.last = assessment
         if assessment.error is not None:
             return assessment.error
         if code != 0:

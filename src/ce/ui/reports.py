@@ -333,6 +333,12 @@ def _cost_text(cost: object) -> str:
     return f"${cost:.2f}" if isinstance(cost, int | float) else "not reported"
 
 
+def _tokens_text(inputs: object, outputs: object) -> str:
+    if not isinstance(inputs, int) or not isinstance(outputs, int):
+        return ""
+    return f"{inputs:,} in, {outputs:,} out"
+
+
 def _html_next_steps(summary: Mapping[str, Any]) -> str:
     parts = []
     if summary.get("pause_reason"):
@@ -631,6 +637,7 @@ def _facts(prp: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("duration", duration(float(seconds)) if isinstance(seconds, int | float) else ""),
         ("attempts", str(prp.get("attempts") or "")),
         ("cost", _cost_text(prp.get("cost_usd"))),
+        ("tokens", _tokens_text(prp.get("input_tokens"), prp.get("output_tokens"))),
         ("branch", str(prp.get("branch") or "")),
         ("worktree", str(prp.get("worktree") or "")),
         ("merged as", str(prp.get("merged_as") or "")),

@@ -40,7 +40,7 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(_timing_line(summary))
     cost = total_cost(summary)
     if cost is not None:
-        console.print(f"Agent cost: ${cost:.2f}")
+        console.print(f"Agent cost: ${cost:.2f}{_tokens(summary.get('usage') or {})}")
     console.print("\nStage breakdown:")
     for stage in summary["stages"]:
         items = (
@@ -76,6 +76,13 @@ def total_cost(summary: Mapping[str, Any]) -> float | None:
     costs = [p.get("cost_usd") for p in summary["prps"].values()]
     known = [float(c) for c in costs if isinstance(c, int | float)]
     return sum(known) if known else None
+
+
+def _tokens(usage: Mapping[str, Any]) -> str:
+    inputs, outputs = usage.get("input_tokens"), usage.get("output_tokens")
+    if not isinstance(inputs, int) or not isinstance(outputs, int):
+        return ""
+    return f" ({inputs:,} tokens in, {outputs:,} out)"
 
 
 def _validation_line(prp: dict[str, Any]) -> str:
