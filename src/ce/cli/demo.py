@@ -32,14 +32,15 @@ def demo(parent: Path | None, as_json: bool, quiet: bool) -> int:
         parent.mkdir(parents=True, exist_ok=True)
     root = make_demo_repo(parent)
     console = Console(stderr=True)
-    console.print(f"Demo repository: [bold]{escape(str(root))}[/]")
+    console.print(f"Demo repository: [bold]{escape(str(root))}[/]", soft_wrap=True)
     context = load(RunOptions(batch=BATCH_ID), root)
     code = batch.run_context(context, as_json=as_json, quiet=quiet)
     console.print(
         f"\nThe result is in {escape(str(root))}:\n"
         f"  cd {escape(str(root))} && git log --oneline --graph\n"
         f"  ce batch-exe --batch {BATCH_ID} --dry-run   # the plan it followed\n"
-        f"Remove it when done: rm -rf {escape(str(root.parent))}"
+        f"Remove it when done: rm -rf {escape(str(root.parent))}",
+        soft_wrap=True,  # paths are copied from here: never broken across lines
     )
     return code
 
