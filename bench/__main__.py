@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import Row, overhead, plan, schedule, supervision
+from bench import Row, large_repo, overhead, plan, schedule, supervision
 
 # Every benchmark module, in the order they run: each has `run() -> list[Row]`.
 BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (
@@ -12,6 +12,7 @@ BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (
     overhead.run,
     plan.run,
     supervision.run,
+    large_repo.run,
 )
 
 
