@@ -5,12 +5,15 @@ nothing created) and the .gitignore entry, on real repositories with the script 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 
 from batchkit import Spec, git, make_batch_repo, write
+from ce.cli import _register, cli
 from clikit import assert_untouched, branches, ce, ce_process, merges, worktrees
 
 # Three stages: Alpha; Bravo and Charlie; Delta (after Bravo).
@@ -481,3 +484,62 @@ def test_bad_input_exits_2_with_one_clear_paragraph_and_creates_nothing(
     else:
         assert result.out == ""
     assert_untouched(repo, head)
+
+
+def _commands() -> dict[str, click.Command]:
+    _register()
+    return dict(sorted(cli.commands.items()))
+
+
+def test_top_level_help_lists_every_command_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = ce(tmp_path, monkeypatch, capsys, "--help")
+
+    assert result.code == 0
+    assert result.out.startswith("Usage: ce [OPTIONS] COMMAND [ARGS]...")
+    listed = result.out.split("Commands:\n", 1)[1]
+    for name in _commands():
+        assert f"\n  {name} " in f"\n{listed}"
+    assert "..." not in listed  # no description cut short
+
+
+@pytest.mark.parametrize("name", sorted(_commands()))
+def test_every_command_has_help_describing_each_option(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+) -> None:
+    result = ce(tmp_path, monkeypatch, capsys, name, "--help")
+
+    assert result.code == 0
+    assert result.out.startswith(f"Usage: ce {name} ")
+    assert not (tmp_path / ".ce").exists()
+    for param in _commands()[name].params:
+        if isinstance(param, click.Option):
+            assert param.help, f"ce {name} {param.opts[0]} has no help text"
+            assert param.opts[0] in result.out
+
+
+def test_batch_exe_help_shows_the_contract_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = ce(tmp_path, monkeypatch, capsys, "batch-exe", "-h")
+
+    assert result.code == 0
+    for option in (
+        "--batch N",
+        "--stage N",
+        "--resume",
+        "--dry-run",
+        "--json",
+        "--executor [script|command|claude|codex|gemini|aider]",
+        "--model [haiku|sonnet|opus]",
+        "--max-parallel N",
+        "--timeout MIN",
+        "--continue-on-error",
+        "--no-auto-review",
+    ):
+        assert re.search(rf"^  {re.escape(option)}\s", result.out, re.MULTILINE), option
+    assert "Minutes per PRP, fractions allowed" in result.out

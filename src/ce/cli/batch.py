@@ -24,7 +24,12 @@ EXECUTORS = ("script", "command", "claude", "codex", "gemini", "aider")
 
 def _run_options(func: Any) -> Any:
     options = [
-        click.option("--stage", type=click.IntRange(min=1), help="Run only this plan stage."),
+        click.option(
+            "--stage",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Run only plan stage N (stages before it must be done).",
+        ),
         click.option("--resume", is_flag=True, help="Continue an interrupted or paused run."),
         click.option("--dry-run", is_flag=True, help="Show the plan; change nothing."),
         click.option(
@@ -37,12 +42,14 @@ def _run_options(func: Any) -> Any:
         click.option(
             "--max-parallel",
             type=click.IntRange(min=0),
+            metavar="N",
             help="PRPs at once (0 = unlimited; default 4).",
         ),
         click.option(
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
-            help="Minutes per PRP (default 60).",
+            metavar="MIN",
+            help="Minutes per PRP, fractions allowed (default 60).",
         ),
         click.option(
             "--continue-on-error",
@@ -83,7 +90,7 @@ def _run_options(func: Any) -> Any:
     return func
 
 
-@click.command("batch-exe")
+@click.command("batch-exe", short_help="Run a batch of PRPs in parallel; merge them one by one.")
 @click.argument("prps", nargs=-1)
 @click.option("--batch", "batch", metavar="N", help="Run every PRP-N.*.md in the PRP directory.")
 @_run_options
@@ -100,7 +107,7 @@ def batch_exe(prps: tuple[str, ...], batch: str | None, **params: Any) -> int:
     return execute(prps, batch, params)
 
 
-@click.command("execute-prp")
+@click.command("execute-prp", short_help="Run one PRP with the same engine.")
 @click.argument("prp")
 @_run_options
 def execute_prp(prp: str, **params: Any) -> int:

@@ -13,7 +13,7 @@ from ce.demo import BATCH_ID, make_demo_repo
 from ce.run.load import RunOptions, load
 
 
-@click.command("demo")
+@click.command("demo", short_help="Run a 5-PRP demo batch in a throwaway repository.")
 @click.option(
     "--dir",
     "parent",

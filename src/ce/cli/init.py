@@ -11,7 +11,7 @@ from ce.errors import CeError
 from ce.init import Action, init_repository
 
 
-@click.command("init")
+@click.command("init", short_help="Add slash commands, a starter config, .gitignore entry.")
 @click.option("--force", is_flag=True, help="Overwrite files whose content differs from ce's.")
 def init(force: bool) -> int:
     """Write .claude/commands/batch-exe-prp.md and execute-prp.md (the /batch-exe-prp and

@@ -29,7 +29,7 @@ from ce.run.state import StateDir
 from ce.ui.summary import duration
 
 
-@click.command("status")
+@click.command("status", short_help="Where each batch stands (checkpoint and git).")
 @click.option("--batch", "batch_id", metavar="N", help="Only this batch (default: every batch).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: {batches: [...]}.")
 def status(batch_id: str | None, as_json: bool) -> int:
@@ -92,7 +92,7 @@ def _liveness(view: BatchStatusView) -> str:
     return ""
 
 
-@click.command("cleanup")
+@click.command("cleanup", short_help="Remove the worktrees, branches and state a batch left.")
 @click.option("--batch", "batch_id", metavar="N", help="Only this batch (default: every batch).")
 @click.option("--force", is_flag=True, help="Also delete unmerged commits and uncommitted work.")
 def cleanup(batch_id: str | None, force: bool) -> int:

@@ -18,7 +18,7 @@ from ce.run.load import open_repository
 from ce.run.validate import LEVELS, ValidationTarget, level_key, run_levels
 
 
-@click.command("validate")
+@click.command("validate", short_help="Run validation gates L1-L4 on this checkout.")
 @click.option(
     "--level",
     "level",
