@@ -9,16 +9,14 @@ batch gains less than one worktree does.
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench import Row
+from bench import Row, run_ce
 from ce.git import Repo
 from ce.run.worktree_env import disk_usage
 
@@ -127,17 +125,8 @@ def time_batch(root: Path, sparse: bool) -> tuple[float, float]:
     (root / ".ce").mkdir(exist_ok=True)
     config = CONFIG.format(parallel=PRPS, sparse=str(sparse).lower())
     (root / ".ce" / "config.toml").write_text(config, encoding="utf-8")
-    start = time.perf_counter()
-    done = subprocess.run(  # noqa: PLW1510 (failure is reported with its output below)
-        [sys.executable, "-m", "ce", "batch-exe", "--batch", "9", "--quiet", "--json"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"ce failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    prps = json.loads(done.stdout)["prps"].values()
+    elapsed, summary = run_ce(root, "--batch", "9")
+    prps = summary["prps"].values()
     disk = statistics.mean(prp["disk_bytes"] for prp in prps)
     _git(root, "reset", "--hard", "-q", initial)  # the same batch again, the other way
     _git(root, "clean", "-fdxq", "-e", ".ce/config.toml")

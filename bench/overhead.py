@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import Row
+from bench import Row, run_ce
 
 PRPS = 50
 MAX_RATIO = 1.5
@@ -90,16 +89,7 @@ def make_repo(parent: Path, parallel: int) -> Path:
 def time_ce(parallel: int) -> float:
     with tempfile.TemporaryDirectory(prefix="ce-bench-") as tmp:
         root = make_repo(Path(tmp), parallel)
-        start = time.perf_counter()
-        done = subprocess.run(  # noqa: PLW1510 (failure is reported with its output below)
-            [sys.executable, "-m", "ce", "batch-exe", "--batch", "9", "--quiet", "--json"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        )
-        elapsed = time.perf_counter() - start
-        if done.returncode != 0:
-            raise RuntimeError(f"ce failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        elapsed, _ = run_ce(root, "--batch", "9")
         return elapsed
 
 

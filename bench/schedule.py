@@ -12,11 +12,10 @@ import json
 import math
 import random
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench import Row
+from bench import Row, run_ce
 
 LEVELS = 3
 PER_LEVEL = 8
@@ -101,26 +100,8 @@ def make_repo(parent: Path, durations: dict[str, float], deps: dict[str, list[st
 def makespan(mode: str, durations: dict[str, float], deps: dict[str, list[str]]) -> float:
     with tempfile.TemporaryDirectory(prefix="ce-bench-") as tmp:
         root = make_repo(Path(tmp), durations, deps)
-        done = subprocess.run(  # noqa: PLW1510 (failure is reported with its output below)
-            [
-                sys.executable,
-                "-m",
-                "ce",
-                "batch-exe",
-                "--batch",
-                "5",
-                "--schedule",
-                mode,
-                "--quiet",
-                "--json",
-            ],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"ce failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        return float(json.loads(done.stdout)["elapsed_seconds"])
+        _, summary = run_ce(root, "--batch", "5", "--schedule", mode)
+        return float(summary["elapsed_seconds"])
 
 
 def run() -> list[Row]:
