@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -271,18 +272,21 @@ def test_resume_of_a_finished_batch_has_nothing_to_do(
 
 
 CONFLICTING = [  # both write same.txt without declaring it: a real merge conflict
-    Spec(
-        id=f"PRP-7.1.{n}",
-        title=word,
-        phases=[[write(f"{n}.txt", word), write("same.txt", word)]],
-        files=[f"{n}.txt"],
-    )
-    for n, word in ((1, "One"), (2, "Two"))
+    *(
+        Spec(
+            id=f"PRP-7.1.{n}",
+            title=word,
+            phases=[[write(f"{n}.txt", word), write("same.txt", word)]],
+            files=[f"{n}.txt"],
+        )
+        for n, word in ((1, "One"), (2, "Two"))
+    ),
+    Spec(id="PRP-7.2.1", title="After", deps=["PRP-7.1.2"], phases=[[write("z.txt", "z")]]),
 ]
 LENIENT = 'executor = "script"\n[validate]\ndrift_threshold = 100\n[monitor]\npoll_seconds = 0.2\n'
 
 
-def test_running_a_paused_batch_again_without_resume_is_refused(
+def test_a_paused_batch_is_refused_without_resume_and_resumes_after_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = make_batch_repo(tmp_path / "repo", CONFLICTING, config=LENIENT)
@@ -291,12 +295,37 @@ def test_running_a_paused_batch_again_without_resume_is_refused(
     assert json.loads(checkpoint.read_text())["status"] == "PAUSED"
     before = checkpoint.read_text(), git(repo, "rev-parse", "main"), branches(repo)
 
-    result = ce(repo, monkeypatch, capsys, *BATCH)
+    refused = ce(repo, monkeypatch, capsys, *BATCH)
 
-    assert result.code == 2
-    assert "ce batch-exe --batch 7 --resume" in result.err
-    assert "ce cleanup --batch 7" in result.err
+    assert refused.code == 2
+    assert "ce batch-exe --batch 7 --resume" in refused.err
+    assert "ce cleanup --batch 7" in refused.err
     assert (checkpoint.read_text(), git(repo, "rev-parse", "main"), branches(repo)) == before
+
+    # What the pause message says: merge the target in the PRP's worktree, resolve, resume.
+    reason = json.loads(checkpoint.read_text())["pause_reason"]
+    worktree = Path(re.findall(r"^  cd (\S+)$", reason, re.MULTILINE)[0])
+    assert worktree == tmp_path / "repo-prp-7.1.2"
+    merge = subprocess.run(["git", "merge", "main"], cwd=worktree, capture_output=True, check=False)
+    assert merge.returncode == 1  # the conflict, as announced
+    (worktree / "same.txt").write_text("One\nTwo\n")
+    git(worktree, "add", "same.txt")
+    git(worktree, "commit", "-q", "--no-edit")
+
+    resumed = ce(repo, monkeypatch, capsys, *BATCH, "--resume", "--json")
+
+    assert resumed.code == 0, resumed.err
+    states = {p: r["state"] for p, r in resumed.json()["prps"].items()}
+    assert states == {"PRP-7.1.1": "merged", "PRP-7.1.2": "merged", "PRP-7.2.1": "merged"}
+    assert merges(repo) == [
+        "Merge PRP-7.1.1: One",
+        "Merge PRP-7.1.2: Two",
+        "Merge PRP-7.2.1: After",
+    ]
+    assert (repo / "same.txt").read_text() == "One\nTwo\n"
+    assert (repo / "z.txt").exists()
+    assert branches(repo) == ["main"] and worktrees(repo) == 1
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
 
 
 @pytest.mark.parametrize("leftover", ["branch", "worktree"])
@@ -543,3 +572,87 @@ def test_batch_exe_help_shows_the_contract_options(
     ):
         assert re.search(rf"^  {re.escape(option)}\s", result.out, re.MULTILINE), option
     assert "Minutes per PRP, fractions allowed" in result.out
+
+
+@pytest.mark.parametrize(("slots", "expected"), [("1", 1), ("2", 2), ("0", 3)])
+def test_max_parallel_bounds_how_many_prps_run_at_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    slots: str,
+    expected: int,
+) -> None:
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    timed = f"date +%s.%N >> {facts}/$CE_PRP_ID; sleep 0.6; date +%s.%N >> {facts}/$CE_PRP_ID"
+    specs = [
+        Spec(id=f"PRP-7.1.{n}", title=f"P{n}", phases=[[timed, write(f"{n}.txt", "x")]])
+        for n in (1, 2, 3)
+    ]
+    repo = make_batch_repo(tmp_path / "repo", specs)
+
+    result = ce(repo, monkeypatch, capsys, *BATCH, "--max-parallel", slots)
+
+    assert result.code == 0, result.err
+    spans = [[float(t) for t in path.read_text().split()] for path in facts.iterdir()]
+    most = max(sum(1 for start, end in spans if start <= at < end) for at, _ in spans)
+    assert most == expected
+
+
+MISSING_AGENT = (
+    '[executor]\nname = "claude"\n[executor.claude]\nbinary = "/nonexistent/claude"\n'
+    "[monitor]\npoll_seconds = 0.2\n"
+)
+
+
+def test_cli_flags_win_over_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_batch_repo(tmp_path / "repo", STAGED[:2], config=MISSING_AGENT)
+    head = git(repo, "rev-parse", "main")
+
+    refused = ce(repo, monkeypatch, capsys, *BATCH)
+    assert refused.code == 2
+    assert "/nonexistent/claude" in refused.err and "Traceback" not in refused.err
+    assert_untouched(repo, head)
+    plan = ce(repo, monkeypatch, capsys, *BATCH, "--dry-run", "--json", "--model", "opus")
+    assert {p["model"] for p in plan.json()["prps"].values()} == {"opus"}
+
+    result = ce(repo, monkeypatch, capsys, *BATCH, "--executor", "script", "--json")
+
+    assert result.code == 0, result.err
+    assert merges(repo) == ["Merge PRP-7.1.1: Alpha", "Merge PRP-7.2.1: Bravo"]
+
+
+def _detach(repo: Path) -> Path:
+    git(repo, "checkout", "-q", "--detach")
+    return repo
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (lambda repo: repo.parent / "elsewhere", BATCH, "is not inside a git repository"),
+        (_detach, BATCH, "HEAD is detached"),
+        (lambda repo: repo, (*BATCH, "PRP-7.1.1"), "either --batch N or PRP"),
+    ],
+    ids=["not-a-repository", "detached-head", "batch-and-prps"],
+)
+def test_a_wrong_environment_exits_2_and_creates_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[Callable[[Path], Path], tuple[str, ...], str],
+) -> None:
+    where, args, message = case
+    repo = make_batch_repo(tmp_path / "repo", STAGED)
+    (tmp_path / "elsewhere").mkdir()
+    cwd = where(repo)
+
+    result = ce(cwd, monkeypatch, capsys, *args)
+
+    assert result.code == 2
+    assert message in result.err and "Traceback" not in result.err
+    assert not (repo / ".ce" / "tmp").exists() and not (cwd / ".ce" / "tmp").exists()
+    assert git(repo, "for-each-ref", "--format=%(refname)", "refs/heads") == "refs/heads/main"
+    assert worktrees(repo) == 1
