@@ -264,3 +264,33 @@ def test_status_shows_a_running_batch_and_cleanup_refuses_to_touch_it(
         assert child.wait(timeout=60) == 130
     after = ce(repo, monkeypatch, capsys, "status")
     assert after.out.startswith("Batch 7: INTERRUPTED, not running: continue with --resume")
+
+
+def test_a_damaged_checkpoint_is_reported_and_cleanup_clears_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_batch_repo(tmp_path / "repo", PAUSING[:1], config=LENIENT)
+    assert ce(repo, monkeypatch, capsys, "execute-prp", "PRP-7.1.1").code == 0
+    state = repo / ".ce" / "tmp"
+    # A sound checkpoint beside the damaged one: still shown.
+    (state / "batch-execution-7.json").rename(state / "batch-execution-6.json")
+    (state / "batch-execution-7.json").write_text('{"version": 1, "status": "PAU')
+
+    status = ce(repo, monkeypatch, capsys, "status")
+    refused = ce(repo, monkeypatch, capsys, "batch-exe", "--batch", "7")
+
+    assert status.code == 0
+    assert "Batch 7: COMPLETED (target main)" in status.out  # read from batch-execution-6
+    assert "Batch 7: UNREADABLE\n  " in status.out and "cannot be read" in status.out
+    assert refused.code == 2 and "`ce cleanup`" in refused.err
+
+    cleaned = ce(repo, monkeypatch, capsys, "cleanup", "--batch", "7")
+
+    assert cleaned.code == 0
+    assert cleaned.out.splitlines() == [
+        f"removed {state / 'batch-execution-7.json'}",
+        f"removed {state / 'batch-7.journal.jsonl'}",
+        f"removed {state / 'run' / 'PRP-7.1.1'}",
+    ]
+    again = ce(repo, monkeypatch, capsys, "batch-exe", "--batch", "7")
+    assert again.code == 0 and "nothing to do" in again.err

@@ -57,6 +57,10 @@ def _console() -> Console:
 
 
 def _render(view: BatchStatusView, console: Console) -> None:
+    if view.problem is not None:
+        console.print(f"[bold]Batch {escape(view.batch_id)}[/]: [red]{view.status}[/]")
+        console.print(f"  {escape(view.problem)}\n")
+        return
     console.print(
         f"[bold]Batch {escape(view.batch_id)}[/]: {view.status}{_liveness(view)} "
         f"(target {escape(view.target)})"

@@ -57,6 +57,7 @@ class BatchStatusView:
     pause_reason: str | None
     prps: tuple[PrpStatus, ...]
     running: Holder | None = None  # set when this batch's orchestrator is alive
+    problem: str | None = None  # why the checkpoint could not be read
 
     @property
     def stopped(self) -> bool:
@@ -73,6 +74,7 @@ class BatchStatusView:
             "updated_at": self.updated_at,
             "pause_reason": self.pause_reason,
             "prps": [asdict(p) for p in self.prps],
+            "problem": self.problem,
         }
 
 
@@ -94,7 +96,19 @@ def _results(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def batch_status(repo: git.Repo, path: Path, now: float | None = None) -> BatchStatusView:
     """Where a batch stands: its checkpoint, corrected by git (branches, commits, worktrees)."""
-    data = read_checkpoint(path)
+    try:
+        data = read_checkpoint(path)
+    except CeError as exc:  # one damaged checkpoint must not hide the other batches
+        return BatchStatusView(
+            batch_id=path.stem.removeprefix("batch-execution-"),
+            status="UNREADABLE",
+            target="",
+            checkpoint=path,
+            updated_at=None,
+            pause_reason=None,
+            prps=(),
+            problem=str(exc),
+        )
     results = _results(data)
     dates = repo.ref_dates([HEADS + r["branch"] for r in results])
     now = time.time() if now is None else now
