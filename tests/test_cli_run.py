@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import pytest
 
 from batchkit import Spec, git, make_batch_repo, write
 from ce.cli import _register, cli
-from clikit import assert_untouched, branches, ce, ce_process, merges, worktrees
+from clikit import CHILD_ENV, assert_untouched, branches, ce, ce_process, merges, worktrees
 
 # Three stages: Alpha; Bravo and Charlie; Delta (after Bravo).
 STAGED = [
@@ -656,3 +659,33 @@ def test_a_wrong_environment_exits_2_and_creates_nothing(
     assert not (repo / ".ce" / "tmp").exists() and not (cwd / ".ce" / "tmp").exists()
     assert git(repo, "for-each-ref", "--format=%(refname)", "refs/heads") == "refs/heads/main"
     assert worktrees(repo) == 1
+
+
+def test_ctrl_c_with_json_prints_one_object_and_exits_130(tmp_path: Path) -> None:
+    slow = [Spec(id="PRP-7.1.1", title="Slow", phases=[["sleep 30"], [write("s.txt", "s")]])]
+    repo = make_batch_repo(tmp_path / "repo", slow)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ce", *BATCH, "--json"],
+        cwd=repo,
+        env=CHILD_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = repo / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log"
+    deadline = time.monotonic() + 30
+    while "phase 1 block 1/1" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the PRP never started"
+        time.sleep(0.05)
+
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+
+    assert child.returncode == 130, err
+    assert json.loads(out) == {
+        "batch_id": "7",
+        "status": "INTERRUPTED",
+        "exit_code": 130,
+        "resume_command": "ce batch-exe --batch 7 --resume",
+    }
+    assert "Continue with: ce batch-exe --batch 7 --resume" in err

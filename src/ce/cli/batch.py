@@ -173,6 +173,14 @@ def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
                 f"Continue with: {resume_command(context)}",
                 err=True,
             )
+            if as_json:  # stdout still holds one JSON object
+                interrupted = {
+                    "batch_id": context.batch_id,
+                    "status": "INTERRUPTED",
+                    "exit_code": 130,
+                    "resume_command": resume_command(context),
+                }
+                click.echo(json.dumps(interrupted))
             return 130
 
 
