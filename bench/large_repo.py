@@ -3,8 +3,7 @@
 Measured through `ce.git.Repo` (the code the engine runs): `worktree add` of a new PRP branch,
 its disk use (`disk_bytes` in the summary: files plus the worktree's admin dir with its index),
 and `worktree remove`; each the median of REPEAT rounds. Then a batch of PRPS one-file PRPs
-through `ce batch-exe` both ways: the merge lane's integration worktree is always full, so the
-batch gains less than one worktree does.
+through `ce batch-exe` both ways (setup, agents, merges and cleanup; no validation commands).
 """
 
 from __future__ import annotations
@@ -26,10 +25,13 @@ REPEAT = 2
 PRPS = 3
 MIN_SPEEDUP = 2.0  # a sparse worktree must be added at least this much faster
 IDENTITY = ("-c", "user.name=bench", "-c", "user.email=bench@example.invalid")
+# No stage review: it checks out the whole tree in the integration worktree, which would hide
+# what the PRPs' worktrees cost (the merges check nothing here, so they need no checkout).
 CONFIG = """\
 executor = "script"
 max_parallel = {parallel}
 sparse = {sparse}
+auto_review = false
 [validate]
 level2 = ""
 level3 = ""

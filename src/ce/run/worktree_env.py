@@ -81,10 +81,10 @@ def prepare(
         return None
     copied, refused = copy_included(ctx.root, worktree)
     if copied:
-        _log_line(log_path, f"[ce] {INCLUDE_FILE}: copied {', '.join(copied)}")
+        _log_line(log_path, f"[ce] {INCLUDE_FILE}: copied {_listing(copied)}")
     if refused:
         why = "git does not ignore them, so they would be committed"
-        _log_line(log_path, f"[ce] {INCLUDE_FILE}: not copied ({why}): {', '.join(refused)}")
+        _log_line(log_path, f"[ce] {INCLUDE_FILE}: not copied ({why}): {_listing(refused)}")
     if ctx.config.setup.strip():
         error = run_setup(
             ctx.config.setup,
@@ -99,6 +99,11 @@ def prepare(
             return error
     marker.write_text(f"{prp.id}\n", encoding="utf-8")
     return None
+
+
+def _listing(names: Sequence[str], most: int = 20) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def setup_environment(ctx: BatchContext, prp_id: str, worktree: Path) -> dict[str, str]:
