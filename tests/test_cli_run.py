@@ -62,6 +62,9 @@ def test_stages_run_one_at_a_time_equal_a_full_run(
     assert list(first.json()["prps"]) == ["PRP-7.1.1"]
     assert merges(repo) == ["Merge PRP-7.1.1: Alpha"]
     assert branches(repo) == ["main"]
+    again = ce(repo, monkeypatch, capsys, *BATCH, "--stage", "1")
+    assert again.code == 0
+    assert "Batch 7: nothing to do, every PRP of stage 1 is done." in again.err
     # Stage numbers keep their meaning: Alpha is done but stays stage 1 of the plan.
     third = ce(repo, monkeypatch, capsys, *BATCH, "--stage", "3", "--json")
     assert third.code == 2
@@ -206,6 +209,9 @@ def test_execute_prp_runs_one_prp_and_refuses_one_whose_dependency_is_not_done(
     assert summary["prps"]["PRP-7.1.1"]["state"] == "merged"
     assert merges(repo) == ["Merge PRP-7.1.1: Alpha"]
     assert "status: completed" in _prp_file(repo, "PRP-7.1.1").read_text()
+    again = ce(repo, monkeypatch, capsys, "execute-prp", "PRP-7.1.1")
+    assert (again.code, again.out) == (0, "")
+    assert "Batch 7: nothing to do, PRP-7.1.1 is done." in again.err
     # Its dependency done, the next one runs (by file path this time).
     path = _prp_file(repo, "PRP-7.2.1")
     assert ce(repo, monkeypatch, capsys, "execute-prp", str(path)).code == 0

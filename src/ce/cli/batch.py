@@ -195,7 +195,7 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     if not orchestrator.prepare():
         if context.options.resume:
             orchestrator.finish_resumed()
-        click.echo(f"Batch {context.batch_id}: nothing to do, every PRP is done.", err=True)
+        click.echo(f"Batch {context.batch_id}: nothing to do, {_all_done(context)}.", err=True)
         if as_json:
             click.echo(
                 json.dumps(
@@ -213,6 +213,16 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     else:
         render_summary(summary, Console())
     return outcome.exit_code
+
+
+def _all_done(context: BatchContext) -> str:
+    """What is done, in the terms of the request: a stage, the PRPs named, or the batch."""
+    if context.options.stage is not None:
+        return f"every PRP of stage {context.options.stage} is done"
+    if context.options.prps and context.options.batch is None:
+        names = ", ".join(context.plan.plan.sorted_order)
+        return f"{names} {'is' if len(context.plan.plan.sorted_order) == 1 else 'are'} done"
+    return "every PRP is done"
 
 
 @contextlib.contextmanager
