@@ -294,3 +294,22 @@ def test_a_damaged_checkpoint_is_reported_and_cleanup_clears_it(
     ]
     again = ce(repo, monkeypatch, capsys, "batch-exe", "--batch", "7")
     assert again.code == 0 and "nothing to do" in again.err
+
+
+def test_cleanup_never_deletes_a_directory_that_is_not_a_worktree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_batch_repo(tmp_path / "repo", PAUSING, config=LENIENT)
+    mine = tmp_path / "repo-prp-7.2.1"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("the user's\n")
+    assert ce(repo, monkeypatch, capsys, "batch-exe", "--batch", "7").code == 2
+
+    result = ce(repo, monkeypatch, capsys, "cleanup", "--batch", "7", "--force")
+
+    assert result.code == 1
+    assert (
+        f"kept PRP-7.2.1: {mine} is not a worktree of this repository; "
+        "move or remove it yourself" in result.err
+    )
+    assert (mine / "precious.txt").read_text() == "the user's\n"

@@ -158,7 +158,7 @@ def _print_report(report: CleanupReport) -> None:
     for item in report.removed_files:
         click.echo(f"removed {item}")
     for item in report.refused:
-        click.echo(f"kept {item}; use --force to delete it", err=True)
+        click.echo(f"kept {item}", err=True)
     if report.refused:
         click.echo(
             f"kept the checkpoint and journal of batch {report.batch_id}: "

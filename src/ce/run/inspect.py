@@ -206,7 +206,7 @@ class CleanupReport:
     removed_worktrees: tuple[str, ...]
     deleted_branches: tuple[str, ...]
     removed_files: tuple[str, ...]
-    refused: tuple[str, ...]  # what was kept because it holds unmerged work (needs --force)
+    refused: tuple[str, ...]  # what was kept, each with why and what to do
 
     @property
     def empty(self) -> bool:
@@ -246,10 +246,11 @@ def cleanup_batch(
     branches: list[str] = []
     refused: list[str] = []
     tips = repo.ref_tips([f"{HEADS}{p.branch}-conflict-*" for p in prps])
+    registered = {w.path.resolve() for w in repo.worktrees()}
     for prp in prps:
         names = [prp.branch, *(r.removeprefix(HEADS) for r in sorted(tips) if _kept_by(r, prp))]
         names = [n for n in names if repo.branch_exists(n)]
-        why = None if force else _unsafe(repo, prp, names, target)
+        why = _foreign(prp, registered) or (None if force else _unsafe(repo, prp, names, target))
         if why is not None:
             refused.append(f"{prp.id}: {why}")
             continue
@@ -276,17 +277,26 @@ def _kept_by(ref: str, prp: Leftover) -> bool:
     return suffix != ref and suffix.isdigit()
 
 
+def _foreign(prp: Leftover, registered: set[Path]) -> str | None:
+    """A directory where the PRP's worktree would be that is not a worktree: not ce's to
+    delete, even with --force."""
+    path = Path(prp.worktree)
+    if path.exists() and path.resolve() not in registered:
+        return f"{path} is not a worktree of this repository; move or remove it yourself"
+    return None
+
+
 def _unsafe(repo: git.Repo, prp: Leftover, branches: list[str], target: str) -> str | None:
     """Why deleting this PRP's leftovers would lose work, or None when it would not."""
     for branch in branches:
         if not target or not repo.is_ancestor(HEADS + branch, HEADS + target):
             return (
                 f"branch {branch} has commits not on {target or 'the target'} "
-                f"(worktree {prp.worktree})"
+                f"(worktree {prp.worktree}); use --force to delete it"
             )
     worktree = Path(prp.worktree)
     if (worktree / ".git").exists() and git.Repo(worktree).has_changes():
-        return f"worktree {prp.worktree} has uncommitted changes"
+        return f"worktree {prp.worktree} has uncommitted changes; use --force to delete it"
     return None
 
 
