@@ -426,9 +426,9 @@ class Orchestrator:
             return False
         self.budget_reason = (
             f"The batch budget of ${budget:.2f} is spent (${spent:.2f} reported by the agents), "
-            "so no new PRP was started. Raise it with --batch-budget-usd N (or "
-            f"batch_budget_usd in .ce/config.toml) and run `ce batch-exe {_batch_args(self.ctx)} "
-            "--resume`."
+            "so no new PRP was started. To go on, raise it: "
+            f"`ce batch-exe {_batch_args(self.ctx)} --resume --batch-budget-usd N` "
+            "(or set batch_budget_usd in .ce/config.toml)."
         )
         self.emit(
             Notice(
