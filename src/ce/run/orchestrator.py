@@ -532,6 +532,7 @@ class Orchestrator:
         record.base = result.base or record.base
         record.head = result.head
         record.phases_done = result.phases_done
+        record.attempts += max(0, result.attempts - 1)  # relaunches within this start
         record.validation = result.validation
         record.disk_bytes = result.disk_bytes or record.disk_bytes
         record.add_usage(
@@ -792,13 +793,20 @@ class Orchestrator:
             f"  cd {self.ctx.root} && ce batch-exe {_batch_args(self.ctx)} --resume"
         )
 
+    def _another_try(self, prp_id: str) -> int | None:
+        """Count one more conflict-policy attempt for a PRP; None once MAX_RERUNS are used."""
+        count = self.reruns.get(prp_id, 0) + 1
+        if count > MAX_RERUNS:
+            return None
+        self.reruns[prp_id] = count
+        return count
+
     def _hand_to_agent(self, record: PrpRecord, files: str) -> bool:
         """The `agent` policy: relaunch the PRP's executor in its worktree to merge the target
         into its branch and resolve; the lane then tries again. Bounded like `rerun`."""
-        count = self.reruns.get(record.id, 0) + 1
-        if count > MAX_RERUNS:
+        count = self._another_try(record.id)
+        if count is None:
             return False
-        self.reruns[record.id] = count
         self.resolving.add(record.id)
         self.emit(
             Notice(
@@ -817,10 +825,9 @@ class Orchestrator:
         The conflicting work is kept on a renamed branch, never deleted. Bounded: after
         MAX_RERUNS the usual pause (or --continue-on-error) applies.
         """
-        count = self.reruns.get(record.id, 0) + 1
-        if count > MAX_RERUNS:
+        count = self._another_try(record.id)
+        if count is None:
             return False
-        self.reruns[record.id] = count
         kept = f"{record.info.branch}-conflict-{count}"
         self.journal.intent("rerun", prp=record.id, kept=kept)
         self.ctx.repo.remove_worktree(Path(record.info.worktree), force=True)
