@@ -235,7 +235,9 @@ def test_a_rate_limit_holds_every_launch_then_the_prp_goes_on_without_failing(
     assert notice in err
     log = (repo / ".ce/tmp/logs/PRP-7.1.1.log").read_text()
     assert "then it goes on from phase 1" in log
-    assert "[ce] attempt 2:" in log
+    # Launched twice, one attempt: the launch after the reset is the same attempt again.
+    assert log.count("[ce] attempt 1:") == 2
+    assert "[ce] attempt 2:" not in log
     assert checkpoint(repo)["PRP-7.1.1"]["attempts"] == 1
 
 
@@ -292,6 +294,7 @@ def test_a_stalled_agent_is_nudged_in_its_session_then_relaunched_fresh(
     assert prp["state"] == "merged"
     assert prp["cost_usd"] == pytest.approx(0.1 * (stalls + 1))  # stalled launches cost too
     assert prp["session_id"] == f"s-{stalls}"
+    assert prp["attempts"] == stalls + 1  # the nudge is a launch like any other
     log = (repo / ".ce/tmp/logs/PRP-7.1.1.log").read_text()
     assert "stalled 1s; resuming its session with a nudge (phase 1 next)" in log
     assert ("relaunching from phase 1 (attempt 2 of 2)" in log) == (stalls == 2)

@@ -221,23 +221,24 @@ class Worker:
         failure nor a retry: new launches wait for the reset, then it goes again.
         """
         retries = self.ctx.config.monitor.retries
-        launches = relaunched = limited = 0
+        # A launch after a rate limit is the same attempt again: `attempts` counts the others.
+        attempts = relaunched = limited = 0
         nudge: list[str] | None = None  # the next launch resumes the agent's session
         nudged = False
         error: str | None = None
         while True:
             start = resume_point(self.prp, done)
             if start is None or _is_set(self.stopping):
-                return launches, error, done
-            launches += 1
-            error = self._launch(start, launches, argv=nudge)
+                return attempts, error, done
+            attempts += 0 if limited else 1
+            error = self._launch(start, attempts, argv=nudge)
             self._save_leftovers(repo)
             done = phases_done(repo, self.prp, base)
             if error is None:
-                return launches, None, done
+                return attempts, None, done
             start = resume_point(self.prp, done)
             if start is None or _is_set(self.stopping):
-                return launches, error, done
+                return attempts, error, done
             wait = self.last.retry_after if self.last is not None else None
             limited = limited + 1 if wait is not None else 0
             if wait is not None and limited <= MAX_RATE_LIMITED:
@@ -245,8 +246,8 @@ class Worker:
                 continue
             # A timeout is not retried: --timeout bounds the PRP's time, not one attempt's.
             if not error.startswith(STALLED_PREFIX):
-                append_log(self.log_path, f"{error}; not relaunched (attempts: {launches})")
-                return launches, error, done
+                append_log(self.log_path, f"{error}; not relaunched (attempts: {attempts})")
+                return attempts, error, done
             nudge = None if nudged else self._nudge_argv(start)
             if nudge is not None:
                 nudged = True
@@ -254,8 +255,8 @@ class Worker:
                 self.monitor.note(self.prp.id, self.log_path, "warning", message)
                 continue
             if relaunched >= retries:
-                append_log(self.log_path, f"{error}; not relaunched (attempts: {launches})")
-                return launches, error, done
+                append_log(self.log_path, f"{error}; not relaunched (attempts: {attempts})")
+                return attempts, error, done
             relaunched += 1
             again = f"attempt {relaunched + 1} of {retries + 1}"
             message = f"{error}; relaunching from phase {start} ({again})"
