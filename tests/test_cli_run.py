@@ -591,9 +591,21 @@ def test_max_parallel_bounds_how_many_prps_run_at_once(
     slots: str,
     expected: int,
 ) -> None:
-    facts = tmp_path / "facts"
+    facts, started = tmp_path / "facts", tmp_path / "started"
     facts.mkdir()
-    timed = f"date +%s.%N >> {facts}/$CE_PRP_ID; sleep 0.6; date +%s.%N >> {facts}/$CE_PRP_ID"
+    started.mkdir()
+    # Each PRP waits (a while at most) until as many as expected have started: however slow
+    # the machine, the expected ones overlap, and a broken limit shows as more than expected.
+    timed = f"""
+        date +%s.%N >> {facts}/$CE_PRP_ID
+        touch {started}/$CE_PRP_ID
+        for _ in $(seq 100); do
+            [ "$(ls {started} | wc -l)" -ge {expected} ] && break
+            sleep 0.1
+        done
+        sleep 0.3
+        date +%s.%N >> {facts}/$CE_PRP_ID
+    """
     specs = [
         Spec(id=f"PRP-7.1.{n}", title=f"P{n}", phases=[[timed, write(f"{n}.txt", "x")]])
         for n in (1, 2, 3)

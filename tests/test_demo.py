@@ -49,7 +49,7 @@ def test_demo_finishes_quickly_with_every_prp_merged(
     done, elapsed = demo
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert elapsed < 30, f"the demo took {elapsed:.0f}s"
+    assert elapsed < 40, f"the demo took {elapsed:.0f}s"
     assert "Batch 1: COMPLETED" in done.stdout
     assert "Total PRPs: 5  Completed: 5" in done.stdout
     assert "Traceback" not in done.stderr
