@@ -392,8 +392,11 @@ class Worker:
                 error=f"phases {', '.join(map(str, missing))} have no checkpoint commit "
                 f"({count}/{len(numbers)} done)",
             )
+        validated = self._validate(judged, head)
+        if validated.state is not PrpState.VALIDATED:
+            return validated  # a kept, failing branch does not claim to be completed
         head = self._mark_completed(repo) or head
-        return self._validate(replace(judged, head=head), head)
+        return replace(validated, head=head)
 
     def _mark_completed(self, repo: git.Repo) -> str | None:
         """`status: completed` in the PRP file, committed on the branch so that it lands
