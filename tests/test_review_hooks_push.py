@@ -127,3 +127,41 @@ def test_push_without_upstream_is_a_user_error(
     assert ce(repo, monkeypatch, "--push") == 2
     assert "--push needs an upstream" in capsys.readouterr().err
     assert not (repo / ".ce" / "tmp").exists()
+
+
+REVIEWER = """\
+set -eu
+if [ "${CE_TASK:-}" = review ]; then
+  printf '{"status": "FAILED", "findings": ["b.txt: should say B"]}' > "$CE_RESULT_PATH"
+  exit 0
+fi
+case "$CE_PRP_ID" in
+  PRP-7.1.1) echo a > a.txt ;;
+  PRP-7.2.1) echo b > b.txt ;;
+esac
+git add -A
+git commit -q -m "$CE_PRP_ID: Phase 1 - Step 1"
+"""
+
+
+def test_agent_review_verdict_failed_pauses_with_its_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reviewer = tmp_path / "reviewer.sh"
+    reviewer.write_text(REVIEWER)
+    specs = [
+        Spec(id="PRP-7.1.1", title="Alpha", phases=[[]], files=["a.txt"]),
+        Spec(id="PRP-7.2.1", title="Bravo", deps=["PRP-7.1.1"], phases=[[]], files=["b.txt"]),
+    ]
+    config = (
+        "review_agent = true\n"
+        f'[executor]\nname = "command"\n[executor.command]\nrun = "bash {reviewer}"\n'
+    )
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+
+    assert ce(repo, monkeypatch) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "PAUSED"
+    assert "review agent: b.txt: should say B" in summary["pause_reason"]
+    assert summary["prps"]["PRP-7.2.1"]["state"] == "pending"
+    assert (repo / ".ce/tmp/logs/review-stage-1.log").exists()

@@ -86,6 +86,7 @@ class Config(_Section):
     schedule: Schedule = "stages"
     push: bool = False
     auto_review: bool = True
+    review_agent: bool = False  # also let the executor review each stage (PASSED/FAILED JSON)
     # Each new worktree: `setup` runs in it before the agent (split like shlex, no shell);
     # sparse: only the PRP's declared paths' directories and `sparse_always` are checked out;
     # CE_PORT_BASE = port_base + ports_per_prp * (the PRP's place in the plan).

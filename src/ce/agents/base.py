@@ -34,6 +34,7 @@ class ExecutorJob:
     # and resolve (the `agent` conflict policy).
     task: str = "implement"
     conflict_with: str | None = None
+    notes: str = ""  # task-specific text for the prompt (the PRPs a review looks at)
 
     @property
     def result_path(self) -> Path:
@@ -109,6 +110,7 @@ def render_prompt(job: ExecutorJob) -> str:
     return Template(text).safe_substitute(
         prp_id=job.prp.id,
         conflict_with=job.conflict_with or "",
+        notes=job.notes,
         prp_title=job.prp.title,
         prp_path=str(job.prp_path),
         worktree=str(job.worktree),

@@ -26,6 +26,7 @@ from ce import git, proc
 from ce.errors import CeError
 from ce.plan.schedule import critical_path_priority
 from ce.run import worktree_env
+from ce.run.agent_review import agent_review
 from ce.run.events import (
     BatchFinished,
     BatchStarted,
@@ -594,7 +595,7 @@ class Orchestrator:
         first = min(merged, key=lambda r: r.finished_at or 0.0)
         assert first.merged_as is not None
         self.emit(Notice(level="info", message=f"stage {stage}: reviewing what it merged"))
-        return review_stage(
+        review = review_stage(
             checkout=self.ctx.repo,
             integration=self.ctx.integration_worktree,
             stage=stage,
@@ -612,6 +613,25 @@ class Orchestrator:
             config=self.ctx.config.validation,
             env=self.lane_env,
         )
+        if not review.passed or not self.ctx.config.review_agent:
+            return review
+        if self.ctx.executor.name == "script":
+            self.emit(Notice(level="warning", message="review_agent: scripts cannot review"))
+            return review
+        verdict = agent_review(
+            executor=self.ctx.executor,
+            prps=[self.ctx.prp(r.id) for r in merged],
+            repo_root=self.ctx.root,
+            worktree=self.ctx.integration_worktree,
+            batch_id=self.ctx.batch_id,
+            stage=stage,
+            target=self.ctx.target,
+            scratch=self.ctx.state.root / "run" / f"review-stage-{stage}",
+            log_path=self.ctx.state.root / "logs" / f"review-stage-{stage}.log",
+            timeout_minutes=self.ctx.config.timeout_minutes,
+        )
+        findings = tuple(f"review agent: {f}" for f in verdict.findings)
+        return replace(review, passed=verdict.passed, findings=review.findings + findings)
 
     def _on_reviewed(self, review: Review) -> None:
         self.reviewing.discard(review.stage)
