@@ -77,6 +77,7 @@ class BatchOutcome:
     kept_worktrees: tuple[str, ...]
     nothing_to_do: bool = False
     reviews: tuple[dict[str, Any], ...] = ()
+    done_before: frozenset[str] = frozenset()  # PRPs of the plan done before this run
     hooks: tuple[dict[str, Any], ...] = ()
     budget_reason: str | None = None  # the batch budget stopped new PRPs from starting
 
@@ -995,6 +996,7 @@ class Orchestrator:
             warnings=self.ctx.warnings,
             kept_worktrees=kept,
             reviews=tuple(r.to_json() for _, r in sorted(self.reviews.items())),
+            done_before=self.ctx.done - self.records.keys(),
             hooks=tuple(self.hook_results),
             budget_reason=self.budget_reason,
         )

@@ -30,6 +30,7 @@ def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, An
                 "prps": [
                     {"id": r.id, "state": r.state.value} for r in records if r.info.stage == number
                 ],
+                "done_before": [p for p in outcome.stages[number - 1] if p in outcome.done_before],
             }
             for number in range(1, len(outcome.stages) + 1)
         ],

@@ -43,10 +43,9 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(f"Agent cost: ${cost:.2f}{_tokens(summary.get('usage') or {})}")
     console.print("\nStage breakdown:")
     for stage in summary["stages"]:
-        items = (
-            ", ".join(f"{_MARK.get(p['state'], '·')} {escape(p['id'])}" for p in stage["prps"])
-            or "[dim](done earlier)[/]"
-        )
+        items = ", ".join(
+            f"{_MARK.get(p['state'], '·')} {escape(p['id'])}" for p in stage["prps"]
+        ) or ("[dim](done earlier)[/]" if stage.get("done_before") else "[dim](not in this run)[/]")
         parallel = " (parallel)" if len(stage["prps"]) > 1 else ""
         console.print(f"  Stage {stage['stage']}: {items}{parallel}")
     console.print("\nValidation results:")
