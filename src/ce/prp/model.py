@@ -22,7 +22,7 @@ class Complexity(enum.Enum):
     HIGH = "high"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Phase:
     number: int
     title: str
@@ -34,7 +34,7 @@ def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Prp:
     id: str  # normalized: exactly one "PRP-" prefix, safe characters only
     path: Path
