@@ -52,9 +52,6 @@ from ce.secrets import mask
 
 IGNORE_LINE = ".ce/tmp/"
 MAX_RERUNS = 2
-# The checkpoint is the readable summary; the journal and git make resume exact, so the
-# checkpoint may trail the records by this much (seconds) instead of an fsync per message.
-CHECKPOINT_EVERY = 0.25
 
 
 class BatchStatus(enum.Enum):
@@ -364,20 +361,15 @@ class Orchestrator:
                 )
 
     def _loop(self, pool: ThreadPoolExecutor, slots: int) -> None:
-        unsaved = False  # the checkpoint lags at most CHECKPOINT_EVERY behind the records
-        saved_at = time.monotonic()
         while True:
             self._dispatch(pool, slots)
             self._feed_lane()
             while self.removals:
                 self._remove_worktree(self.removals.pop())
-            if unsaved and time.monotonic() - saved_at >= CHECKPOINT_EVERY:
-                self._checkpoint(BatchStatus.IN_PROGRESS)
-                unsaved, saved_at = False, time.monotonic()
             if not self.running and not self.in_lane and not self.reviewing:
                 break
             try:
-                message = self.inbox.get(timeout=CHECKPOINT_EVERY if unsaved else 1.0)
+                message = self.inbox.get(timeout=1.0)
             except queue.Empty:
                 continue
             if isinstance(message, _Worked):
@@ -388,7 +380,7 @@ class Orchestrator:
                     self._on_push_rejected(message.push_error)
             else:
                 self._on_reviewed(message.review)
-            unsaved = True
+            self._checkpoint(BatchStatus.IN_PROGRESS)
 
     # -- scheduling ---------------------------------------------------------------------------
 
