@@ -53,6 +53,26 @@ SIX = [
 ]
 
 
+# Two PRPs of one stage that both write same.txt without declaring it: a real merge conflict.
+SAME_FILE = [
+    Spec(
+        id="PRP-7.1.1",
+        title="One",
+        phases=[[write("one.txt", "1"), write("same.txt", "one")]],
+        files=["one.txt"],
+        order=1,
+    ),
+    Spec(
+        id="PRP-7.1.2",
+        title="Two",
+        phases=[[write("two.txt", "2"), write("same.txt", "two")]],
+        files=["two.txt"],
+        order=2,
+    ),
+]
+NO_DRIFT = 'executor = "script"\n[validate]\ndrift_threshold = 100\n'
+
+
 def ce(repo: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     monkeypatch.chdir(repo)
     return run(list(args))
@@ -157,24 +177,7 @@ def test_failing_validation_leaves_target_untouched(
 def test_undeclared_conflict_pauses_with_first_merged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    specs = [
-        Spec(
-            id="PRP-7.1.1",
-            title="One",
-            phases=[[write("one.txt", "1"), write("same.txt", "one")]],
-            files=["one.txt"],
-            order=1,
-        ),
-        Spec(
-            id="PRP-7.1.2",
-            title="Two",
-            phases=[[write("two.txt", "2"), write("same.txt", "two")]],
-            files=["two.txt"],
-            order=2,
-        ),
-    ]
-    config = 'executor = "script"\n[validate]\ndrift_threshold = 100\n'
-    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+    repo = make_batch_repo(tmp_path / "repo", SAME_FILE, config=NO_DRIFT)
 
     code = ce(repo, monkeypatch, "batch-exe", "--batch", "7")
 
@@ -294,24 +297,7 @@ def test_agent_policy_lets_the_executor_merge_and_resolve(
 def test_agent_policy_with_a_script_that_cannot_resolve_fails_the_prp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    specs = [
-        Spec(
-            id="PRP-7.1.1",
-            title="One",
-            phases=[[write("one.txt", "1"), write("same.txt", "one")]],
-            files=["one.txt"],
-            order=1,
-        ),
-        Spec(
-            id="PRP-7.1.2",
-            title="Two",
-            phases=[[write("two.txt", "2"), write("same.txt", "two")]],
-            files=["two.txt"],
-            order=2,
-        ),
-    ]
-    config = 'executor = "script"\n[validate]\ndrift_threshold = 100\n'
-    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+    repo = make_batch_repo(tmp_path / "repo", SAME_FILE, config=NO_DRIFT)
 
     code = ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--on-conflict", "agent", "--json")
 
