@@ -10,7 +10,7 @@ local changes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,22 @@ class MergeResult:
     message: str = ""
 
 
+def checkout_integration(
+    checkout: git.Repo,
+    path: Path,
+    commit: str,
+    on_created: Callable[[Path], None] | None = None,
+) -> None:
+    """The detached integration worktree at `commit`; `on_created` prepares a new one (the
+    `.worktreeinclude` files and `setup`, as for a PRP's worktree)."""
+    if (path / ".git").exists():
+        git.Repo(path).force_checkout_detached(commit)
+        return
+    checkout.add_detached_worktree(path, commit)
+    if on_created is not None:
+        on_created(path)
+
+
 def merge_subject(prp_id: str, title: str) -> str:
     return f"Merge {prp_id}: {title}"
 
@@ -64,6 +80,7 @@ class MergeLane:
         journal: Journal,
         listener: Listener,
         resuming: bool = False,
+        on_integration_created: Callable[[Path], None] | None = None,
     ) -> None:
         self.checkout = checkout
         self.target = target
@@ -73,6 +90,7 @@ class MergeLane:
         self.journal = journal
         self.emit = listener
         self.resuming = resuming  # an earlier run may have merged some PRPs already
+        self.on_integration_created = on_integration_created
         self.validated_trees: set[str] = set()
 
     def merge(self, req: MergeRequest) -> MergeResult:
@@ -153,10 +171,7 @@ class MergeLane:
         return bool(config.level3.strip())
 
     def _checkout_integration(self, commit: str) -> None:
-        if (self.integration / ".git").exists():
-            git.Repo(self.integration).force_checkout_detached(commit)
-        else:
-            self.checkout.add_detached_worktree(self.integration, commit)
+        checkout_integration(self.checkout, self.integration, commit, self.on_integration_created)
 
     def _advance(self, old: str, new: str) -> bool | None:
         """True: moved. False: blocked by the user's checkout. None: lost a race, recompute."""

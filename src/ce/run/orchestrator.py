@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ce import git, proc
-from ce.errors import CeError
+from ce.errors import CeError, CeFailure
 from ce.plan.schedule import critical_path_priority
 from ce.run import worktree_env
 from ce.run.agent_review import agent_review
@@ -159,6 +159,7 @@ class Orchestrator:
             journal=self.journal,
             listener=self.emit,
             resuming=ctx.options.resume,
+            on_integration_created=self._prepare_integration,
         )
         self.announced_stages: set[int] = set()
 
@@ -613,6 +614,7 @@ class Orchestrator:
             ],
             config=self.ctx.config.validation,
             env=self.lane_env,
+            on_created=self._prepare_integration,
         )
         if not review.passed or not self.ctx.config.review_agent:
             return review
@@ -633,6 +635,28 @@ class Orchestrator:
         )
         findings = tuple(f"review agent: {f}" for f in verdict.findings)
         return replace(review, passed=verdict.passed, findings=review.findings + findings)
+
+    def _prepare_integration(self, path: Path) -> None:
+        """A new integration worktree gets what a PRP's worktree gets: `.worktreeinclude`
+        files and `setup`, so the merged-tree checks run in the same environment."""
+        log = self.ctx.state.root / "logs" / "integration.log"
+        copied, _ = worktree_env.copy_included(self.ctx.root, path)
+        if copied:
+            _append_log(log, f"[ce] .worktreeinclude: copied {', '.join(copied[:20])}\n")
+        if not self.ctx.config.setup.strip():
+            return
+        error = worktree_env.run_setup(
+            self.ctx.config.setup,
+            path,
+            env=git.git_env(c_locale=False) | worktree_env.lane_variables(self.ctx),
+            log_path=log,
+            timeout_minutes=self.ctx.config.timeout_minutes,
+            grace=self.ctx.config.monitor.grace_seconds,
+            on_group=lambda _pgid: None,
+        )
+        if error is not None:
+            self.ctx.repo.remove_worktree(path, force=True)  # prepared again next time
+            raise CeFailure(f"the integration worktree's {error}")
 
     def _on_reviewed(self, review: Review) -> None:
         self.reviewing.discard(review.stage)

@@ -7,7 +7,7 @@ is checked again for drift against its declared files. FAILED pauses the batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from ce import git
 from ce.config import ValidateConfig
 from ce.prp.model import Prp
+from ce.run.merge import checkout_integration
 from ce.run.validate import ValidationTarget, drift, run_command, run_levels
 
 
@@ -53,10 +54,11 @@ def review_stage(
     merged: Sequence[MergedPrp],
     config: ValidateConfig,
     env: Mapping[str, str] | None = None,
+    on_created: Callable[[Path], None] | None = None,
 ) -> Review:
     """Review the target from `base` (before the stage's first merge) to `tip`."""
     findings = [*_drift_findings(checkout, merged, config.drift_threshold)]
-    _checkout(checkout, integration, tip)
+    checkout_integration(checkout, integration, tip, on_created)
     target = ValidationTarget(worktree=integration, base=base, head=tip, branch_checks=False)
     results = run_levels(target, config, (1, 2, 3, 4), env)
     if config.review.strip() and all(r.passed for r in results.values()):
@@ -93,11 +95,6 @@ def _drift_findings(checkout: git.Repo, merged: Sequence[MergedPrp], threshold: 
     return findings
 
 
-def _checkout(checkout: git.Repo, integration: Path, commit: str) -> None:
-    if (integration / ".git").exists():
-        git.Repo(integration).force_checkout_detached(commit)
-    else:
-        checkout.add_detached_worktree(integration, commit)
 
 
 def _level(key: str) -> str:

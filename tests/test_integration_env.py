@@ -1,0 +1,47 @@
+"""The merge lane's integration worktree gets `.worktreeinclude` files and `setup` too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from batchkit import Spec, git, make_batch_repo, write
+from ce.cli import run
+
+
+def test_merged_tree_checks_run_with_included_files_and_setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two PRPs of one stage: the second's merged tree is not its branch's tree, so the lane
+    # validates it in the integration worktree, where .env and setup's marker must exist too.
+    specs = [
+        Spec(id="PRP-7.1.1", title="One", phases=[[write("one.txt", "1")]], files=["one.txt"]),
+        Spec(id="PRP-7.1.2", title="Two", phases=[[write("two.txt", "2")]], files=["two.txt"]),
+    ]
+    config = (
+        'executor = "script"\n'
+        "auto_review = false\n"
+        "setup = \"bash -c 'touch .ready'\"\n"
+        "[validate]\n"
+        "level3 = \"bash -c 'test -f .env && test -f .ready'\"\n"
+    )
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+    (repo / ".gitignore").write_text(".env\n.ready\n.ce/tmp/\n")
+    (repo / ".worktreeinclude").write_text(".env\n")
+    git(repo, "add", ".gitignore", ".worktreeinclude")
+    git(repo, "commit", "-q", "-m", "env")
+    (repo / ".env").write_text("LOCAL=1\n")
+    monkeypatch.chdir(repo)
+
+    code = run(["batch-exe", "--batch", "7", "--json", "--max-parallel", "2"])
+
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    summary = json.loads(out.out)
+    checked = [
+        p for p in summary["prps"].values() if "integration_level_3" in p["validation_results"]
+    ]
+    assert checked, "the second merge should have been validated as a merged tree"
+    assert all(p["validation_results"]["integration_level_3"]["passed"] for p in checked)
