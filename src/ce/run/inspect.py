@@ -222,8 +222,7 @@ def checkpoint_leftovers(path: Path) -> tuple[str, list[Leftover]]:
     except CeError:
         return "", []
     prps = [
-        Leftover(id=r["prp_id"], branch=r["branch"], worktree=r["worktree"])
-        for r in _results(data)
+        Leftover(id=r["prp_id"], branch=r["branch"], worktree=r["worktree"]) for r in _results(data)
     ]
     return str(data.get("target", "")), prps
 

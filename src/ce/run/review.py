@@ -95,7 +95,5 @@ def _drift_findings(checkout: git.Repo, merged: Sequence[MergedPrp], threshold: 
     return findings
 
 
-
-
 def _level(key: str) -> str:
     return key.replace("level_", "L")
