@@ -216,13 +216,7 @@ def test_rerun_policy_executes_the_conflicting_prp_again_from_the_new_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     specs = [
-        Spec(
-            id="PRP-7.1.1",
-            title="One",
-            phases=[[write("one.txt", "1"), write("same.txt", "one")]],
-            files=["one.txt"],
-            order=1,
-        ),
+        SAME_FILE[0],
         Spec(
             id="PRP-7.1.2",
             title="Two",

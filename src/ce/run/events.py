@@ -124,7 +124,3 @@ class BatchFinished(Event):
 
 
 Listener = Callable[[Event], None]
-
-
-def ignore(_event: Event) -> None:
-    """A listener for running without any output."""

@@ -217,19 +217,22 @@ def check_clean(context: BatchContext) -> None:
 
 def check_leftovers(context: BatchContext, prp_ids: list[str]) -> None:
     """A worktree or branch from an earlier run is adopted by --resume, never silently reused."""
+    branches = {prp_id: context.branch(prp_id) for prp_id in prp_ids}
+    # One `for-each-ref` for every PRP branch: a batch may hold hundreds of PRPs.
+    existing = context.repo.ref_tips([f"refs/heads/{b}" for b in branches.values()])
     problems = []
-    for prp_id in prp_ids:
-        branch, path = context.branch(prp_id), context.worktree(prp_id)
-        if context.repo.branch_exists(branch):
+    for prp_id, branch in branches.items():
+        if f"refs/heads/{branch}" in existing:
             problems.append(f"  {prp_id}: branch {branch} already exists")
-        if path.exists():
-            problems.append(f"  {prp_id}: {path} already exists")
-    if problems:
-        raise CeError(
-            "An earlier run left work behind:\n" + "\n".join(problems) + "\n"
+        if context.worktree(prp_id).exists():
+            problems.append(f"  {prp_id}: {context.worktree(prp_id)} already exists")
+    if not problems:
+        return
+    if context.options.batch:
+        advice = (
             f"Continue it with `ce batch-exe --batch {context.batch_id} --resume`, or remove it "
             f"with `ce cleanup --batch {context.batch_id}` (add --force to drop unmerged commits)."
-            if context.options.batch
-            else "An earlier run left work behind:\n" + "\n".join(problems) + "\n"
-            "Continue it with --resume, or remove it with `ce cleanup`."
         )
+    else:
+        advice = "Continue it with --resume, or remove it with `ce cleanup`."
+    raise CeError("An earlier run left work behind:\n" + "\n".join(problems) + "\n" + advice)

@@ -173,6 +173,16 @@ class MergeLane:
     def _checkout_integration(self, commit: str) -> None:
         checkout_integration(self.checkout, self.integration, commit, self.on_integration_created)
 
+    def commit_file(self, path: str, text: str, message: str) -> bool:
+        """Commit one file's new content straight onto the target (the `.gitignore` entry)."""
+        for _ in range(_MAX_RACES):
+            old = self.checkout.rev_parse(self.ref)
+            tree = self.checkout.tree_with_file(old, path, text)
+            advanced = self._advance(old, self.checkout.commit_tree(tree, [old], message))
+            if advanced is not None:
+                return advanced
+        return False
+
     def _advance(self, old: str, new: str) -> bool | None:
         """True: moved. False: blocked by the user's checkout. None: lost a race, recompute."""
         holder = self._holder()
@@ -202,15 +212,3 @@ class MergeLane:
             "refused the fast-forward: it has local changes or untracked files that the merge "
             "would overwrite. Commit or move them away, then run again with --resume."
         )
-
-
-def commit_file_on_target(lane: MergeLane, path: str, text: str, message: str) -> bool:
-    """Commit one file's new content straight onto the target (e.g. the `.gitignore` entry)."""
-    for _ in range(_MAX_RACES):
-        old = lane.checkout.rev_parse(lane.ref)
-        tree = lane.checkout.tree_with_file(old, path, text)
-        new = lane.checkout.commit_tree(tree, [old], message)
-        advanced = lane._advance(old, new)
-        if advanced is not None:
-            return advanced
-    return False

@@ -42,7 +42,7 @@ from ce.run.events import (
 )
 from ce.run.gate import LaunchGate, stagger_seconds
 from ce.run.load import BatchContext, check_clean, check_leftovers
-from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult, commit_file_on_target
+from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult
 from ce.run.monitor import Monitor
 from ce.run.review import MergedPrp, Review, review_stage
 from ce.run.state import CHECKPOINT_VERSION, Journal, PrpRecord, read_checkpoint, write_json_atomic
@@ -296,10 +296,10 @@ class Orchestrator:
         """Git is the truth: merged means its merge commit is on the target."""
         repo, branch = self.ctx.repo, record.info.branch
         head = repo.try_rev_parse(f"refs/heads/{branch}") or record.head
-        merged = head is not None and self.lane.find_merge(record.id, head) is not None
-        if merged:
+        merge = None if head is None else self.lane.find_merge(record.id, head)
+        if merge is not None:
             record.state = PrpState.MERGED
-            record.merged_as = record.merged_as or self.lane.find_merge(record.id, head or "")
+            record.merged_as = record.merged_as or merge
         else:
             record.state = PrpState.PENDING
             record.error = None
@@ -923,7 +923,7 @@ class Orchestrator:
         text = (
             current + ("" if not current or current.endswith("\n") else "\n") + IGNORE_LINE + "\n"
         )
-        if not commit_file_on_target(self.lane, ".gitignore", text, "ce: ignore .ce/tmp/"):
+        if not self.lane.commit_file(".gitignore", text, "ce: ignore .ce/tmp/"):
             self.emit(
                 Notice(
                     level="warning",

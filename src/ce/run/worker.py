@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -77,7 +78,7 @@ class Worker:
         listener: Listener,
         stage: int,
         model: str,
-        stopping: object,
+        stopping: threading.Event,
         today: date,
         may_exist: bool = True,
         gate: LaunchGate | None = None,
@@ -89,7 +90,7 @@ class Worker:
         self.emit = listener
         self.stage = stage
         self.model = model
-        self.stopping = stopping  # a threading.Event set when the batch is interrupted
+        self.stopping = stopping  # set when the batch is interrupted
         self.today = today
         self.may_exist = may_exist  # resuming: its branch and worktree may be there already
         self.path = ctx.worktree(prp_id)
@@ -110,7 +111,7 @@ class Worker:
             self.ctx, self.prp, self.path, log_path=self.log_path, on_group=self._track
         )
         if failure is not None:  # .worktreeinclude or setup
-            state = PrpState.PENDING if _is_set(self.stopping) else PrpState.FAILED
+            state = PrpState.PENDING if self.stopping.is_set() else PrpState.FAILED
             return WorkResult(
                 prp_id=self.prp.id, state=state, base=base, head=None, phases_done=0, error=failure
             )
@@ -120,10 +121,10 @@ class Worker:
             self._save_leftovers(repo)
             done = phases_done(repo, self.prp, base)
         attempts, error, done = self._execute(repo, base, done)
-        if error is None and self.resolve_with is not None and not _is_set(self.stopping):
+        if error is None and self.resolve_with is not None and not self.stopping.is_set():
             base, error = self._resolve_conflict(repo, attempts + 1)
             attempts += 1
-        if _is_set(self.stopping):  # interrupted: the work is saved, judge it on --resume
+        if self.stopping.is_set():  # interrupted: the work is saved, judge it on --resume
             return WorkResult(
                 prp_id=self.prp.id,
                 state=PrpState.PENDING,
@@ -228,7 +229,7 @@ class Worker:
         error: str | None = None
         while True:
             start = resume_point(self.prp, done)
-            if start is None or _is_set(self.stopping):
+            if start is None or self.stopping.is_set():
                 return attempts, error, done
             attempts += 0 if limited else 1
             error = self._launch(start, attempts, argv=nudge)
@@ -237,7 +238,7 @@ class Worker:
             if error is None:
                 return attempts, None, done
             start = resume_point(self.prp, done)
-            if start is None or _is_set(self.stopping):
+            if start is None or self.stopping.is_set():
                 return attempts, error, done
             wait = self.last.retry_after if self.last is not None else None
             limited = limited + 1 if wait is not None else 0
@@ -312,7 +313,7 @@ class Worker:
         """
         self.last = None
         waited = self.gate.wait_turn()  # staggered, and held while the agents are rate-limited
-        if _is_set(self.stopping):
+        if self.stopping.is_set():
             return "interrupted"
         if self.deadline is not None:  # time spent waiting is not the PRP's time
             self.deadline += waited
@@ -460,11 +461,6 @@ def _read_from(path: Path, offset: int) -> str:
     with path.open("rb") as log:
         log.seek(offset)
         return log.read().decode("utf-8", "replace")
-
-
-def _is_set(flag: object) -> bool:
-    is_set = getattr(flag, "is_set", None)
-    return bool(is_set()) if callable(is_set) else False
 
 
 def _validation_commands(ctx: BatchContext) -> tuple[str, ...]:
