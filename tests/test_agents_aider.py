@@ -12,7 +12,7 @@ import pytest
 from agent_kit import git, launch, make_job, subjects
 from ce.agents.aider import QUIET, AiderExecutor, assess_output
 from ce.config import AgentConfig
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 # Writes phase-N.txt for the phase its message names, touches aider's repo-map cache, prints
 # aider's usage line; `--version` and `--help` answer like aider 0.86.2.

@@ -11,7 +11,7 @@ from agent_kit import make_job
 from ce.agents.claude import DENIED, SESSION_FILE, ClaudeExecutor, assess_stream
 from ce.agents.stream import Event, json_events
 from ce.config import AgentConfig
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 NOW = 1_800_000_000.0
 

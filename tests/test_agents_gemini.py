@@ -19,7 +19,7 @@ from ce.agents.gemini import (
 )
 from ce.agents.stream import Event, estimate_cost
 from ce.config import AgentConfig
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 
 def executor(**settings: object) -> GeminiExecutor:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ce.cli import run
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.plan.deps import analyze
 
 SAMPLE_ITEMS: list[dict[str, Any]] = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.git import (
     LOCK_NAME,
     SLUG_MAX,

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.plan.batch import plan_batch
 from ce.plan.graph import CycleError
 from plan_samples import (

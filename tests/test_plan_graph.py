@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.plan.graph import CycleError, Move, Plan, PlanItem, file_conflicts, plan_stages
 
 Graph = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]  # id → (dependencies, files)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ce.errors import CeFailure
+from ce.core.errors import CeFailure
 from ce.proc import (
     Child,
     ProcessError,

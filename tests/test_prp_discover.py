@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import StatusClass
 

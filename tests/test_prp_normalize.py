@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp.model import Complexity, Prp, StatusClass
 from ce.prp.parse import normalize_id, parse_prp
 

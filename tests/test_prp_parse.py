@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp.model import Phase, Prp
 from ce.prp.parse import normalize_id, parse_prp
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp.parse import parse_prp
 from ce.prp.write import set_status, set_status_text
 

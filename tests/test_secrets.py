@@ -16,7 +16,7 @@ from rich.console import Console
 from batchkit import CONFIG, Spec, git, make_batch_repo, write
 from ce import proc
 from ce.cli import run
-from ce.run.events import BatchStarted, Notice, PrpInfo
+from ce.core.events import BatchStarted, Notice, PrpInfo
 from ce.run.state import Journal, write_json_atomic
 from ce.secrets import MASK, LogFilter, Masker, log_filter, mask, mask_data, masker, secret_values
 from ce.ui.board import Board

@@ -21,8 +21,8 @@ from batchkit import GIT_ENV_CONFIG, Spec, git, make_batch_repo, write
 from ce import proc
 from ce.cli import run
 from ce.config import MonitorConfig
+from ce.core.events import Event, Health, HealthChanged, Notice
 from ce.git import Repo
-from ce.run.events import Event, Health, HealthChanged, Notice
 from ce.run.monitor import Monitor, Watch, duration
 
 CONFIG = """\

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from ce.run.events import (
+from ce.core.events import (
     BatchStarted,
     Event,
     Health,

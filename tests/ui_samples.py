@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ce.run.events import (
+from ce.core.events import (
     BatchFinished,
     BatchStarted,
     Event,

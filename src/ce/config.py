@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 ExecutorName = Literal["script", "command", "claude", "codex", "gemini", "aider"]
 ConflictPolicy = Literal["pause", "agent", "rerun"]

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.proc import Completed, ProcessError, run
 
 MIN_GIT = (2, 38)  # `git merge-tree --write-tree`

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Self
 
-from ce.errors import CeFailure
+from ce.core.errors import CeFailure
 
 _STDERR_TAIL_LINES = 20
 _DRAIN_SECONDS = 5.0  # after killing a timed-out group, how long its pipes may take to close

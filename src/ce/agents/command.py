@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 from ce.agents.base import Assessment, ExecutorJob, write_prompt
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 PLACEHOLDERS = ("prp_id", "prp_path", "model", "resume_from", "worktree", "prompt_file")
 

@@ -14,7 +14,7 @@ from typing import ClassVar, Protocol
 from ce import proc
 from ce.agents.base import ExecutorJob
 from ce.config import AgentConfig
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 TIERS = ("haiku", "sonnet", "opus")
 NUDGE_OVERRIDE = Path(".ce") / "templates" / "nudge.md"

@@ -10,7 +10,7 @@ from ce.agents.command import CommandExecutor
 from ce.agents.gemini import GeminiExecutor
 from ce.agents.script import ScriptExecutor
 from ce.config import Config
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 AGENT_PRESETS = ("claude", "codex", "gemini", "aider")
 

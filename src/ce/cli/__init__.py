@@ -9,7 +9,7 @@ import traceback
 import click
 
 from ce import __version__
-from ce.errors import CeError, CeFailure
+from ce.core.errors import CeError, CeFailure
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.plan.deps import analyze_file, cycle_message
 
 

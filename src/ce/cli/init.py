@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ce import git
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.init import Action, init_repository
 
 

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ce import git
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.run.inspect import (
     BatchStatusView,
     CleanupReport,

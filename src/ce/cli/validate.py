@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from ce import git
 from ce.config import load_config
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp.discover import resolve_prps
 from ce.prp.model import Prp
 from ce.run.load import open_repository

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.plan.graph import CycleError, Plan, PlanItem, id_key, plan_stages
 from ce.plan.models import assign_model, model_score
 from ce.prp.model import Prp, StatusClass

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.plan.graph import CycleError, PlanItem, file_conflicts, plan_stages
 from ce.prp.normalize import normalize_id
 

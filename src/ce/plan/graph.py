@@ -27,7 +27,7 @@ from posixpath import normpath
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 _WILDCARD = re.compile(r"[*?\[]")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp.model import Prp, StatusClass
 from ce.prp.normalize import is_safe_token, normalize_id
 from ce.prp.parse import parse_prp

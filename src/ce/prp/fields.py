@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp import normalize as norm
 from ce.prp.model import Complexity
 

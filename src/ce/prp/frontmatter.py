@@ -17,7 +17,7 @@ from ruamel.yaml.constructor import ConstructorError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 BOM = "\ufeff"
 _DELIMITERS = ("---", "...")

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from types import MappingProxyType
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp import phases as md
 from ce.prp.fields import Fields, read_fields
 from ce.prp.frontmatter import load_yaml, split_document

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp.fields import normal_key
 from ce.prp.frontmatter import BOM, bare, closing_index, load_yaml, split_lines
 from ce.prp.normalize import normalize_status

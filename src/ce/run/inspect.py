@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ce import git
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.run.lock import LOCK_NAME
 from ce.run.state import StateDir, read_checkpoint
 from ce.run.validate import CHECKPOINT

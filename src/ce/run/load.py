@@ -11,7 +11,7 @@ from ce import git
 from ce.agents.base import Executor
 from ce.agents.registry import AGENT_PRESETS, make_executor
 from ce.config import Config, load_config
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass

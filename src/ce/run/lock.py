@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ce.errors import CeError
+from ce.core.errors import CeError
 
 LOCK_NAME = "ce-batch.lock"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ce import git
 from ce.config import ValidateConfig
-from ce.run.events import Listener, MergeStep
+from ce.core.events import Listener, MergeStep
 from ce.run.state import Journal, LevelResult
 from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.config import MonitorConfig
-from ce.run.events import Health, HealthChanged, Listener, Notice
+from ce.core.events import Health, HealthChanged, Listener, Notice
 from ce.secrets import mask
 
 STALLED_PREFIX = "stalled"  # a stop reason starting with this may be retried

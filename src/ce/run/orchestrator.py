@@ -23,11 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ce import git, proc
-from ce.errors import CeError, CeFailure
-from ce.plan.schedule import critical_path_priority
-from ce.run import worktree_env
-from ce.run.agent_review import agent_review
-from ce.run.events import (
+from ce.core.errors import CeError, CeFailure
+from ce.core.events import (
     BatchFinished,
     BatchStarted,
     Event,
@@ -40,6 +37,9 @@ from ce.run.events import (
     StageFinished,
     StageStarted,
 )
+from ce.plan.schedule import critical_path_priority
+from ce.run import worktree_env
+from ce.run.agent_review import agent_review
 from ce.run.gate import LaunchGate, stagger_seconds
 from ce.run.load import BatchContext, check_clean, check_leftovers
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult

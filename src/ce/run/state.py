@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from ce.errors import CeError
-from ce.run.events import Health, PrpInfo, PrpState
+from ce.core.errors import CeError
+from ce.core.events import Health, PrpInfo, PrpState
 from ce.secrets import mask_data
 
 CHECKPOINT_VERSION = 1

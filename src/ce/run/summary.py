@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ce.run.events import PrpState
+from ce.core.events import PrpState
 from ce.run.orchestrator import BatchOutcome, BatchStatus
 from ce.run.state import PrpRecord, add_known
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.agents.base import Assessment, ExecutorJob
+from ce.core.events import Listener, Notice, PrpChanged, PrpState
 from ce.prp.model import Prp
 from ce.prp.parse import read_prp_text
 from ce.prp.write import set_status_text
 from ce.run import worktree_env
-from ce.run.events import Listener, Notice, PrpChanged, PrpState
 from ce.run.gate import LaunchGate
 from ce.run.load import BatchContext
 from ce.run.monitor import STALLED_PREFIX, TIMED_OUT_PREFIX, Monitor, Watch, append_log

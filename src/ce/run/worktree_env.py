@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ce import git, proc
-from ce.errors import CeError
+from ce.core.errors import CeError
 from ce.prp.model import Prp
 from ce.secrets import log_filter, mask
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.text import Text
 
-from ce.run.events import (
+from ce.core.events import (
     BatchFinished,
     BatchStarted,
     Event,

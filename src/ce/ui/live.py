@@ -14,7 +14,7 @@ from typing import Self, TextIO
 from rich.console import Console, ConsoleOptions, ConsoleRenderable, Group, RenderResult
 from rich.live import Live
 
-from ce.run.events import Event
+from ce.core.events import Event
 from ce.secrets import mask_data
 from ce.ui.board import Board, render
 from ce.ui.plain import PlainLines

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import TextIO
 
-from ce.run.events import (
+from ce.core.events import (
     BatchFinished,
     BatchStarted,
     Event,
