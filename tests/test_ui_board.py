@@ -104,7 +104,9 @@ def test_prps_merged_by_an_earlier_run_did_no_work_in_this_one() -> None:
                 prps=(info,),
                 resumed=True,
             ),
-            PrpChanged(at=T0, prp="PRP-1", state=PrpState.MERGED, message="merged earlier"),
+            PrpChanged(
+                at=T0, prp="PRP-1", state=PrpState.MERGED, message="merged earlier", earlier=True
+            ),
         ]
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from ce.cli.hints import resume_command
 from ce.run.load import BatchContext, RunOptions, load
 from ce.secrets import mask_data
 from ce.ui.board import BoardState
@@ -185,16 +187,19 @@ def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
 
 
 def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
-    from ce.run.orchestrator import Orchestrator
+    from ce.cli.hints import describer
+    from ce.run.engine import Engine
     from ce.run.summary import build_summary
     from ce.ui.summary import render_summary
 
     _print_warnings(context)
     progress = _listener(quiet=quiet, as_json=as_json)
-    orchestrator = Orchestrator(context, progress)
-    if not orchestrator.prepare():
+    engine = Engine(
+        context, progress, describe=describer(context), on_stopping=_exit_on_second_interrupt
+    )
+    if not engine.prepare():
         if context.options.resume:
-            orchestrator.finish_resumed()
+            engine.finish_resumed()
         click.echo(f"Batch {context.batch_id}: nothing to do, {_all_done(context)}.", err=True)
         if as_json:
             click.echo(
@@ -204,7 +209,7 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
             )
         return 0
     with progress:
-        outcome = orchestrator.run()
+        outcome = engine.run()
     # Errors and validation output may quote an agent's output: secrets masked, as in the logs.
     summary = mask_data(build_summary(outcome, resume_command=resume_command(context)))
     _write_reports(context, summary, progress.board.state)
@@ -223,6 +228,16 @@ def _all_done(context: BatchContext) -> str:
         names = ", ".join(context.plan.plan.sorted_order)
         return f"{names} {'is' if len(context.plan.plan.sorted_order) == 1 else 'are'} done"
     return "every PRP is done"
+
+
+def _exit_on_second_interrupt() -> None:
+    """A second Ctrl-C (or SIGTERM) while stopping exits at once; --resume still works."""
+
+    def now(signum: int, _frame: object) -> None:
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, now)
+    signal.signal(signal.SIGTERM, now)
 
 
 @contextlib.contextmanager
@@ -251,15 +266,6 @@ def _write_reports(context: BatchContext, summary: dict[str, Any], board: BoardS
         write_reports(context.state.root, context.batch_id, summary, board, extras)
     except OSError as exc:
         click.echo(f"warning: could not write the reports: {exc}", err=True)
-
-
-def resume_command(context: BatchContext) -> str:
-    what = (
-        f"--batch {context.options.batch}"
-        if context.options.batch
-        else " ".join(context.options.prps)
-    )
-    return f"ce batch-exe {what} --resume"
 
 
 COMMANDS: list[click.Command] = [batch_exe, execute_prp]

@@ -87,6 +87,7 @@ class PrpChanged(Event):
     state: PrpState
     message: str = ""
     cost_usd: float | None = None  # what its agents spent so far, once known
+    earlier: bool = False  # a resumed batch's PRP merged by an earlier run: no work in this one
 
 
 @dataclass(frozen=True, kw_only=True)

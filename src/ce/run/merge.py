@@ -17,7 +17,8 @@ from pathlib import Path
 from ce import git
 from ce.config import ValidateConfig
 from ce.core.events import Listener, MergeStep
-from ce.run.state import Journal, LevelResult
+from ce.run.record import LevelResult
+from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
 
 _MAX_RACES = 20  # the target moved under us (the user committed): recompute and try again

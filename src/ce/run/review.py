@@ -8,14 +8,19 @@ is checked again for drift against its declared files. FAILED pauses the batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ce import git
 from ce.config import ValidateConfig
+from ce.core.events import Listener, Notice
 from ce.prp.model import Prp
+from ce.run.agent_review import agent_review
+from ce.run.integration import prepare_integration
+from ce.run.load import BatchContext
 from ce.run.merge import checkout_integration
+from ce.run.record import PrpRecord
 from ce.run.validate import ValidationTarget, drift, run_command, run_levels
 
 
@@ -97,3 +102,82 @@ def _drift_findings(checkout: git.Repo, merged: Sequence[MergedPrp], threshold: 
 
 def _level(key: str) -> str:
     return key.replace("level_", "L")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageMerges:
+    """What one stage merged, in merge order."""
+
+    stage: int
+    merged: tuple[MergedPrp, ...]
+
+
+def stage_merges(ctx: BatchContext, records: Sequence[PrpRecord], stage: int) -> StageMerges:
+    """What the stage merged, in merge order: the review starts before the first one."""
+    ids = set(ctx.plan.plan.stages[stage - 1])
+    merged = sorted(
+        (r for r in records if r.id in ids and r.merged_as),
+        key=lambda r: r.timing.finished_at or 0.0,
+    )
+    return StageMerges(
+        stage=stage,
+        merged=tuple(
+            MergedPrp(
+                prp=ctx.prp(r.id), merge=r.merged_as or "", relpath=ctx.relpath(ctx.prp(r.id))
+            )
+            for r in merged
+        ),
+    )
+
+
+class StageReviewer:
+    """After each stage (in the lane thread, so the target holds still): ce's gates over the
+    target from before the stage's first merge to its tip, then the optional agent review."""
+
+    def __init__(self, ctx: BatchContext, env: Mapping[str, str], emit: Listener) -> None:
+        self.ctx = ctx
+        self.env = env
+        self.emit = emit
+
+    def review(self, merges: StageMerges) -> Review:
+        try:
+            return self._review(merges)
+        except Exception as exc:  # a broken review must pause the batch, not kill the lane
+            tip = self.ctx.repo.try_rev_parse(f"refs/heads/{self.ctx.target}") or ""
+            return Review(
+                stage=merges.stage, passed=False, tip=tip, findings=(f"review failed: {exc}",)
+            )
+
+    def _review(self, merges: StageMerges) -> Review:
+        ctx, stage = self.ctx, merges.stage
+        self.emit(Notice(level="info", message=f"stage {stage}: reviewing what it merged"))
+        review = review_stage(
+            checkout=ctx.repo,
+            integration=ctx.integration_worktree,
+            stage=stage,
+            base=f"{merges.merged[0].merge}^1",
+            tip=ctx.repo.rev_parse(f"refs/heads/{ctx.target}"),
+            merged=merges.merged,
+            config=ctx.config.validation,
+            env=self.env,
+            on_created=lambda path: prepare_integration(ctx, path),
+        )
+        if not review.passed or not ctx.config.review_agent:
+            return review
+        if ctx.executor.name == "script":
+            self.emit(Notice(level="warning", message="review_agent: scripts cannot review"))
+            return review
+        verdict = agent_review(
+            executor=ctx.executor,
+            prps=[m.prp for m in merges.merged],
+            repo_root=ctx.root,
+            worktree=ctx.integration_worktree,
+            batch_id=ctx.batch_id,
+            stage=stage,
+            target=ctx.target,
+            scratch=ctx.state.root / "run" / f"review-stage-{stage}",
+            log_path=ctx.state.root / "logs" / f"review-stage-{stage}.log",
+            timeout_minutes=ctx.config.timeout_minutes,
+        )
+        findings = tuple(f"review agent: {f}" for f in verdict.findings)
+        return replace(review, passed=verdict.passed, findings=review.findings + findings)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from ce.core.events import PrpState
-from ce.run.orchestrator import BatchOutcome, BatchStatus
-from ce.run.state import PrpRecord, add_known
+from ce.run.checkpoint import BatchStatus
+from ce.run.outcome import BatchOutcome
+from ce.run.record import PrpRecord, add_known
 
 
 def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, Any]:
     records = outcome.records
-    sequential = sum(r.duration or 0.0 for r in records)
-    elapsed = outcome.finished_at - outcome.started_at
+    sequential = sum(r.timing.duration(outcome.finished_at) or 0.0 for r in records)
+    elapsed = outcome.elapsed_seconds
     saved = 100.0 * (1 - elapsed / sequential) if sequential > elapsed > 0 else 0.0
     return {
         "batch_id": outcome.batch_id,
@@ -34,7 +35,7 @@ def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, An
             }
             for number in range(1, len(outcome.stages) + 1)
         ],
-        "prps": {r.id: _prp(r) for r in records},
+        "prps": {r.id: _prp(r, outcome.finished_at) for r in records},
         "pause_reason": outcome.pause_reason,
         "budget_reason": outcome.budget_reason,
         "kept_worktrees": list(outcome.kept_worktrees),
@@ -68,8 +69,8 @@ def _usage(records: tuple[PrpRecord, ...]) -> dict[str, Any]:
     outputs: int | None = None
     for record in records:
         cost = add_known(cost, record.cost_usd)
-        inputs = add_known(inputs, record.input_tokens)
-        outputs = add_known(outputs, record.output_tokens)
+        inputs = add_known(inputs, record.usage.input_tokens)
+        outputs = add_known(outputs, record.usage.output_tokens)
     return {
         "cost_usd": None if cost is None else round(cost, 6),
         "input_tokens": inputs,
@@ -77,8 +78,8 @@ def _usage(records: tuple[PrpRecord, ...]) -> dict[str, Any]:
     }
 
 
-def _prp(record: PrpRecord) -> dict[str, Any]:
-    data = record.to_json()
+def _prp(record: PrpRecord, now: float) -> dict[str, Any]:
+    data = record.to_json(now)
     data["stage"] = record.info.stage
     return data
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ce import git, proc
 from ce.config import ValidateConfig
 from ce.prp.model import Prp
-from ce.run.state import LevelResult
+from ce.run.record import LevelResult
 
 LEVELS = (1, 2, 3, 4)
 _OUTPUT_TAIL = 40

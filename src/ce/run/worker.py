@@ -12,15 +12,17 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.agents.base import Assessment, ExecutorJob
-from ce.core.events import Listener, Notice, PrpChanged, PrpState
+from ce.core.events import Listener, Notice, PrpState
 from ce.prp.model import Prp
 from ce.prp.parse import read_prp_text
 from ce.prp.write import set_status_text
 from ce.run import worktree_env
 from ce.run.gate import LaunchGate
+from ce.run.ledger import Ledger
 from ce.run.load import BatchContext
 from ce.run.monitor import STALLED_PREFIX, TIMED_OUT_PREFIX, Monitor, Watch, append_log
-from ce.run.state import Journal, LevelResult, add_known
+from ce.run.record import LevelResult, add_known
+from ce.run.state import Journal
 from ce.run.validate import CHECKPOINT, ValidationTarget, first_failure, run_levels
 from ce.secrets import log_filter, mask
 
@@ -76,6 +78,7 @@ class Worker:
         monitor: Monitor,
         journal: Journal,
         listener: Listener,
+        ledger: Ledger,
         stage: int,
         model: str,
         stopping: threading.Event,
@@ -88,6 +91,7 @@ class Worker:
         self.monitor = monitor
         self.journal = journal
         self.emit = listener
+        self.ledger = ledger
         self.stage = stage
         self.model = model
         self.stopping = stopping  # set when the batch is interrupted
@@ -105,8 +109,8 @@ class Worker:
         self.last: Assessment | None = None  # the last launch's, when it was assessed
 
     def run(self, base_hint: str | None) -> WorkResult:
-        self._state(PrpState.PREPARING, f"worktree {self.path}")
         base, fresh = self._ensure_worktree(base_hint)
+        self.ledger.based_on(self.prp.id, base)  # from now its checkpoint commits are counted
         failure = worktree_env.prepare(
             self.ctx, self.prp, self.path, log_path=self.log_path, on_group=self._track
         )
@@ -171,7 +175,7 @@ class Worker:
         self.pgid = pgid  # an interrupted batch stops this process group
 
     def _state(self, state: PrpState, message: str = "") -> None:
-        self.emit(PrpChanged(prp=self.prp.id, state=state, message=message))
+        self.ledger.progress(self.prp.id, state, message)
 
     def _ensure_worktree(self, base_hint: str | None) -> tuple[str, bool]:
         """The worktree's base commit, and whether the worktree is new."""

@@ -223,7 +223,7 @@ def _changed(row: PrpRow, event: PrpChanged) -> PrpRow:
 
 def _earlier(event: PrpChanged) -> bool:
     """A resumed batch announces PRPs merged by an earlier run: they did no work in this one."""
-    return event.state is PrpState.MERGED and event.message == "merged earlier"
+    return event.earlier
 
 
 def _with_cost(state: BoardState, event: Event) -> BoardState:

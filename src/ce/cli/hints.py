@@ -1,0 +1,66 @@
+"""Every "run `ce …`" a user reads: the words for the engine's typed reasons, resume commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ce.run.load import BatchContext
+from ce.run.reasons import (
+    BudgetSpent,
+    Conflicted,
+    MergeBlocked,
+    PushRejected,
+    Reason,
+    ReviewFailed,
+)
+
+
+def batch_args(context: BatchContext) -> str:
+    if context.options.batch:
+        return f"--batch {context.options.batch}"
+    return " ".join(context.options.prps)
+
+
+def resume_command(context: BatchContext) -> str:
+    return f"ce batch-exe {batch_args(context)} --resume"
+
+
+def describer(context: BatchContext) -> Callable[[Reason], str]:
+    """The engine's reasons in words, for this batch."""
+    return lambda reason: describe(
+        reason, target=context.target, root=context.root, args=batch_args(context)
+    )
+
+
+def describe(reason: Reason, *, target: str, root: Path, args: str) -> str:
+    resume = f"ce batch-exe {args} --resume"
+    if isinstance(reason, Conflicted):
+        return (
+            f"{reason.prp} conflicts with {target} in: {reason.files}.\n"
+            f"Resolve it in its worktree, then resume:\n"
+            f"  cd {reason.worktree}\n"
+            f"  git merge {target}      # fix the conflicts, then `git add` and `git commit`\n"
+            f"  cd {root} && {resume}"
+        )
+    if isinstance(reason, MergeBlocked):
+        return reason.message
+    if isinstance(reason, PushRejected):
+        return (
+            f"Pushing {target} to {reason.remote}/{reason.branch} was rejected: {reason.detail}\n"
+            f"Merge {reason.remote}/{reason.branch} into {target} (`git pull --no-rebase`; do not "
+            f"rebase merged work), then run `{resume}`."
+        )
+    if isinstance(reason, ReviewFailed):
+        findings = "\n".join(f"  - {f}" for f in reason.findings)
+        return (
+            f"The review of stage {reason.stage} FAILED:\n{findings}\n"
+            f"Fix it on {target} (commit the fix), then run `{resume}`; the review runs again "
+            "first."
+        )
+    assert isinstance(reason, BudgetSpent)
+    return (
+        f"The batch budget of ${reason.budget_usd:.2f} is spent (${reason.spent_usd:.2f} "
+        "reported by the agents), so no new PRP was started. To go on, raise it: "
+        f"`{resume} --batch-budget-usd N` (or set batch_budget_usd in .ce/config.toml)."
+    )

@@ -1,0 +1,185 @@
+"""The checkpoint file `.ce/tmp/batch-execution-<id>.json`: the seed's schema plus `version`.
+
+`Checkpoint` is its only reader and writer: the engine, `--resume`, `ce status` and
+`ce cleanup` all go through it. Reading validates the whole file, so a damaged or foreign one
+is a clear error naming the file, never a KeyError later.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ce.core.errors import CeError
+from ce.core.events import PrpState
+from ce.run.record import PrpRecord
+from ce.run.state import write_json_atomic
+
+CHECKPOINT_VERSION = 1
+
+
+class BatchStatus(enum.Enum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    PAUSED = "PAUSED"
+    INTERRUPTED = "INTERRUPTED"
+    IN_PROGRESS = "IN_PROGRESS"
+
+    @property
+    def unfinished(self) -> bool:
+        return self in (BatchStatus.IN_PROGRESS, BatchStatus.PAUSED, BatchStatus.INTERRUPTED)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SavedPrp(_Model):
+    """One PRP's record as saved (`PrpRecord.to_json`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    prp_id: str
+    state: PrpState = PrpState.PENDING
+    branch: str
+    worktree: str
+    title: str = ""
+    phases_total: int = 0
+    phases_completed: list[str] = Field(default_factory=list)
+    base: str | None = None
+    head: str | None = None
+    merged_as: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class SavedStage(_Model):
+    status: str
+    prps: list[str]
+    done_before: list[str] = Field(default_factory=list)
+    results: dict[str, SavedPrp] = Field(default_factory=dict)
+
+
+class Checkpoint(_Model):
+    version: int
+    batch_id: str
+    status: BatchStatus
+    target: str = ""
+    executor: str = ""
+    pause_reason: str | None = None
+    budget_reason: str | None = None
+    last_stage_completed: int = 0
+    current_stage: int | None = None
+    started_at: float | None = None
+    updated_at: float | None = None
+    elapsed_seconds: float = 0.0  # time the batch ran, over every run (interruptions excluded)
+    stages: dict[str, SavedStage] = Field(default_factory=dict)
+    reviews: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    hooks: list[dict[str, Any]] = Field(default_factory=list)
+
+    def results(self) -> dict[str, SavedPrp]:
+        """Every PRP's saved record, in stage order."""
+        found: dict[str, SavedPrp] = {}
+        for number in sorted(self.stages, key=int):
+            found.update(self.stages[number].results)
+        return found
+
+    def failed_reviews(self) -> list[int]:
+        return sorted(int(n) for n, r in self.reviews.items() if r.get("status") == "FAILED")
+
+    def write(self, path: Path) -> None:
+        write_json_atomic(path, self.model_dump(mode="json"))
+
+    @classmethod
+    def read(cls, path: Path) -> Checkpoint:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CeError(
+                f"No checkpoint at {path}: there is nothing to resume. "
+                "Run the batch without --resume to start it."
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise CeError(
+                f"{path}: the checkpoint cannot be read ({exc}). Inspect it, or remove it with "
+                "`ce cleanup` to start over."
+            ) from None
+        version = data.get("version") if isinstance(data, dict) else "?"
+        if version != CHECKPOINT_VERSION:
+            raise CeError(
+                f"{path}: not a checkpoint this version of ce understands "
+                f"(version {version}, expected {CHECKPOINT_VERSION})."
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise CeError(
+                f"{path}: the checkpoint is damaged ({where}: {first['msg']}). Inspect it, or "
+                "remove it with `ce cleanup` to start over."
+            ) from None
+
+
+def build(
+    *,
+    batch_id: str,
+    target: str,
+    executor: str,
+    status: BatchStatus,
+    stages: tuple[tuple[str, ...], ...],
+    records: Mapping[str, PrpRecord],
+    done: frozenset[str],
+    reasons: tuple[str | None, str | None],  # (pause, budget), in words
+    started_at: float,
+    elapsed_seconds: float,
+    reviews: dict[str, dict[str, Any]],
+    hooks: list[dict[str, Any]],
+    now: float,
+) -> Checkpoint:
+    """The checkpoint of a batch at `now`, from its records."""
+    saved: dict[str, SavedStage] = {}
+    last_completed = 0
+    current = None
+    for number, ids in enumerate(stages, start=1):
+        mine = [p for p in ids if p in records]
+        states = [records[p].state for p in mine]
+        if all(s is PrpState.MERGED for s in states):
+            stage_status = "COMPLETED"
+            if last_completed == number - 1:
+                last_completed = number
+        elif any(s is not PrpState.PENDING for s in states):
+            stage_status = "IN_PROGRESS" if not all(s.finished for s in states) else "FAILED"
+            current = current or number
+        else:
+            stage_status = "PENDING"
+        saved[str(number)] = SavedStage(
+            status=stage_status,
+            prps=list(ids),
+            done_before=[p for p in ids if p in done],
+            results={p: SavedPrp.model_validate(records[p].to_json(now)) for p in mine},
+        )
+    return Checkpoint(
+        version=CHECKPOINT_VERSION,
+        batch_id=batch_id,
+        target=target,
+        executor=executor,
+        status=status,
+        pause_reason=reasons[0],
+        budget_reason=reasons[1],
+        last_stage_completed=last_completed,
+        current_stage=current,
+        started_at=started_at,
+        updated_at=now,
+        elapsed_seconds=round(elapsed_seconds, 3),
+        stages=saved,
+        reviews=reviews,
+        hooks=hooks,
+    )

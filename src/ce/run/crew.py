@@ -1,0 +1,127 @@
+"""The PRPs in flight: one pool thread per PRP running its `Worker`, their process groups (to
+stop them all on Ctrl-C), and the phases the monitor sees them commit."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+
+from ce import git, proc
+from ce.core.events import Listener, PrpState
+from ce.run.gate import LaunchGate
+from ce.run.hooks import append_text
+from ce.run.ledger import Ledger
+from ce.run.load import BatchContext
+from ce.run.monitor import Monitor
+from ce.run.state import Journal
+from ce.run.validate import CHECKPOINT
+from ce.run.worker import Worker, WorkResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkDone:
+    result: WorkResult
+
+
+class Crew:
+    def __init__(
+        self,
+        ctx: BatchContext,
+        *,
+        ledger: Ledger,
+        journal: Journal,
+        emit: Listener,
+        gate: LaunchGate,
+        inbox: queue.Queue[object],
+        slots: int,
+        today: date | None,
+    ) -> None:
+        self.ctx, self.ledger, self.journal, self.emit = ctx, ledger, journal, emit
+        self.gate, self.inbox, self.today = gate, inbox, today
+        self.stopping = threading.Event()  # set when the batch is interrupted
+        self.monitor = Monitor(ctx.repo, ctx.config.monitor, emit, self.on_tip)
+        self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="ce-prp")
+        self._workers: dict[str, Worker] = {}  # process handles to stop, not PRP state
+
+    def start(self, prp_id: str, stage: int) -> None:
+        record = self.ledger.get(prp_id)
+        worker = Worker(
+            self.ctx,
+            prp_id,
+            monitor=self.monitor,
+            journal=self.journal,
+            listener=self.emit,
+            ledger=self.ledger,
+            stage=stage,
+            model=record.info.model,
+            stopping=self.stopping,
+            today=self.today or date.today(),
+            may_exist=self.ctx.options.resume or record.attempts > 0,
+            gate=self.gate,
+        )
+        if self.ledger.take_resolving(prp_id):
+            worker.resolve_with = self.ctx.target
+        self._workers[prp_id] = worker
+        self.ledger.start(prp_id, f"worktree {worker.path}")
+        self.pool.submit(self._work, worker, record.base)
+
+    def done(self, prp_id: str) -> None:
+        self._workers.pop(prp_id, None)
+
+    def _work(self, worker: Worker, base: str | None) -> None:
+        try:
+            result = worker.run(base)
+        except Exception as exc:  # a failure of this PRP must not take the batch down
+            append_text(worker.log_path, "".join(traceback.format_exception(exc)))
+            result = WorkResult(
+                prp_id=worker.prp.id,
+                state=PrpState.FAILED,
+                base=base or "",
+                head=None,
+                phases_done=0,
+                error=f"{type(exc).__name__}: {exc}".strip(),
+            )
+        self.inbox.put(WorkDone(result=worker.with_usage(result)))
+
+    def stop_all(self) -> None:
+        """Interrupted: every agent's process group at once (SIGTERM, grace, SIGKILL)."""
+        self.stopping.set()
+        self.gate.close()  # workers waiting for their turn to launch give up at once
+        grace = self.ctx.config.monitor.grace_seconds
+        stoppers = [
+            threading.Thread(target=proc.kill_pgid, args=(worker.pgid, grace), daemon=True)
+            for worker in list(self._workers.values())
+            if worker.pgid is not None
+        ]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+
+    def close(self) -> None:
+        # Interrupted: workers save what their agents left and return; nothing else runs.
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.monitor.close()
+
+    def on_tip(self, prp_id: str, tip: str) -> None:
+        """A branch moved (monitor thread): the checkpoint commits it brought."""
+        base = self.ledger.get(prp_id).base if prp_id in self.ledger else None
+        if base is None:
+            return
+        try:
+            commits = self.ctx.repo.commits(base, tip)
+        except git.GitError:
+            return
+        done = {
+            int(m["n"]): c.subject
+            for c in commits
+            if (m := CHECKPOINT.match(c.subject)) and m["id"] == prp_id
+        }
+        if done:
+            last = max(done)
+            title = done[last].split(" - ", 1)[-1]
+            self.ledger.phases_committed(prp_id, len(done), last, title)

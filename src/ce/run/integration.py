@@ -1,0 +1,34 @@
+"""The integration worktree: where merged trees and stage reviews are checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ce import git
+from ce.core.errors import CeFailure
+from ce.run import worktree_env
+from ce.run.hooks import append_text
+from ce.run.load import BatchContext
+
+
+def prepare_integration(ctx: BatchContext, path: Path) -> None:
+    """A new integration worktree gets what a PRP's worktree gets: `.worktreeinclude` files and
+    `setup`, so the merged-tree checks run in the same environment."""
+    log = ctx.state.root / "logs" / "integration.log"
+    copied, _ = worktree_env.copy_included(ctx.root, path)
+    if copied:
+        append_text(log, f"[ce] .worktreeinclude: copied {', '.join(copied[:20])}\n")
+    if not ctx.config.setup.strip():
+        return
+    error = worktree_env.run_setup(
+        ctx.config.setup,
+        path,
+        env=git.git_env(c_locale=False) | worktree_env.lane_variables(ctx),
+        log_path=log,
+        timeout_minutes=ctx.config.timeout_minutes,
+        grace=ctx.config.monitor.grace_seconds,
+        on_group=lambda _pgid: None,
+    )
+    if error is not None:
+        ctx.repo.remove_worktree(path, force=True)  # prepared again next time
+        raise CeFailure(f"the integration worktree's {error}")

@@ -1,0 +1,116 @@
+"""How a run ended, typed: what the summary, `--json`, the reports and the exit code render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ce.core.events import PrpState
+from ce.run import checkpoint
+from ce.run.checkpoint import BatchStatus
+from ce.run.ledger import Ledger
+from ce.run.load import BatchContext
+from ce.run.reasons import Reason
+from ce.run.record import PrpRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchOutcome:
+    batch_id: str
+    status: BatchStatus
+    records: tuple[PrpRecord, ...]
+    stages: tuple[tuple[str, ...], ...]
+    started_at: float
+    finished_at: float
+    elapsed_seconds: float  # the time the batch ran, over every run (interruptions excluded)
+    target: str
+    pause_reason: str | None
+    checkpoint: Path
+    warnings: tuple[str, ...]
+    kept_worktrees: tuple[str, ...]
+    nothing_to_do: bool = False
+    reviews: tuple[dict[str, Any], ...] = ()
+    done_before: frozenset[str] = frozenset()  # PRPs of the plan done before this run
+    hooks: tuple[dict[str, Any], ...] = ()
+    budget_reason: str | None = None  # the batch budget stopped new PRPs from starting
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status is BatchStatus.COMPLETED else 1
+
+
+class Recorder:
+    """Writes the checkpoint and builds the outcome, both from the ledger: one source, so the
+    checkpoint, the summary and the reports always agree."""
+
+    def __init__(
+        self,
+        ctx: BatchContext,
+        ledger: Ledger,
+        describe: Callable[[Reason], str],
+        started_at: float,
+    ) -> None:
+        self.ctx = ctx
+        self.ledger = ledger
+        self.describe = describe
+        self.started_at = started_at  # this run's start
+        self.elapsed_before = 0.0  # what earlier runs of this batch ran
+
+    def reasons(self) -> tuple[str | None, str | None]:
+        pause, budget = self.ledger.pause_reason(), self.ledger.budget_reason()
+        return (
+            None if pause is None else self.describe(pause),
+            None if budget is None else self.describe(budget),
+        )
+
+    def elapsed(self, now: float) -> float:
+        return self.elapsed_before + max(0.0, now - self.started_at)
+
+    def checkpoint(self, status: BatchStatus) -> None:
+        ctx, ledger, now = self.ctx, self.ledger, self.ledger.clock()
+        with ledger.lock:
+            saved = checkpoint.build(
+                batch_id=ctx.batch_id,
+                target=ctx.target,
+                executor=ctx.executor.name,
+                status=status,
+                stages=ctx.plan.plan.stages,
+                records={r.id: r for r in ledger.records()},
+                done=ctx.done,
+                reasons=self.reasons(),
+                started_at=self.started_at,
+                elapsed_seconds=self.elapsed(now),
+                reviews={str(r.stage): r.to_json() for r in ledger.reviews()},
+                hooks=[h.to_json() for h in ledger.hooks()],
+                now=now,
+            )
+        saved.write(ctx.state.checkpoint(ctx.batch_id))
+
+    def outcome(self, status: BatchStatus) -> BatchOutcome:
+        ctx, ledger = self.ctx, self.ledger
+        records, now = ledger.records(), ledger.clock()
+        pause, budget = self.reasons()
+        return BatchOutcome(
+            batch_id=ctx.batch_id,
+            status=status,
+            records=tuple(records),
+            stages=ctx.plan.plan.stages,
+            started_at=self.started_at,
+            finished_at=now,
+            elapsed_seconds=self.elapsed(now),
+            target=ctx.target,
+            pause_reason=pause,
+            checkpoint=ctx.state.checkpoint(ctx.batch_id),
+            warnings=ctx.warnings,
+            kept_worktrees=tuple(
+                r.info.worktree
+                for r in records
+                if r.state is not PrpState.MERGED and Path(r.info.worktree).exists()
+            ),
+            reviews=tuple(r.to_json() for r in ledger.reviews()),
+            done_before=ctx.done - set(ledger.ids()),
+            hooks=tuple(h.to_json() for h in ledger.hooks()),
+            budget_reason=budget,
+        )

@@ -1,0 +1,144 @@
+"""Which PRPs this run owns, and where an interrupted run left them (git is the truth)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from ce import proc
+from ce.core.errors import CeError
+from ce.core.events import Listener, Notice, PrpInfo, PrpState
+from ce.plan.schedule import critical_path_priority
+from ce.run import scheduler
+from ce.run.checkpoint import Checkpoint
+from ce.run.load import BatchContext
+from ce.run.record import PrpRecord
+from ce.run.state import Journal
+
+
+def scheduling(ctx: BatchContext) -> tuple[scheduler.PlanView, scheduler.Settings]:
+    """The plan and the rules as the scheduler reads them."""
+    plan = ctx.plan.plan
+    dependencies = {p: ctx.prp(p).dependencies for p in plan.sorted_order}
+    view = scheduler.PlanView(
+        stages=plan.stages,
+        dependencies=dependencies,
+        shares_files=scheduler.sharing(plan.file_conflicts),
+        priority=critical_path_priority(
+            plan.sorted_order,
+            dependencies,
+            {p: ctx.prp(p).estimated_hours or 0.0 for p in plan.sorted_order},
+        ),
+        stage_of={p: n for n, ids in enumerate(plan.stages, start=1) for p in ids},
+    )
+    settings = scheduler.Settings(
+        eager=ctx.config.schedule == "eager",
+        slots=ctx.config.max_parallel or max(1, len(plan.sorted_order)),
+        continue_on_error=ctx.options.continue_on_error,
+        auto_review=ctx.config.auto_review and ctx.options.batch is not None,
+        batch_budget_usd=ctx.config.batch_budget_usd,
+    )
+    return view, settings
+
+
+def new_record(ctx: BatchContext, prp_id: str, stage: int) -> PrpRecord:
+    prp = ctx.prp(prp_id)
+    info = PrpInfo(
+        id=prp_id,
+        title=prp.title,
+        stage=stage,
+        model=ctx.plan.models[prp_id],
+        phases=len(prp.phases),
+        branch=ctx.branch(prp_id),
+        worktree=str(ctx.worktree(prp_id)),
+    )
+    return PrpRecord(info=info)
+
+
+def select(ctx: BatchContext, stage_of: Mapping[str, int]) -> list[PrpRecord]:
+    """The PRPs not done yet, of the stage asked for (or all), in plan order."""
+    if ctx.options.stage is not None:
+        check_earlier_stages(ctx, ctx.options.stage)
+    return [
+        new_record(ctx, prp_id, stage_of[prp_id])
+        for prp_id in ctx.plan.plan.sorted_order
+        if prp_id not in ctx.done
+        and (ctx.options.stage is None or stage_of[prp_id] == ctx.options.stage)
+    ]
+
+
+def check_earlier_stages(ctx: BatchContext, stage: int) -> None:
+    stages = ctx.plan.plan.stages
+    if not 1 <= stage <= len(stages):
+        raise CeError(f"--stage {stage}: the plan has stages 1 to {len(stages)}.")
+    pending = [p for s in stages[: stage - 1] for p in s if p not in ctx.done]
+    if pending:
+        earlier = "stage 1" if stage == 2 else f"stages 1-{stage - 1}"
+        raise CeError(
+            f"--stage {stage} needs {earlier} done, but "
+            f"{', '.join(pending)} {'is' if len(pending) == 1 else 'are'} not completed. "
+            "Run the earlier stages first (or the whole batch without --stage)."
+        )
+
+
+def resumed(
+    ctx: BatchContext,
+    saved: Checkpoint,
+    records: list[PrpRecord],
+    stage_of: Mapping[str, int],
+    find_merge: Callable[[str, str], str | None],
+) -> list[PrpRecord]:
+    """The records of an interrupted run, reconciled with git: merged means its merge commit
+    is on the target; anything else starts again from its branch."""
+    results = saved.results()
+    mine = {r.id: r for r in records}
+    for prp_id in results.keys() - mine.keys():
+        # Marked completed by its own merge before the interruption: still this run's,
+        # to clean up and to report.
+        if prp_id in ctx.done and prp_id in stage_of:
+            mine[prp_id] = new_record(ctx, prp_id, stage_of[prp_id])
+    order = {p: n for n, p in enumerate(ctx.plan.plan.sorted_order)}
+    ordered = sorted(mine.values(), key=lambda r: order[r.id])
+    for record in ordered:
+        if record.id in results:
+            record.load_json(results[record.id].to_json())
+        _reconcile(ctx, record, find_merge)
+    return ordered
+
+
+def _reconcile(
+    ctx: BatchContext, record: PrpRecord, find_merge: Callable[[str, str], str | None]
+) -> None:
+    head = ctx.repo.try_rev_parse(f"refs/heads/{record.info.branch}") or record.head
+    merge = None if head is None else find_merge(record.id, head)
+    if merge is not None:
+        record.state = PrpState.MERGED
+        record.merged_as = record.merged_as or merge
+    else:
+        record.state = PrpState.PENDING
+        record.error = None
+        record.merged_as = None
+
+
+def stop_stale_agents(ctx: BatchContext, emit: Listener) -> None:
+    """Agents the dead run launched may still be working: stop them before relaunching.
+
+    Only groups still working inside that PRP's worktree are stopped, so a reused group
+    number (after a reboot) can never hit an unrelated process.
+    """
+    running: dict[str, int] = {}
+    for entry in Journal.read(ctx.state.journal(ctx.batch_id)):
+        if entry.get("fact") == "launched":
+            running[str(entry["prp"])] = int(entry["pgid"])
+        elif entry.get("fact") == "exited":
+            running.pop(str(entry["prp"]), None)
+    for prp_id, pgid in sorted(running.items()):
+        if proc.group_working_in(pgid, ctx.worktree(prp_id)):
+            emit(
+                Notice(
+                    level="warning",
+                    prp=prp_id,
+                    message=f"stopping its agent left "
+                    f"running by the interrupted run (process group {pgid})",
+                )
+            )
+            proc.kill_pgid(pgid, ctx.config.monitor.grace_seconds)
