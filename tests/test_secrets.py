@@ -16,7 +16,7 @@ from rich.console import Console
 from batchkit import CONFIG, Spec, git, make_batch_repo, write
 from ce import proc
 from ce.cli import run
-from ce.core.events import BatchStarted, Notice, PrpInfo
+from ce.core.events import BatchStarted, Notice, NoticeLevel, PrpInfo
 from ce.run.state import Journal, write_json_atomic
 from ce.secrets import MASK, LogFilter, Masker, log_filter, mask, mask_data, masker, secret_values
 from ce.ui.board import Board
@@ -61,11 +61,11 @@ def test_text_and_nested_data() -> None:
     masked = m.data(event)
     assert masked.prps[0].title == MASK
     assert masked.at == event.at
-    notice = Notice(level="x", message=OTHER)
+    notice = Notice(level=NoticeLevel.INFO, message=OTHER)
     data = {"k": [1, None, (SECRET, 2.5)], SECRET: {"n": notice}}
     assert m.data(data) == {
         "k": [1, None, (MASK, 2.5)],
-        MASK: {"n": Notice(level="x", message=MASK, at=notice.at)},
+        MASK: {"n": Notice(level=NoticeLevel.INFO, message=MASK, at=notice.at)},
     }
 
 
@@ -197,6 +197,6 @@ def test_progress_is_masked_on_the_board_and_in_plain_lines(
     plain = progress_for(stream, quiet=False, plain=True)
     live = LiveBoard(Board(), Console(file=io.StringIO(), force_terminal=True, width=100))
     for progress in (plain, live):
-        progress(Notice(level="warning", prp="PRP-1", message=f"saw {SECRET}"))
+        progress(Notice(level=NoticeLevel.WARNING, prp="PRP-1", message=f"saw {SECRET}"))
         assert [n.message for n in progress.board.state.notices] == [f"saw {MASK}"]
     assert stream.getvalue().endswith(f"warning: PRP-1: saw {MASK}\n")

@@ -14,8 +14,10 @@ from ce.core.events import (
     BatchStarted,
     Event,
     Health,
+    LaneStep,
     MergeStep,
     Notice,
+    NoticeLevel,
     PrpChanged,
     PrpInfo,
     PrpState,
@@ -159,7 +161,7 @@ def test_the_board_listener_folds_events_from_many_threads() -> None:
 
     def shout(n: int) -> None:
         for k in range(50):
-            board(Notice(at=T0 + 200, level="info", message=f"{n}-{k}"))
+            board(Notice(at=T0 + 200, level=NoticeLevel.INFO, message=f"{n}-{k}"))
 
     threads = [threading.Thread(target=shout, args=(n,)) for n in range(4)]
     for thread in threads:
@@ -254,7 +256,7 @@ def test_render_at_60_columns_keeps_the_essential_columns() -> None:
 
 def test_the_header_and_lane_follow_the_run() -> None:
     busy = running_board().apply(
-        MergeStep(at=T0 + 115, prp="PRP-43.2.3", step="validate", detail="tree abc")
+        MergeStep(at=T0 + 115, prp="PRP-43.2.3", step=LaneStep.VALIDATE, detail="tree abc")
     )
     lines = plain(render(busy, NOW, 100))
     assert lines[-2] == "Merge lane: PRP-43.2.3 validate tree abc (5s)"
@@ -298,7 +300,9 @@ def test_an_empty_board_renders() -> None:
 
 def test_user_text_cannot_break_the_board() -> None:
     board = running_board().apply(
-        Notice(at=NOW, level="warning", message="line one\nline two\x1b[2J\x07 [red]x[/red]")
+        Notice(
+            at=NOW, level=NoticeLevel.WARNING, message="line one\nline two\x1b[2J\x07 [red]x[/red]"
+        )
     )
 
     assert plain(render(board, NOW, 100))[-1] == "warning: line one line two  [red]x[/red]"
@@ -327,7 +331,7 @@ def test_quiet_prints_errors_only() -> None:
     stream = io.StringIO()
     progress = progress_for(stream, quiet=True, plain=False)
 
-    for event in [*stage_one(), Notice(at=T0, level="error", message="boom")]:
+    for event in [*stage_one(), Notice(at=T0, level=NoticeLevel.ERROR, message="boom")]:
         progress(event)
 
     assert stream.getvalue().count("\n") == 1

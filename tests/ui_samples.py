@@ -15,8 +15,10 @@ from ce.core.events import (
     Event,
     Health,
     HealthChanged,
+    LaneStep,
     MergeStep,
     Notice,
+    NoticeLevel,
     PhaseCommitted,
     PrpChanged,
     PrpInfo,
@@ -65,10 +67,10 @@ def committed(at: float, prp: str, phase: int) -> PhaseCommitted:
 def merged(at: float, prp: str) -> list[Event]:
     return [
         changed(at, prp, PrpState.MERGING),
-        MergeStep(at=T0 + at + 1, prp=prp, step="merge-tree", detail="onto 1234567890"),
-        MergeStep(at=T0 + at + 2, prp=prp, step="validate", detail="tree abcdef1234"),
-        MergeStep(at=T0 + at + 8, prp=prp, step="advance", detail="main → 0987654321"),
-        MergeStep(at=T0 + at + 9, prp=prp, step="merged", detail="0987654321"),
+        MergeStep(at=T0 + at + 1, prp=prp, step=LaneStep.MERGE_TREE, detail="onto 1234567890"),
+        MergeStep(at=T0 + at + 2, prp=prp, step=LaneStep.VALIDATE, detail="tree abcdef1234"),
+        MergeStep(at=T0 + at + 8, prp=prp, step=LaneStep.ADVANCE, detail="main → 0987654321"),
+        MergeStep(at=T0 + at + 9, prp=prp, step=LaneStep.MERGED, detail="0987654321"),
         changed(at + 9, prp, PrpState.MERGED),
     ]
 
@@ -109,7 +111,12 @@ def stage_two_running() -> list[Event]:
         HealthChanged(at=T0 + 118, prp="PRP-43.2.2", health=Health.WARNING, idle_seconds=301),
         *worked(94, "PRP-43.2.3", [(115, 2)]),
         changed(116, "PRP-43.2.3", PrpState.VALIDATING),
-        Notice(at=T0 + 117, level="info", prp="PRP-43.2.3", message="committed leftover changes"),
+        Notice(
+            at=T0 + 117,
+            level=NoticeLevel.INFO,
+            prp="PRP-43.2.3",
+            message="committed leftover changes",
+        ),
     ]
 
 
@@ -122,12 +129,14 @@ def stage_two_end() -> list[Event]:
         changed(155, "PRP-43.2.1", PrpState.VALIDATED, "validated"),
         *merged(156, "PRP-43.2.1"),
         changed(166, "PRP-43.2.3", PrpState.MERGING),
-        MergeStep(at=T0 + 167, prp="PRP-43.2.3", step="merge-tree", detail="onto 0987654321"),
-        MergeStep(at=T0 + 168, prp="PRP-43.2.3", step="conflict", detail="docs/index.md"),
+        MergeStep(
+            at=T0 + 167, prp="PRP-43.2.3", step=LaneStep.MERGE_TREE, detail="onto 0987654321"
+        ),
+        MergeStep(at=T0 + 168, prp="PRP-43.2.3", step=LaneStep.CONFLICT, detail="docs/index.md"),
         changed(168, "PRP-43.2.3", PrpState.CONFLICT, "merge conflict in docs/index.md"),
         Notice(
             at=T0 + 168,
-            level="error",
+            level=NoticeLevel.ERROR,
             prp="PRP-43.2.3",
             message="merge conflict in docs/index.md",
         ),

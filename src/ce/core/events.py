@@ -35,6 +35,22 @@ _FINISHED = frozenset(
 )
 
 
+class NoticeLevel(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LaneStep(enum.StrEnum):
+    """A step of one merge in the lane."""
+
+    MERGE_TREE = "merge-tree"
+    CONFLICT = "conflict"
+    VALIDATE = "validate"
+    ADVANCE = "advance"
+    MERGED = "merged"
+
+
 class Health(enum.Enum):
     HEALTHY = "HEALTHY"
     WARNING = "WARNING"
@@ -108,13 +124,13 @@ class HealthChanged(Event):
 @dataclass(frozen=True, kw_only=True)
 class MergeStep(Event):
     prp: str
-    step: str  # "merge-tree", "validate", "advance", "merged", "conflict"
+    step: LaneStep
     detail: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Notice(Event):
-    level: str  # "info", "warning", "error"
+    level: NoticeLevel
     message: str
     prp: str | None = None
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import date
 
 from ce.core.errors import CeError
-from ce.core.events import BatchFinished, BatchStarted, Listener, Notice, PrpState
+from ce.core.events import BatchFinished, BatchStarted, Listener, Notice, NoticeLevel, PrpState
 from ce.run import scheduler, selection, tidy, worktree_env
 from ce.run.checkpoint import BatchStatus, Checkpoint
 from ce.run.crew import Crew, WorkDone
@@ -216,7 +216,7 @@ class Engine:
             self.ledger.spent(BudgetSpent(budget_usd=action.budget_usd, spent_usd=action.spent_usd))
             self.emit(
                 Notice(
-                    level="error",
+                    level=NoticeLevel.ERROR,
                     message=f"batch budget ${action.budget_usd:.2f} reached "
                     f"(${action.spent_usd:.2f} spent): no new PRP starts",
                 )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ce import proc
-from ce.core.events import Listener, Notice
+from ce.core.events import Listener, Notice, NoticeLevel
 from ce.secrets import mask
 
 
@@ -49,7 +49,7 @@ def run_hook(
     except proc.ProcessError as exc:
         code, output = exc.returncode, str(exc)
     append_text(log, f"[ce] {name} (stage {stage}): {command}\n{output}[ce] exit {code}\n")
-    level = "info" if code == 0 else "warning"
+    level = NoticeLevel.INFO if code == 0 else NoticeLevel.WARNING
     emit(Notice(level=level, message=f"{name} hook `{command}` exited {code} (see {log})"))
     return HookResult(hook=name, stage=stage, command=command, exit_code=code)
 

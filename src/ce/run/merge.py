@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ce import git
 from ce.config import ValidateConfig
-from ce.core.events import Listener, MergeStep
+from ce.core.events import LaneStep, Listener, MergeStep
 from ce.run.record import LevelResult
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
@@ -116,11 +116,13 @@ class MergeLane:
         return self.checkout.find_first_parent_commit(self.ref, merge_subject(prp_id, ""))
 
     def _attempt(self, req: MergeRequest, old: str) -> MergeResult | None:
-        self.emit(MergeStep(prp=req.prp_id, step="merge-tree", detail=f"onto {old[:10]}"))
+        self.emit(MergeStep(prp=req.prp_id, step=LaneStep.MERGE_TREE, detail=f"onto {old[:10]}"))
         merged = self.checkout.merge_tree(old, req.head)
         if merged.tree is None:
             self.emit(
-                MergeStep(prp=req.prp_id, step="conflict", detail=", ".join(merged.conflicts))
+                MergeStep(
+                    prp=req.prp_id, step=LaneStep.CONFLICT, detail=", ".join(merged.conflicts)
+                )
             )
             return MergeResult(outcome=MergeOutcome.CONFLICT, conflicts=merged.conflicts)
         commit = self.checkout.commit_tree(
@@ -131,7 +133,9 @@ class MergeLane:
             return MergeResult(outcome=MergeOutcome.INVALID, commit=commit, validation=validation)
         tip = commit
         self.journal.intent("advance", prp=req.prp_id, ref=self.ref, old=old, new=tip, merge=commit)
-        self.emit(MergeStep(prp=req.prp_id, step="advance", detail=f"{self.target} → {tip[:10]}"))
+        self.emit(
+            MergeStep(prp=req.prp_id, step=LaneStep.ADVANCE, detail=f"{self.target} → {tip[:10]}")
+        )
         advanced = self._advance(old, tip)
         if advanced is None:
             return None
@@ -142,7 +146,7 @@ class MergeLane:
                 message=self._blocked_message(req),
             )
         self.journal.fact("merged", prp=req.prp_id, merge=commit, tip=tip)
-        self.emit(MergeStep(prp=req.prp_id, step="merged", detail=commit[:10]))
+        self.emit(MergeStep(prp=req.prp_id, step=LaneStep.MERGED, detail=commit[:10]))
         return MergeResult(
             outcome=MergeOutcome.MERGED, commit=commit, tip=tip, validation=validation
         )
@@ -152,7 +156,7 @@ class MergeLane:
     ) -> dict[str, LevelResult]:
         if tree in self.validated_trees or not self._has_tree_checks():
             return {}
-        self.emit(MergeStep(prp=req.prp_id, step="validate", detail=f"tree {tree[:10]}"))
+        self.emit(MergeStep(prp=req.prp_id, step=LaneStep.VALIDATE, detail=f"tree {tree[:10]}"))
         self._checkout_integration(commit)
         target = ValidationTarget(
             worktree=self.integration, base=old, head=commit, branch_checks=False

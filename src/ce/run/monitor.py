@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.config import MonitorConfig
-from ce.core.events import Health, HealthChanged, Listener, Notice
+from ce.core.events import Health, HealthChanged, Listener, Notice, NoticeLevel
 from ce.secrets import mask
 
 STALLED_PREFIX = "stalled"  # a stop reason starting with this may be retried
@@ -92,7 +92,7 @@ class Monitor:
                 return None
             return watch.health, self.clock() - watch.last_progress
 
-    def note(self, prp_id: str, log_path: Path, level: str, message: str) -> None:
+    def note(self, prp_id: str, log_path: Path, level: NoticeLevel, message: str) -> None:
         """A decision about a PRP: one line in its log and a Notice in the event stream."""
         append_log(log_path, message)
         self.emit(Notice(level=level, prp=prp_id, message=message))
@@ -161,7 +161,7 @@ class Monitor:
             f"(SIGTERM, then SIGKILL after {duration(grace)})"
         )
         self._log(watch, message)
-        self.emit(Notice(level="warning", prp=watch.prp_id, message=message))
+        self.emit(Notice(level=NoticeLevel.WARNING, prp=watch.prp_id, message=message))
         # Stopping waits out the grace period: never on the monitor's own thread.
         threading.Thread(
             target=proc.stop_group,

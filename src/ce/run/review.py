@@ -14,7 +14,7 @@ from typing import Any
 
 from ce import git
 from ce.config import ValidateConfig
-from ce.core.events import Listener, Notice
+from ce.core.events import Listener, Notice, NoticeLevel
 from ce.prp.model import Prp
 from ce.run.agent_review import agent_review
 from ce.run.integration import prepare_integration
@@ -150,7 +150,9 @@ class StageReviewer:
 
     def _review(self, merges: StageMerges) -> Review:
         ctx, stage = self.ctx, merges.stage
-        self.emit(Notice(level="info", message=f"stage {stage}: reviewing what it merged"))
+        self.emit(
+            Notice(level=NoticeLevel.INFO, message=f"stage {stage}: reviewing what it merged")
+        )
         review = review_stage(
             checkout=ctx.repo,
             integration=ctx.integration_worktree,
@@ -165,7 +167,9 @@ class StageReviewer:
         if not review.passed or not ctx.config.review_agent:
             return review
         if ctx.executor.name == "script":
-            self.emit(Notice(level="warning", message="review_agent: scripts cannot review"))
+            self.emit(
+                Notice(level=NoticeLevel.WARNING, message="review_agent: scripts cannot review")
+            )
             return review
         verdict = agent_review(
             executor=ctx.executor,

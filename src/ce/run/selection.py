@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from ce import proc
 from ce.core.errors import CeError
-from ce.core.events import Listener, Notice, PrpInfo, PrpState
+from ce.core.events import Listener, Notice, NoticeLevel, PrpInfo, PrpState
 from ce.plan.schedule import critical_path_priority
 from ce.run import scheduler
 from ce.run.checkpoint import Checkpoint
@@ -135,7 +135,7 @@ def stop_stale_agents(ctx: BatchContext, emit: Listener) -> None:
         if proc.group_working_in(pgid, ctx.worktree(prp_id)):
             emit(
                 Notice(
-                    level="warning",
+                    level=NoticeLevel.WARNING,
                     prp=prp_id,
                     message=f"stopping its agent left "
                     f"running by the interrupted run (process group {pgid})",

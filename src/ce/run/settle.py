@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ce.core.events import Listener, Notice, PrpState
+from ce.core.events import Listener, Notice, NoticeLevel, PrpState
 from ce.run import conflicts
 from ce.run.conflicts import ConflictAction
 from ce.run.lane import Merged
@@ -67,7 +67,7 @@ class Settler:
         else:
             self.ledger.merge_refused(prp_id, result.message)
             self.ledger.pause(MergeBlocked(prp=prp_id, message=result.message))
-            self.emit(Notice(level="error", prp=prp_id, message=result.message))
+            self.emit(Notice(level=NoticeLevel.ERROR, prp=prp_id, message=result.message))
         return False
 
     def reviewed(self, review: Review) -> None:
@@ -75,16 +75,20 @@ class Settler:
         path = self.ctx.state.root / f"batch-{self.ctx.batch_id}-review-stage-{review.stage}.json"
         write_json_atomic(path, review.to_json())
         if review.passed:
-            self.emit(Notice(level="info", message=f"stage {review.stage}: review PASSED"))
+            self.emit(
+                Notice(level=NoticeLevel.INFO, message=f"stage {review.stage}: review PASSED")
+            )
             return
         self.ledger.pause(ReviewFailed(stage=review.stage, findings=review.findings))
-        self.emit(Notice(level="error", message=f"stage {review.stage}: review FAILED"))
+        self.emit(Notice(level=NoticeLevel.ERROR, message=f"stage {review.stage}: review FAILED"))
 
     def _push_rejected(self, reason: str) -> None:
         upstream = self.ctx.repo.upstream(self.ctx.target) or ("origin", self.ctx.target)
         remote, branch = upstream
         self.ledger.pause(PushRejected(remote=remote, branch=branch, detail=reason))
-        self.emit(Notice(level="error", message=f"push to {remote}/{branch} rejected: {reason}"))
+        self.emit(
+            Notice(level=NoticeLevel.ERROR, message=f"push to {remote}/{branch} rejected: {reason}")
+        )
 
     def _conflict(self, record: PrpRecord, result: MergeResult) -> None:
         files = ", ".join(result.conflicts) or "(unknown files)"
@@ -97,7 +101,7 @@ class Settler:
         if decision.action is ConflictAction.RESOLVE:
             self.emit(
                 Notice(
-                    level="warning",
+                    level=NoticeLevel.WARNING,
                     prp=record.id,
                     message=f"conflict in {files}: its executor merges {target} and "
                     f"resolves ({tries})",
@@ -116,7 +120,7 @@ class Settler:
             )
             self.emit(
                 Notice(
-                    level="warning",
+                    level=NoticeLevel.WARNING,
                     prp=record.id,
                     message=f"conflict in {files}: running it again from {target} "
                     f"(its first attempt is kept on branch {kept})",

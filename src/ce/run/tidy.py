@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ce import git
-from ce.core.events import Listener, Notice
+from ce.core.events import Listener, Notice, NoticeLevel
 from ce.run.load import BatchContext
 from ce.run.merge import MergeLane
 from ce.run.record import PrpRecord
@@ -23,7 +23,7 @@ def ensure_ignored(ctx: BatchContext, lane: MergeLane, emit: Listener) -> None:
     text = current + ("" if not current or current.endswith("\n") else "\n") + IGNORE_LINE + "\n"
     if not lane.commit_file(".gitignore", text, "ce: ignore .ce/tmp/"):
         message = f"could not add {IGNORE_LINE} to .gitignore; add it yourself"
-        emit(Notice(level="warning", message=message))
+        emit(Notice(level=NoticeLevel.WARNING, message=message))
 
 
 def remove_worktree(ctx: BatchContext, journal: Journal, record: PrpRecord, emit: Listener) -> None:
@@ -34,7 +34,11 @@ def remove_worktree(ctx: BatchContext, journal: Journal, record: PrpRecord, emit
     try:
         ctx.repo.remove_worktree(path, force=True)
     except git.GitError as exc:
-        emit(Notice(level="warning", prp=record.id, message=f"could not remove {path}: {exc}"))
+        emit(
+            Notice(
+                level=NoticeLevel.WARNING, prp=record.id, message=f"could not remove {path}: {exc}"
+            )
+        )
 
 
 def clean_up(

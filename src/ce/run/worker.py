@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.agents.base import Assessment, ExecutorJob
-from ce.core.events import Listener, Notice, PrpState
+from ce.core.events import Listener, Notice, NoticeLevel, PrpState
 from ce.prp.model import Prp
 from ce.prp.parse import read_prp_text
 from ce.prp.write import set_status_text
@@ -204,7 +204,11 @@ class Worker:
         """A directory without `.git` at the worktree path is what an interrupted `worktree add`
         leaves: no executor ever ran in it, so there is no work in it to keep."""
         if self.path.is_dir() and not (self.path / ".git").exists():
-            self.emit(Notice(level="info", prp=self.prp.id, message=f"removing debris {self.path}"))
+            self.emit(
+                Notice(
+                    level=NoticeLevel.INFO, prp=self.prp.id, message=f"removing debris {self.path}"
+                )
+            )
             shutil.rmtree(self.path)
             self.ctx.repo.prune_worktrees()
 
@@ -214,7 +218,11 @@ class Worker:
             return
         sha = repo.commit_all(WIP_SUBJECT.format(prp_id=self.prp.id))
         if sha is not None:
-            self.emit(Notice(level="info", prp=self.prp.id, message="committed leftover changes"))
+            self.emit(
+                Notice(
+                    level=NoticeLevel.INFO, prp=self.prp.id, message="committed leftover changes"
+                )
+            )
 
     def _execute(
         self, repo: git.Repo, base: str, done: set[int]
@@ -257,7 +265,7 @@ class Worker:
             if nudge is not None:
                 nudged = True
                 message = f"{error}; resuming its session with a nudge (phase {start} next)"
-                self.monitor.note(self.prp.id, self.log_path, "warning", message)
+                self.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
                 continue
             if relaunched >= retries:
                 append_log(self.log_path, f"{error}; not relaunched (attempts: {attempts})")
@@ -265,7 +273,7 @@ class Worker:
             relaunched += 1
             again = f"attempt {relaunched + 1} of {retries + 1}"
             message = f"{error}; relaunching from phase {start} ({again})"
-            self.monitor.note(self.prp.id, self.log_path, "warning", message)
+            self.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
 
     def _hold_launches(self, error: str, seconds: float, start: int) -> None:
         until = self.gate.hold(seconds)
@@ -274,7 +282,7 @@ class Worker:
             f"{error}: no executor launches until {at} ({seconds:.0f}s), "
             f"then it goes on from phase {start}"
         )
-        self.monitor.note(self.prp.id, self.log_path, "warning", message)
+        self.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
 
     def _nudge_argv(self, start: int) -> list[str] | None:
         """The argv resuming the agent's last session with a nudge, when the executor can

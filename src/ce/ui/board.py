@@ -31,6 +31,8 @@ from ce.core.events import (
     StageFinished,
     StageStarted,
 )
+from ce.core.events import LaneStep as Step
+from ce.core.events import NoticeLevel as Level
 from ce.ui.summary import duration
 
 _ACTIVE = frozenset({PrpState.PREPARING, PrpState.RUNNING})
@@ -39,7 +41,7 @@ _NOT_WORKING = frozenset({PrpState.PENDING, PrpState.SKIPPED})
 _ALL_PHASES_DONE = frozenset(
     {PrpState.VALIDATING, PrpState.VALIDATED, PrpState.MERGING, PrpState.MERGED}
 )
-_LANE_DONE = frozenset({"merged", "conflict"})
+_LANE_DONE = frozenset({Step.MERGED, Step.CONFLICT})
 _NOTICES_SHOWN = 3
 _ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
@@ -86,7 +88,7 @@ class PrpRow:
 class LaneStep:
     at: float
     prp: str
-    step: str  # "merge-tree", "validate", "advance", "merged", "conflict"
+    step: Step
     detail: str = ""
 
     @property
@@ -104,7 +106,7 @@ class StageSpan:
 @dataclass(frozen=True, kw_only=True)
 class NoticeLine:
     at: float
-    level: str
+    level: Level
     message: str
     prp: str | None = None
 
@@ -250,7 +252,7 @@ def _merge_step(state: BoardState, event: MergeStep) -> BoardState:
     if step.busy:
         return replace(state, lane=step)
     state = replace(state, lane=step, merges=(*state.merges, step))
-    if event.step == "merged":
+    if event.step is Step.MERGED:
         return _with_row(state, event.prp, lambda row: replace(row, merged_at=event.at))
     return state
 
@@ -421,7 +423,7 @@ STATE_STYLE = {
     PrpState.SKIPPED: "dim",
 }
 _HEALTH_STYLE = {Health.HEALTHY: "green", Health.WARNING: "yellow", Health.STALLED: "bold red"}
-_NOTICE_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red"}
+_NOTICE_STYLE = {Level.INFO: "dim", Level.WARNING: "yellow", Level.ERROR: "bold red"}
 _GAP = "  "
 _TITLE_MIN = 10
 
