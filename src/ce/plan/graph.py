@@ -3,9 +3,10 @@
 Stage = 1 + the latest stage of the dependencies (Kahn's algorithm, one pass). PRPs whose
 declared files overlap never share a stage: taken by dependency depth, then `order` (none
 last), then id, each one goes to the first stage from there that no overlapping PRP holds, and
-every such move is reported. Overlap: normalized paths; globs (`*`, `?`, `[...]` within one
-directory, `**` across); a trailing `/` covers everything beneath. Two globs are compared
-conservatively (see `_globs_may_overlap`).
+every such move is reported. Overlap: what `ce.core.paths` says a declaration covers (the
+matcher the drift check and the sparse cones use too); a literal counts as a directory once
+another declared path lies under it. Two globs are compared conservatively
+(see `_globs_may_overlap`).
 
 Pure and deterministic: the result depends only on the items' content, never on their input
 order or on hash order. Time is linear in the size of the graph, apart from sorting the ids
@@ -22,14 +23,12 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import accumulate
-from posixpath import normpath
+from itertools import accumulate, chain
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ce.core.errors import CeError
-
-_WILDCARD = re.compile(r"[*?\[]")
+from ce.core.paths import as_glob, glob_regex, is_literal, literal_prefix, normalize_path
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -328,59 +327,10 @@ class _Glob:
     match: Callable[[str], object]
 
 
-_NEEDS_NORMALIZING = re.compile(r"(^|/)\.{1,2}(/|$)|//|\\|^\s|\s$")
-
-
-def normalize_path(path: str) -> str:
-    """Repo-relative POSIX form: `./`, `//` and `/.` removed; a directory keeps its `/`."""
-    if not _NEEDS_NORMALIZING.search(path):
-        return path
-    text = path.strip().replace("\\", "/")
-    if not text:
-        return ""
-    normal = normpath(text)
-    if normal == ".":
-        return "**"
-    return f"{normal}/" if text.endswith("/") else normal
-
-
-def _is_glob(text: str) -> bool:
-    return text.endswith("/") or _WILDCARD.search(text) is not None
-
-
 def _glob(text: str) -> _Glob:
-    glob = f"{text}**" if text.endswith("/") else text
-    first = _WILDCARD.search(glob)
-    assert first is not None, f"not a glob: {text}"
+    glob = as_glob(text)
     last = max(glob.rfind(c) for c in "*?[]")
-    return _Glob(text, glob[: first.start()], glob[last + 1 :], _glob_regex(glob).fullmatch)
-
-
-def _glob_regex(glob: str) -> re.Pattern[str]:
-    """`*` and `?` stay within one directory, `**` crosses directories, `[...]` is a class."""
-    out: list[str] = []
-    i = 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif glob[i] == "[" and (end := glob.find("]", i + 2)) > 0:
-            body = glob[i + 1 : end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return re.compile("".join(out), re.DOTALL)
+    return _Glob(text, literal_prefix(glob), glob[last + 1 :], glob_regex(glob).fullmatch)
 
 
 def _globs_may_overlap(a: _Glob, b: _Glob) -> bool:
@@ -466,29 +416,51 @@ class _Groups(NamedTuple):
 
 
 def _glob_neighbours(sorted_paths: Sequence[str]) -> dict[str, list[str]]:
-    """Each glob → the paths it matches and the globs it may overlap, and back. Only pairs
+    """Each glob → the paths it matches and the globs it may overlap, and back; each literal
+    that other declared paths lie under (a directory) → those paths, and back. Only pairs
     whose literal prefixes nest are compared: sorted by prefix, the globs whose prefix extends
     a glob's own directly follow it, so the work follows the pairs found, not globs²."""
     exact: list[str] = []  # sorted
     globs: list[_Glob] = []
     for text in sorted_paths:
-        if _is_glob(text):
-            globs.append(_glob(text))
-        else:
+        if is_literal(text):
             exact.append(text)
+        else:
+            globs.append(_glob(text))
     globs.sort(key=_prefix)
     prefixes = [glob.prefix for glob in globs]
     near: dict[str, list[str]] = defaultdict(list)
     for n, glob in enumerate(globs):
         for path in (exact[i] for i in _prefixed(exact, glob.prefix)):
             if glob.match(path):
-                near[glob.text].append(path)
-                near[path].append(glob.text)
+                _link(near, glob.text, path)
         for other in (globs[i] for i in _prefixed(prefixes, glob.prefix, n + 1)):
             if _globs_may_overlap(glob, other):
-                near[glob.text].append(other.text)
-                near[other.text].append(glob.text)
+                _link(near, glob.text, other.text)
+    for directory in _literal_directories(exact, prefixes):
+        beneath = f"{directory}/"
+        for i in _prefixed(exact, beneath):
+            _link(near, directory, exact[i])
+        for i in _prefixed(prefixes, beneath):
+            _link(near, directory, globs[i].text)
     return near
+
+
+def _link(near: dict[str, list[str]], a: str, b: str) -> None:
+    near[a].append(b)
+    near[b].append(a)
+
+
+def _literal_directories(exact: Sequence[str], prefixes: Sequence[str]) -> list[str]:
+    """The literals that another declared path or glob lies under: directories, then. (A
+    literal nothing is declared under is compared as a file; declare `dir/` to be sure.)
+    One set of parent directories, not a search per literal: most plans have none."""
+    directories = {text.rpartition("/")[0] for text in chain(exact, prefixes)}
+    todo = directories
+    while todo:  # and their parents: a literal `src` above `src/ce/git.py`
+        todo = {d.rpartition("/")[0] for d in todo} - directories
+        directories |= todo
+    return sorted(directories.intersection(exact))
 
 
 def _prefix(glob: _Glob) -> str:

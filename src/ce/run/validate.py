@@ -9,11 +9,11 @@ import shlex
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ce import git, proc
 from ce.config import ValidateConfig
+from ce.core.paths import covers, is_literal
 from ce.prp.model import Prp
 from ce.run.record import LevelResult
 
@@ -141,7 +141,7 @@ def _structure_errors(changes: _Changes, target: ValidationTarget, prp: Prp) -> 
     if not any(CHECKPOINT.match(c.subject) for c in commits):
         errors.append(f"no checkpoint commit `{prp.id}: Phase N - <title>` on the branch")
     for declared in prp.files:
-        if _is_glob(declared) or declared.endswith("/"):
+        if not is_literal(declared):
             continue
         if not (target.worktree / declared).exists():
             errors.append(f"declared file {declared} does not exist")
@@ -251,18 +251,6 @@ def drift(changed: Sequence[str], declared: Sequence[str]) -> tuple[float, list[
     """Share (in %) of changed files outside the declared ones, and those files."""
     outside = [name for name in changed if not any(covers(d, name) for d in declared)]
     return (100.0 * len(outside) / len(changed) if changed else 0.0), outside
-
-
-def covers(declared: str, path: str) -> bool:
-    if declared.endswith("/"):
-        return path.startswith(declared)
-    if _is_glob(declared):
-        return fnmatchcase(path, declared)
-    return path == declared or path.startswith(declared + "/")
-
-
-def _is_glob(path: str) -> bool:
-    return any(ch in path for ch in "*?[")
 
 
 def _drift_errors(

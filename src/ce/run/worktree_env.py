@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ce import git, proc
 from ce.core.errors import CeError
+from ce.core.paths import cone, is_literal, normalize_path
 from ce.prp.model import Prp
 from ce.secrets import log_filter, mask
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:  # load.py checks the names with this module's help
 
 INCLUDE_FILE = ".worktreeinclude"
 READY_MARKER = "ce-prepared"
-_GLOB_CHARS = frozenset("*?[")
 _MAX_PORT = 65535
 
 
@@ -196,34 +196,33 @@ def sparse_dirs(ctx: BatchContext, prp: Prp, base: str) -> list[str] | None:
     """The directories a sparse worktree of `prp` checks out; None when worktrees are full."""
     if not ctx.config.sparse:
         return None
-    paths = [*prp.files, *ctx.config.sparse_always]
+    declared = (*prp.files, *ctx.config.sparse_always)
+    paths = [path for path in map(normalize_path, declared) if path]
     own = ctx.relpath(prp)
     if own is not None:
         paths.append(own)  # its status is set to completed on its branch
-    literal = [p for p in paths if not _is_glob(p) and not p.endswith("/")]
+    literal = [p for p in paths if is_literal(p)]
     return cone_dirs(paths, ctx.repo.tree_dirs(base, literal))
 
 
-def cone_dirs(paths: Iterable[str], directories: set[str]) -> list[str]:
+def cone_dirs(paths: Iterable[str], directories: set[str]) -> list[str] | None:
     """Cone-mode directories for repo-relative paths: a directory itself, a file's directory,
-    a glob's literal leading directories. The root is always checked out, so never listed."""
+    a glob's literal leading directories (`ce.core.paths.cone`); None when a glob reaches
+    everywhere (`**/*.py`), which only a full checkout shows. The root is always checked out,
+    so never listed."""
     found = set()
     for path in paths:
-        if _is_glob(path):
-            parts = path.split("/")
-            cut = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
-            folder = "/".join(parts[:cut])
-        elif path.endswith("/") or path in directories:
-            folder = path.rstrip("/")
+        if not is_literal(path):
+            folder = cone(path)
+            if folder is None:
+                return None
+        elif path in directories:
+            folder = path
         else:
             folder = posixpath.dirname(path)
         if folder:
             found.add(folder)
     return sorted(found)
-
-
-def _is_glob(path: str) -> bool:
-    return bool(_GLOB_CHARS & set(path))
 
 
 def disk_usage(worktree: Path) -> int:
