@@ -12,16 +12,13 @@ import pytest
 from ce.core.errors import CeError
 from ce.git import (
     LOCK_NAME,
-    SLUG_MAX,
     Commit,
     GitError,
     Repo,
-    branch_name,
     check_ref_format,
     git_env,
     init_repo,
     require_git,
-    worktree_path,
 )
 from ce.proc import ProcessError, spawn_group, stop_group
 from conftest import make_repo
@@ -645,48 +642,3 @@ def test_sixteen_concurrent_worktree_adds_from_processes(repo: Path, tmp_path: P
     logs = {n: (tmp_path / f"add-{n}.log").read_text() for n in range(16) if codes[n] != 0}
     assert logs == {}
     assert len(Repo(repo).worktrees()) == 17
-
-
-# -- names -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("prp_id", "title", "expected"),
-    [
-        ("PRP-43.2.1", "Add login form", "prp-43-2-1-add-login-form"),
-        ("PRP-43-INITIAL", "Setup", "prp-43-initial-setup"),
-        ("prp-7", "  Trim   me  ", "prp-7-trim-me"),
-        ("PRP-1", "Café crème: naïve façade", "prp-1-cafe-creme-naive-facade"),
-        ("PRP-1", "日本語のタイトル", "prp-1"),
-        ("PRP-1", "Straße 🚀 émoji", "prp-1-strae-emoji"),
-        ("PRP-2", "$(rm -rf /); `echo hi` && a|b > c ~^:?*[\\", "prp-2-rm-rf-echo-hi-a-b-c"),
-        ("PRP-3", "..lock refs/heads/@{-1}.lock", "prp-3-lock-refs-heads-1-lock"),
-        ("PRP-A", "", "prp-a"),
-    ],
-)
-def test_branch_name(prp_id: str, title: str, expected: str) -> None:
-    assert branch_name(prp_id, title) == expected
-    assert check_ref_format(expected)
-
-
-def test_branch_name_cuts_a_long_title_at_a_word() -> None:
-    title = "Implement the user authentication flow with OAuth2 providers and refresh tokens"
-    name = branch_name("PRP-43.2.1", title)
-    slug = name.removeprefix("prp-43-2-1-")
-    assert slug == "implement-the-user-authentication-flow"
-    assert len(slug) <= SLUG_MAX
-
-
-def test_branch_name_cuts_one_endless_word() -> None:
-    slug = branch_name("PRP-9", "x" * 300).removeprefix("prp-9-")
-    assert slug == "x" * SLUG_MAX
-
-
-def test_worktree_path(tmp_path: Path) -> None:
-    root = tmp_path / "myrepo"
-    beside = tmp_path.resolve()
-    assert worktree_path(root, "PRP-43.2.1") == beside / "myrepo-prp-43.2.1"
-    assert worktree_path(root, "PRP-43-INITIAL", None) == beside / "myrepo-prp-43-initial"
-    assert worktree_path(root, "PRP-1", tmp_path / "wts") == beside / "wts" / "myrepo-prp-1"
-    assert worktree_path(root, "PRP-1", Path("..")) == beside / "myrepo-prp-1"
-    assert worktree_path(root, "PRP-a/../b") == beside / "myrepo-prp-a-..-b"

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ from ce.proc import Completed, ProcessError, run
 
 MIN_GIT = (2, 38)  # `git merge-tree --write-tree`
 LOCK_NAME = "ce-worktree.lock"
-SLUG_MAX = 40
 
 # After pre-commit's `no_git_env`: what may pass through is transport, config and identity.
 _KEPT_GIT_VARS = frozenset(
@@ -163,39 +161,7 @@ def check_ref_format(branch: str) -> bool:
     return completed.returncode == 0 and completed.stdout.strip() == branch
 
 
-def branch_name(prp_id: str, title: str) -> str:
-    """`prp-43-2-1-<slug of the title>` for PRP-43.2.1: ASCII, lowercase, slug <= 40 chars."""
-    parts = ("prp", _slug(_bare_id(prp_id)), _slug(title, SLUG_MAX))
-    branch = "-".join(part for part in parts if part)
-    _require_branch_name(branch)
-    return branch
-
-
-def worktree_path(repo_root: Path, prp_id: str, root: Path | None = None) -> Path:
-    """`<root>/<repo>-prp-43.2.1`; root defaults to the repository's parent directory.
-
-    A relative `root` is taken from the repository (`worktree_root = ".."` in the config).
-    """
-    base = repo_root.parent if root is None else repo_root / root
-    name = re.sub(r"[^a-z0-9._-]+", "-", _bare_id(prp_id).lower())
-    return base.resolve() / f"{repo_root.name}-prp-{name}"
-
-
-def _bare_id(prp_id: str) -> str:
-    return re.sub(r"^prp-", "", prp_id.strip(), flags=re.IGNORECASE)
-
-
-def _slug(text: str, limit: int | None = None) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    if limit is None or len(slug) <= limit:
-        return slug
-    # Cut at a word boundary unless that loses more than half of the room.
-    head, dash, _ = slug[: limit + 1].rpartition("-")
-    return head if dash and len(head) >= limit // 2 else slug[:limit].rstrip("-")
-
-
-def _require_branch_name(branch: str) -> None:
+def require_branch_name(branch: str) -> None:
     if not check_ref_format(branch):
         raise CeError(f"{branch!r} is not a valid git branch name (git check-ref-format).")
 
@@ -493,7 +459,7 @@ class Repo:
         return " ".join(line.strip() for line in lines if line.strip() and line.strip() != "Done")
 
     def rename_branch(self, old: str, new: str) -> None:
-        _require_branch_name(new)
+        require_branch_name(new)
         with self.worktree_lock():
             self.git("branch", "--move", "--", old, new)
 
@@ -531,7 +497,7 @@ class Repo:
 
         On failure the branch it created and the directory it made are removed.
         """
-        _require_branch_name(branch)
+        require_branch_name(branch)
         target = self._absolute(path)
         no_checkout = [] if sparse is None else ["--no-checkout"]
         with self.worktree_lock(), self._undo_failed_add(target, branch):
@@ -546,7 +512,7 @@ class Repo:
         self, path: Path, branch: str, *, sparse: Sequence[str] | None = None
     ) -> None:
         """A new worktree at `path` on the existing branch `branch` (resuming a PRP)."""
-        _require_branch_name(branch)
+        require_branch_name(branch)
         target = self._absolute(path)
         no_checkout = [] if sparse is None else ["--no-checkout"]
         with self.worktree_lock(), self._undo_failed_add(target, None):

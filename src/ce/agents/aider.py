@@ -23,6 +23,8 @@ from string import Template
 
 from ce.agents import preset, stream
 from ce.agents.base import Assessment, ExecutorJob
+from ce.core.names import checkpoint_subject
+from ce.core.paths import is_glob
 
 PACKAGE = preset.CliPackage(
     agent="Aider",
@@ -93,13 +95,14 @@ class AiderExecutor(preset.AgentPreset):
             argv += ["--model", model]
         argv += self.config.extra_args
         # Declared files are added to the chat: aider edits only the files it was given.
-        return [*argv, *(f for f in job.prp.files if not any(c in f for c in "*?["))]
+        return [*argv, *(f for f in job.prp.files if not is_glob(f))]
 
     def _phase(self, job: ExecutorJob, folder: Path, number: int, title: str) -> list[str]:
         message = folder / f"phase-{number}.md"
         message.write_text(phase_message(job, number, title), encoding="utf-8")
         checkpoint = folder / f"phase-{number}.msg"
-        checkpoint.write_text(f"{job.prp.id}: Phase {number} - {title}\n", encoding="utf-8")
+        subject = checkpoint_subject(job.prp.id, number, title)
+        checkpoint.write_text(f"{subject}\n", encoding="utf-8")
         run = shlex.join([*self.aider_argv(job), "--message-file", str(message)])
         return [
             f"echo {shlex.quote(f'[ce] {job.prp.id} phase {number}: aider')}",

@@ -14,16 +14,13 @@ import shlex
 from pathlib import Path
 
 from ce.agents.base import Assessment, ExecutorJob
+from ce.core.names import checkpoint_subject
 
 _PROLOGUE = """\
 # Written by ce for {prp_id}: run each phase's blocks, then commit the phase.
 set -u
 fail() {{ echo "[ce] {prp_id}: $1"; exit 1; }}
 """
-
-
-def checkpoint_message(prp_id: str, number: int, title: str) -> str:
-    return f"{prp_id}: Phase {number} - {title}"
 
 
 class ScriptExecutor:
@@ -61,7 +58,7 @@ def _phase_lines(
     job: ExecutorJob, folder: Path, number: int, title: str, blocks: tuple[str, ...]
 ) -> list[str]:
     message = folder / f"phase-{number}.msg"
-    message.write_text(checkpoint_message(job.prp.id, number, title) + "\n", encoding="utf-8")
+    message.write_text(checkpoint_subject(job.prp.id, number, title) + "\n", encoding="utf-8")
     lines = []
     for index, body in enumerate(blocks, start=1):
         block = folder / f"phase-{number}-block-{index}.sh"

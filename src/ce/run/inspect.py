@@ -15,9 +15,9 @@ from typing import Any
 
 from ce import git
 from ce.core.errors import CeError
+from ce.core.names import integration_worktree_name, phases_done
 from ce.run.lock import LOCK_NAME
 from ce.run.state import StateDir, read_checkpoint
-from ce.run.validate import CHECKPOINT
 
 HEADS = "refs/heads/"
 UNFINISHED = ("IN_PROGRESS", "PAUSED", "INTERRUPTED")
@@ -157,8 +157,7 @@ def _phases_done(repo: git.Repo, result: dict[str, Any], ref: str | None) -> int
         commits = repo.commits(base, ref)
     except git.GitError:
         return recorded
-    prp_id = result["prp_id"]
-    found = {m["n"] for c in commits if (m := CHECKPOINT.match(c.subject)) and m["id"] == prp_id}
+    found = phases_done((c.subject for c in commits), result["prp_id"])
     return max(recorded, len(found))
 
 
@@ -301,7 +300,7 @@ def _unsafe(repo: git.Repo, prp: Leftover, branches: list[str], target: str) -> 
 
 def _remove_integration_worktree(repo: git.Repo) -> list[str]:
     """The merge lane's detached worktree, left behind when a run was killed."""
-    name = f"{repo.toplevel().name}-ce-integration"
+    name = integration_worktree_name(repo.toplevel().name)
     found = [w.path for w in repo.worktrees() if w.detached and w.path.name == name]
     for path in found:
         repo.remove_worktree(path, force=True)

@@ -12,6 +12,7 @@ from ce.agents.base import Executor
 from ce.agents.registry import AGENT_PRESETS, make_executor
 from ce.config import Config, load_config
 from ce.core.errors import CeError
+from ce.core.names import branch_name, integration_worktree_name, worktree_name
 from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass
@@ -66,7 +67,7 @@ class BatchContext:
         return (self.root / self.config.worktree_root).resolve()
 
     def worktree(self, prp_id: str) -> Path:
-        return git.worktree_path(self.root, prp_id, self.worktree_root)
+        return worktree_path(self.root, prp_id, self.worktree_root)
 
     def branch(self, prp_id: str) -> str:
         return _branch_name(prp_id, self.prp(prp_id).title)
@@ -79,12 +80,23 @@ class BatchContext:
 
     @property
     def integration_worktree(self) -> Path:
-        return self.worktree_root / f"{self.root.name}-ce-integration"
+        return self.worktree_root / integration_worktree_name(self.root.name)
+
+
+def worktree_path(repo_root: Path, prp_id: str, root: Path | None = None) -> Path:
+    """`<root>/<repo>-prp-43.2.1`; root defaults to the repository's parent directory.
+
+    A relative `root` is taken from the repository (`worktree_root = ".."` in the config).
+    """
+    base = repo_root.parent if root is None else repo_root / root
+    return base.resolve() / worktree_name(repo_root.name, prp_id)
 
 
 @functools.cache
 def _branch_name(prp_id: str, title: str) -> str:
-    return git.branch_name(prp_id, title)  # runs `git check-ref-format`: once per PRP
+    branch = branch_name(prp_id, title)
+    git.require_branch_name(branch)  # runs `git check-ref-format`: once per PRP
+    return branch
 
 
 def config_overrides(options: RunOptions) -> dict[str, object]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from ce import git
 from ce.config import ValidateConfig
 from ce.core.events import LaneStep, Listener, MergeStep
+from ce.core.names import merge_subject
 from ce.run.record import LevelResult
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
@@ -64,10 +65,6 @@ def checkout_integration(
     checkout.add_detached_worktree(path, commit)
     if on_created is not None:
         on_created(path)
-
-
-def merge_subject(prp_id: str, title: str) -> str:
-    return f"Merge {prp_id}: {title}"
 
 
 class MergeLane:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.config import ValidateConfig
+from ce.core.names import CHECKPOINT_SUBJECT, parse_checkpoint
 from ce.core.paths import covers, is_literal
 from ce.prp.model import Prp
 from ce.run.record import LevelResult
@@ -20,7 +21,8 @@ from ce.run.record import LevelResult
 LEVELS = (1, 2, 3, 4)
 _OUTPUT_TAIL = 40
 _MARKER = re.compile(r"^(<{7} |>{7} )", re.MULTILINE)
-CHECKPOINT = re.compile(r"^(?P<id>PRP-\S+): Phase (?P<n>\d+) - (?P<title>.+)$")
+# run/orchestrator.py still matches subjects with this; new code asks ce.core.names.
+CHECKPOINT = CHECKPOINT_SUBJECT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +140,7 @@ def _structure_errors(changes: _Changes, target: ValidationTarget, prp: Prp) -> 
         for c in commits
         if not c.subject.startswith(f"{prp.id}: ") and not c.subject.startswith("Merge ")
     ]
-    if not any(CHECKPOINT.match(c.subject) for c in commits):
+    if not any(parse_checkpoint(c.subject) for c in commits):
         errors.append(f"no checkpoint commit `{prp.id}: Phase N - <title>` on the branch")
     for declared in prp.files:
         if not is_literal(declared):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.agents.base import Assessment, ExecutorJob
+from ce.core import names
 from ce.core.events import Listener, Notice, NoticeLevel, PrpState
 from ce.prp.model import Prp
 from ce.prp.parse import read_prp_text
@@ -23,7 +24,7 @@ from ce.run.load import BatchContext
 from ce.run.monitor import STALLED_PREFIX, TIMED_OUT_PREFIX, Monitor, Watch, append_log
 from ce.run.record import LevelResult, add_known
 from ce.run.state import Journal
-from ce.run.validate import CHECKPOINT, ValidationTarget, first_failure, run_levels
+from ce.run.validate import ValidationTarget, first_failure, run_levels
 from ce.secrets import log_filter, mask
 
 WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
@@ -51,12 +52,7 @@ class WorkResult:
 
 
 def phases_done(repo: git.Repo, prp: Prp, base: str) -> set[int]:
-    done: set[int] = set()
-    for commit in repo.commits(base, "HEAD"):
-        match = CHECKPOINT.match(commit.subject)
-        if match and match["id"] == prp.id:
-            done.add(int(match["n"]))
-    return done
+    return names.phases_done((c.subject for c in repo.commits(base, "HEAD")), prp.id)
 
 
 def resume_point(prp: Prp, done: set[int]) -> int | None:
