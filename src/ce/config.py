@@ -5,15 +5,12 @@ from __future__ import annotations
 import shlex
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ce.core.errors import CeError
-
-ExecutorName = Literal["script", "command", "claude", "codex", "gemini", "aider"]
-ConflictPolicy = Literal["pause", "agent", "rerun"]
-Schedule = Literal["stages", "eager"]
+from ce.core.vocab import ConflictPolicy, ExecutorName, Schedule
 
 
 class _Section(BaseModel):

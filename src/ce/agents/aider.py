@@ -25,6 +25,7 @@ from ce.agents import preset, stream
 from ce.agents.base import Assessment, ExecutorJob
 from ce.core.names import checkpoint_subject
 from ce.core.paths import is_glob
+from ce.core.vocab import MODEL_TIERS
 
 PACKAGE = preset.CliPackage(
     agent="Aider",
@@ -34,7 +35,7 @@ PACKAGE = preset.CliPackage(
     package="aider-chat",
     pinned="0.86.2",
 )
-MODELS = {tier: tier for tier in preset.TIERS}  # aider's own aliases
+MODELS: dict[str, str] = {tier: tier for tier in MODEL_TIERS}  # aider's own aliases
 QUIET = (
     "--yes-always",
     "--no-auto-commits",

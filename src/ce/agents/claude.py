@@ -23,6 +23,7 @@ from ce.agents import preset, stream
 from ce.agents.base import Assessment, ExecutorJob, write_prompt
 from ce.agents.stream import Event
 from ce.config import AgentConfig
+from ce.core.vocab import MODEL_TIERS
 
 PACKAGE = preset.CliPackage(
     agent="Claude Code",
@@ -67,7 +68,8 @@ FLAGS = (
     "--disallowedTools",
     "--add-dir",
 )
-MODELS = {tier: tier for tier in preset.TIERS}  # Claude Code knows the aliases itself
+# Claude Code knows the aliases itself.
+MODELS: dict[str, str] = {tier: tier for tier in MODEL_TIERS}
 SESSION_FILE = "claude-session-id"
 DEFAULT_RETRY_SECONDS = 60.0
 _USAGE_LIMIT = re.compile(r"usage limit reached\|(\d{9,})", re.IGNORECASE)

@@ -15,8 +15,8 @@ from ce import proc
 from ce.agents.base import ExecutorJob
 from ce.config import AgentConfig
 from ce.core.errors import CeError
+from ce.core.vocab import MODEL_TIERS
 
-TIERS = ("haiku", "sonnet", "opus")
 NUDGE_OVERRIDE = Path(".ce") / "templates" / "nudge.md"
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
 _PROBE_SECONDS = 60.0
@@ -151,7 +151,7 @@ def model_name(job: ExecutorJob, config: AgentConfig, defaults: Mapping[str, str
     tier = job.model
     if tier in config.models:
         return config.models[tier]
-    if tier in TIERS:
+    if tier in MODEL_TIERS:
         return defaults.get(tier)
     return tier or None
 

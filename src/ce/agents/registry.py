@@ -11,8 +11,7 @@ from ce.agents.gemini import GeminiExecutor
 from ce.agents.script import ScriptExecutor
 from ce.config import Config
 from ce.core.errors import CeError
-
-AGENT_PRESETS = ("claude", "codex", "gemini", "aider")
+from ce.core.vocab import EXECUTORS
 
 
 def make_executor(name: str, config: Config) -> Executor:
@@ -29,4 +28,4 @@ def make_executor(name: str, config: Config) -> Executor:
         return CommandExecutor(tables.command.run)
     if name in presets:
         return presets[name]
-    raise CeError(f"Unknown executor {name!r}: choose script, command, {', '.join(AGENT_PRESETS)}.")
+    raise CeError(f"Unknown executor {name!r}: choose {', '.join(EXECUTORS)}.")

@@ -15,13 +15,11 @@ import click
 from rich.console import Console
 
 from ce.cli.hints import resume_command
+from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES
 from ce.run.load import BatchContext, RunOptions, load
 from ce.secrets import mask_data
 from ce.ui.board import BoardState
 from ce.ui.live import Progress, progress_for
-
-MODELS = ("haiku", "sonnet", "opus")
-EXECUTORS = ("script", "command", "claude", "codex", "gemini", "aider")
 
 
 def _run_options(func: Any) -> Any:
@@ -39,7 +37,7 @@ def _run_options(func: Any) -> Any:
         ),
         click.option("--executor", type=click.Choice(EXECUTORS), help="Who implements the PRPs."),
         click.option(
-            "--model", type=click.Choice(MODELS), help="Model for every PRP (default: auto)."
+            "--model", type=click.Choice(MODEL_TIERS), help="Model for every PRP (default: auto)."
         ),
         click.option(
             "--max-parallel",
@@ -61,12 +59,12 @@ def _run_options(func: Any) -> Any:
         click.option("--no-auto-review", is_flag=True, help="No review after each stage."),
         click.option(
             "--schedule",
-            type=click.Choice(("stages", "eager")),
+            type=click.Choice(SCHEDULES),
             help="Stage barriers or eager dispatch.",
         ),
         click.option(
             "--on-conflict",
-            type=click.Choice(("pause", "agent", "rerun")),
+            type=click.Choice(CONFLICT_POLICIES),
             help="On a merge conflict: pause the batch (default), let the PRP's agent merge and "
             "resolve (agent), or run the PRP again from the new target (rerun).",
         ),

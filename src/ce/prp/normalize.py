@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ce.core.vocab import MODEL_TIERS
 from ce.prp.model import Complexity, StatusClass
 
 ID_PATTERN = re.compile(r"PRP-[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -35,7 +36,6 @@ STATUS_WORDS: dict[str, StatusClass] = {
         StatusClass.NOT_RUNNABLE,
     ),
 }
-MODELS = ("haiku", "sonnet", "opus")
 # Values people write to mean "nothing here".
 _NOTHING = frozenset({"", "none", "null", "nil", "n/a", "na", "-", "—", "[]", "tbd", "nothing"})
 
@@ -280,8 +280,8 @@ def normalize_model(raw: object) -> str | None:
     if raw is None:
         return None
     word = raw.strip().lower() if isinstance(raw, str) else None
-    if word not in MODELS:
-        raise ValueError(f"{show_value(raw)} is not a model; write {', '.join(MODELS)}")
+    if word not in MODEL_TIERS:
+        raise ValueError(f"{show_value(raw)} is not a model; write {', '.join(MODEL_TIERS)}")
     return word
 
 

@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from ce.agents.registry import AGENT_PRESETS
 from ce.config import Config
+from ce.core.vocab import AGENT_PRESETS
 
 # Agent presets start a session with an API each: a few seconds apart keeps a batch's start
 # from looking like a burst. The script and command executors start at once.

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from ce import git
 from ce.agents.base import Executor
-from ce.agents.registry import AGENT_PRESETS, make_executor
+from ce.agents.registry import make_executor
 from ce.config import Config, load_config
 from ce.core.errors import CeError
 from ce.core.names import branch_name, integration_worktree_name, worktree_name
+from ce.core.vocab import AGENT_PRESETS
 from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass

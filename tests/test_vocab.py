@@ -1,0 +1,44 @@
+"""One list each for executors, model tiers, schedules and conflict policies: the command
+line's choices and the configuration's validation are both derived from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from ce.cli.batch import batch_exe, execute_prp
+from ce.config import load_config
+from ce.core.errors import CeError
+from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES
+
+CHOICES = {
+    "executor": EXECUTORS,
+    "model": MODEL_TIERS,
+    "schedule": SCHEDULES,
+    "on_conflict": CONFLICT_POLICIES,
+}
+
+
+@pytest.mark.parametrize("command", [batch_exe, execute_prp], ids=["batch-exe", "execute-prp"])
+def test_cli_choices_are_the_lists(command: click.Command) -> None:
+    choices = {
+        param.name: tuple(param.type.choices)
+        for param in command.params
+        if isinstance(param.type, click.Choice)
+    }
+    assert choices == CHOICES
+
+
+@pytest.mark.parametrize(
+    ("key", "values"),
+    [("executor", EXECUTORS), ("schedule", SCHEDULES), ("conflict_policy", CONFLICT_POLICIES)],
+)
+def test_the_configuration_accepts_exactly_the_lists(
+    tmp_path: Path, key: str, values: tuple[str, ...]
+) -> None:
+    for value in values:
+        assert getattr(load_config(tmp_path, {key: value}), key) == value
+    with pytest.raises(CeError, match=key):
+        load_config(tmp_path, {key: "nonsense"})
