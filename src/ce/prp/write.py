@@ -6,16 +6,14 @@ body stay as they are), verified by re-reading the YAML before anything is writt
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from ce.core.errors import CeError
+from ce.fsio import write_atomic
 from ce.prp.fields import normal_key
 from ce.prp.frontmatter import BOM, bare, closing_index, load_yaml, split_lines
 from ce.prp.normalize import normalize_status
@@ -27,7 +25,7 @@ def set_status(path: Path, status: str, completion_date: date | None) -> None:
     text = read_prp_text(path)
     updated = set_status_text(text, status, completion_date, where=str(path))
     if updated != text:
-        _replace_atomically(path.resolve(), updated.encode("utf-8"))
+        write_atomic(path.resolve(), updated.encode("utf-8"))
 
 
 def set_status_text(
@@ -161,19 +159,3 @@ def _frontmatter(text: str, where: str) -> dict[str, Any]:
 def _without(mapping: dict[str, Any], keys: set[str]) -> str:
     # repr: a `.nan` value is not equal to itself, yet it is unchanged.
     return repr({key: value for key, value in mapping.items() if key not in keys})
-
-
-def _replace_atomically(target: Path, data: bytes) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        temp.chmod(target.stat().st_mode & 0o7777)
-        temp.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ce import git, proc
+from ce import fsio, git, proc
 from ce.config import MonitorConfig
 from ce.core.events import Health, HealthChanged, Listener, Notice, NoticeLevel
-from ce.secrets import mask
 
 STALLED_PREFIX = "stalled"  # a stop reason starting with this may be retried
 TIMED_OUT_PREFIX = "timed out"
@@ -176,12 +175,7 @@ class Monitor:
 
 def append_log(log_path: Path, message: str) -> int:
     """Append `[ce] HH:MM:SS message` to a PRP's log; the number of bytes written."""
-    line = f"[ce] {time.strftime('%H:%M:%S')} {mask(message)}\n".encode()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    # O_APPEND, like the agent's own descriptor: a short line lands whole, never interleaved.
-    with log_path.open("ab") as log:
-        log.write(line)
-    return len(line)
+    return fsio.append_log(log_path, f"[ce] {time.strftime('%H:%M:%S')} {message}\n")
 
 
 def duration(seconds: float) -> str:

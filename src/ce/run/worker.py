@@ -10,10 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from ce import git, proc
+from ce import fsio, git, proc
 from ce.agents.base import Assessment, ExecutorJob
 from ce.core import names
 from ce.core.events import Listener, Notice, NoticeLevel, PrpState
+from ce.fsio import write_atomic
 from ce.prp.model import Prp
 from ce.prp.parse import read_prp_text
 from ce.prp.write import set_status_text
@@ -25,7 +26,7 @@ from ce.run.monitor import STALLED_PREFIX, TIMED_OUT_PREFIX, Monitor, Watch, app
 from ce.run.record import LevelResult, add_known
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, first_failure, run_levels
-from ce.secrets import log_filter, mask
+from ce.secrets import log_filter
 
 WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
 # Rate-limited launches in a row before the PRP fails: each already waited for the reset time
@@ -327,10 +328,10 @@ class Worker:
             self.deadline += waited
         job = self._job(start, conflict_with)
         argv = argv or self.ctx.executor.command(job)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("a", encoding="utf-8") as log:
-            log.write(mask(f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n"))
-            offset = log.tell()
+        fsio.append_log(
+            self.log_path, f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n"
+        )
+        offset = self.log_path.stat().st_size  # what the executor writes from here is its own
         self.journal.intent("launch", prp=self.prp.id, attempt=attempt, resume_from=start)
         env = job.environment() | self.extra_env
         child = proc.spawn_group(
@@ -418,7 +419,9 @@ class Worker:
         updated = set_status_text(text, "completed", self.today, where=str(path))
         if updated == text:
             return None
-        _replace_outside(path, updated.encode("utf-8"), self.ctx.state.scratch(self.prp.id))
+        # The temporary file outside the worktree: killed midway, no stray file is left for
+        # the next checkpoint commit to pick up.
+        write_atomic(path, updated, temp_dir=self.ctx.state.scratch(self.prp.id))
         return repo.commit_tracked([relpath], f"{self.prp.id}: status completed")
 
     def _validate(self, judged: WorkResult, head: str) -> WorkResult:
@@ -438,21 +441,6 @@ class Worker:
         level, failed = failure
         why = f"validation L{level} failed: {failed.errors[0] if failed.errors else ''}"
         return replace(judged, state=PrpState.PARTIAL, error=why, validation=results)
-
-
-def _replace_outside(path: Path, data: bytes, scratch: Path) -> None:
-    """Replace a file atomically with its temporary file outside the worktree: killed midway,
-    no stray temporary file is left for the next checkpoint commit to pick up."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    tmp = scratch / f".{path.name}.tmp"
-    tmp.write_bytes(data)
-    try:
-        tmp.replace(path)
-    except OSError:  # another file system: same-directory replace, then
-        local = path.with_name(f".{path.name}.ce-tmp")
-        local.write_bytes(data)
-        local.replace(path)
-        tmp.unlink()
 
 
 def _reason(error: str | None, count: int, total: int, *, committed: bool) -> str:

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 from ce import git, proc
 from ce.core.errors import CeError
 from ce.core.paths import cone, is_literal, normalize_path
+from ce.fsio import append_log
 from ce.prp.model import Prp
-from ce.secrets import log_filter, mask
+from ce.secrets import log_filter
 
 if TYPE_CHECKING:  # load.py checks the names with this module's help
     from ce.run.load import BatchContext
@@ -174,9 +175,7 @@ def run_setup(
 
 
 def _log_line(log_path: Path, line: str) -> None:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a", encoding="utf-8") as log:
-        log.write(mask(line) + "\n")
+    append_log(log_path, f"{line}\n")
 
 
 def _admin_dir(worktree: Path) -> Path:

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ce.fsio import write_atomic
 from ce.secrets import mask_data
 from ce.ui.board import (
     BoardState,
@@ -78,17 +78,10 @@ def write_reports(
     summary = mask_data(summary)  # the logs are masked already; the summary's errors may not be
     tails = mask_data({prp_id: _log_tail(extra) for prp_id, extra in (extras or {}).items()})
     diffstats = {prp_id: extra.diffstat for prp_id, extra in (extras or {}).items()}
-    _write(paths.json, json.dumps(report_data(summary, board), indent=2) + "\n")
-    _write(paths.junit, junit_xml(summary, tails))
-    _write(paths.html, report_html(summary, board, diffstats=diffstats, tails=tails))
+    write_atomic(paths.json, json.dumps(report_data(summary, board), indent=2) + "\n")
+    write_atomic(paths.junit, junit_xml(summary, tails))
+    write_atomic(paths.html, report_html(summary, board, diffstats=diffstats, tails=tails))
     return paths
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _log_tail(extra: PrpExtras) -> str | None:
