@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ce import git
+from ce.core.durations import format_duration
 from ce.core.errors import CeError
 from ce.run.inspect import (
     BatchStatusView,
@@ -26,7 +27,6 @@ from ce.run.inspect import (
 from ce.run.load import RunOptions, load, open_repository
 from ce.run.lock import batch_lock
 from ce.run.state import StateDir
-from ce.ui.summary import duration
 
 
 @click.command("status", short_help="Where each batch stands (checkpoint and git).")
@@ -75,7 +75,7 @@ def _render(view: BatchStatusView, console: Console) -> None:
             f"{prp.phases_done}/{prp.phases_total}",
             escape(prp.branch) if prp.branch_exists else "[dim]-[/]",
             escape(prp.worktree) if prp.worktree_exists else "[dim]-[/]",
-            "-" if prp.last_commit_age is None else f"{duration(prp.last_commit_age)} ago",
+            "-" if prp.last_commit_age is None else f"{format_duration(prp.last_commit_age)} ago",
             (prp.merged_as or "")[:10],
         )
     console.print(table)

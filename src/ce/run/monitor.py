@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ce import fsio, git, proc
 from ce.config import MonitorConfig
+from ce.core.durations import format_duration
 from ce.core.events import Health, HealthChanged, Listener, Notice, NoticeLevel
 
 STALLED_PREFIX = "stalled"  # a stop reason starting with this may be retried
@@ -144,20 +145,22 @@ class Monitor:
         health = _health(idle, self.config)
         if health is not watch.health:
             watch.health = health
-            self._log(watch, f"{health.value}: no progress for {duration(idle)}")
+            self._log(watch, f"{health.value}: no progress for {format_duration(idle)}")
             self.emit(HealthChanged(prp=watch.prp_id, health=health, idle_seconds=idle))
         if now >= watch.deadline:
-            budget = duration(watch.timeout_minutes * 60)
+            budget = format_duration(watch.timeout_minutes * 60)
             self._stop_child(watch, f"{TIMED_OUT_PREFIX} after {budget}")
         elif health is Health.STALLED:
-            self._stop_child(watch, f"{STALLED_PREFIX} {duration(self.config.stalled_after)}")
+            self._stop_child(
+                watch, f"{STALLED_PREFIX} {format_duration(self.config.stalled_after)}"
+            )
 
     def _stop_child(self, watch: Watch, reason: str) -> None:
         watch.stop_reason = reason
         grace = self.config.grace_seconds
         message = (
             f"{reason}: stopping process group {watch.child.pgid} "
-            f"(SIGTERM, then SIGKILL after {duration(grace)})"
+            f"(SIGTERM, then SIGKILL after {format_duration(grace)})"
         )
         self._log(watch, message)
         self.emit(Notice(level=NoticeLevel.WARNING, prp=watch.prp_id, message=message))
@@ -176,15 +179,6 @@ class Monitor:
 def append_log(log_path: Path, message: str) -> int:
     """Append `[ce] HH:MM:SS message` to a PRP's log; the number of bytes written."""
     return fsio.append_log(log_path, f"[ce] {time.strftime('%H:%M:%S')} {message}\n")
-
-
-def duration(seconds: float) -> str:
-    """`45s`, `10m`, `1m30s`: how reasons and notices say a length of time."""
-    whole = round(seconds)
-    if whole < 60:
-        return f"{seconds:.1f}s" if 0 < seconds < 1 else f"{whole}s"
-    minutes, rest = divmod(whole, 60)
-    return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
 
 
 def _size(path: Path, default: int) -> int:

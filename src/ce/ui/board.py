@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.text import Text
 
+from ce.core.durations import format_duration
 from ce.core.events import (
     BatchFinished,
     BatchStarted,
@@ -33,7 +34,6 @@ from ce.core.events import (
 )
 from ce.core.events import LaneStep as Step
 from ce.core.events import NoticeLevel as Level
-from ce.ui.summary import duration
 
 _ACTIVE = frozenset({PrpState.PREPARING, PrpState.RUNNING})
 _NOT_WORKING = frozenset({PrpState.PENDING, PrpState.SKIPPED})
@@ -507,7 +507,7 @@ def _health_cell(row: PrpRow, _now: float) -> Text:
 def _elapsed_cell(row: PrpRow, now: float) -> Text:
     if row.started_at is None:
         return Text("-", "dim")
-    return Text(duration((row.finished_at or now) - row.started_at))
+    return Text(format_duration((row.finished_at or now) - row.started_at))
 
 
 def _cost_cell(row: PrpRow, _now: float) -> Text:
@@ -515,12 +515,7 @@ def _cost_cell(row: PrpRow, _now: float) -> Text:
 
 
 def _age(seconds: float) -> str:
-    seconds = max(seconds, 0.0)
-    if seconds < 60:
-        return f"{seconds:.0f}s ago"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m ago"
-    return f"{seconds // 3600:.0f}h ago"
+    return f"{format_duration(max(seconds, 0.0))} ago"  # as `ce status` says it
 
 
 def _header(state: BoardState, now: float, width: int) -> Text:
@@ -528,7 +523,7 @@ def _header(state: BoardState, now: float, width: int) -> Text:
     if state.stage_count:
         parts.append(Text(f"stage {state.current_stage or 0}/{state.stage_count}"))
     if state.started_at is not None:
-        parts.append(Text(duration((state.finished_at or now) - state.started_at)))
+        parts.append(Text(format_duration((state.finished_at or now) - state.started_at)))
     parts.append(Text(f"{state.count(PrpState.MERGED)}/{len(state.rows)} merged", "green"))
     failed = state.count(PrpState.FAILED, PrpState.PARTIAL, PrpState.CONFLICT)
     parts.append(Text(f"{failed} failed", "red" if failed else "dim"))
@@ -599,7 +594,7 @@ def _lane_lines(state: BoardState, now: float, width: int) -> list[Text]:
     line = Text("Merge lane: ", "bold")
     step = " ".join(part for part in (clean(lane.prp), lane.step, clean(lane.detail)) if part)
     if lane.busy:
-        line += Text(step, "magenta") + Text(f" ({duration(now - lane.at)})")
+        line += Text(step, "magenta") + Text(f" ({format_duration(now - lane.at)})")
     else:
         line += Text(f"idle (last: {step})", "dim")
     return [_fit(line, width)]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ce.core.durations import format_duration
 from ce.fsio import write_atomic
 from ce.secrets import mask_data
 from ce.ui.board import (
@@ -31,7 +32,7 @@ from ce.ui.board import (
     strip_escapes,
     timeline,
 )
-from ce.ui.summary import duration, total_cost
+from ce.ui.summary import total_cost
 
 REPORT_VERSION = 1
 LOG_TAIL_LINES = 40
@@ -294,8 +295,8 @@ def _html_header(summary: Mapping[str, Any], batch_id: str, status: str) -> str:
     elapsed = float(summary.get("elapsed_seconds") or 0)
     sequential = float(summary.get("sequential_seconds") or 0)
     cards += [
-        (duration(elapsed), "elapsed"),
-        (duration(sequential), "sequential estimate"),
+        (format_duration(elapsed), "elapsed"),
+        (format_duration(sequential), "sequential estimate"),
         (f"{float(summary.get('time_saved_percent') or 0):.0f}%", "time saved"),
         (_cost_text(total_cost(summary)), "cost"),
     ]
@@ -502,7 +503,7 @@ def _svg_axis(scale: _Scale, height: int) -> Iterator[str]:
     yield (f'<line x1="{scale.x0:.1f}" y1="{y}" x2="{scale.x1:.1f}" y2="{y}" stroke="#ced4da"/>')
     for n in range(int(span / step + 1e-9) + 1):
         x = scale.x(scale.t0 + n * step)
-        label = f"{n * step:.1f}s" if step < 1 else duration(n * step)
+        label = f"{n * step:.1f}s" if step < 1 else format_duration(n * step)
         yield f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + 4}" stroke="#adb5bd"/>'
         yield f'<text class="axis" x="{x:.1f}" y="{y + 17}" text-anchor="middle">{label}</text>'
 
@@ -525,7 +526,8 @@ def _svg_bar(bar: _Bar, scale: _Scale, y: int) -> list[str]:
     parts.append(
         f'<rect x="{x0:.1f}" y="{top:.1f}" width="{max(x1 - x0, 2):.1f}" '
         f'height="{_BAR_HEIGHT}" rx="3" fill="{fill}" fill-opacity="0.18" stroke="{fill}">'
-        f"<title>{_e(bar.id)}: {_e(bar.state)}, {_e(duration(bar.end - bar.start))}</title></rect>"
+        f"<title>{_e(bar.id)}: {_e(bar.state)}, "
+        f"{_e(format_duration(bar.end - bar.start))}</title></rect>"
     )
     phase_index = 0
     for segment in bar.segments:
@@ -546,7 +548,7 @@ def _svg_segment(
         opacity = 0.75  # neighbouring phases told apart by shade
     tip = (
         f"<title>{_e(bar.id)} {_e(segment.label)}: {_e(segment.kind.value)}, "
-        f"{_e(duration(segment.end - segment.start))}</title>"
+        f"{_e(format_duration(segment.end - segment.start))}</title>"
     )
     geometry = f'x="{x0:.1f}" y="{top:.1f}" width="{width:.1f}" height="{_BAR_HEIGHT}"'
     parts = [
@@ -627,7 +629,7 @@ def _facts(prp: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("stage", str(prp.get("stage", ""))),
         ("model", str(prp.get("model") or "")),
         ("phases", f"{done}/{prp.get('phases_total', '?')}"),
-        ("duration", duration(float(seconds)) if isinstance(seconds, int | float) else ""),
+        ("duration", format_duration(float(seconds)) if isinstance(seconds, int | float) else ""),
         ("attempts", str(prp.get("attempts") or "")),
         ("cost", _cost_text(prp.get("cost_usd"))),
         ("tokens", _tokens_text(prp.get("input_tokens"), prp.get("output_tokens"))),

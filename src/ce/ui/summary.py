@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ce.core.durations import format_duration
+
 _MARK = {
     "merged": "[green]✓[/]",
     "partial": "[yellow]⚠[/]",
@@ -15,17 +17,6 @@ _MARK = {
     "failed": "[red]✗[/]",
     "skipped": "[dim]-[/]",
 }
-
-
-def duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def render_summary(summary: dict[str, Any], console: Console) -> None:
@@ -63,9 +54,12 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
 
 def _timing_line(summary: dict[str, Any]) -> str:
     elapsed, sequential = summary["elapsed_seconds"], summary["sequential_seconds"]
-    line = f"Time elapsed: {duration(elapsed)}  (sequential estimate: {duration(sequential)}"
+    line = (
+        f"Time elapsed: {format_duration(elapsed)}  "
+        f"(sequential estimate: {format_duration(sequential)}"
+    )
     if sequential > elapsed > 0:
-        saved = duration(sequential - elapsed)
+        saved = format_duration(sequential - elapsed)
         return f"{line}, saved {saved} = {summary['time_saved_percent']:.0f}%)"
     return line + ")"
 
