@@ -9,8 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ce.core import vocab
 from ce.core.errors import CeError
-from ce.core.vocab import ConflictPolicy, ExecutorName, Schedule
+from ce.core.vocab import ExecutorName, Schedule
+
+ConflictPolicy = vocab.ConflictPolicy  # run/conflicts.py imports it from here
 
 
 class _Section(BaseModel):
