@@ -51,6 +51,16 @@ class LaneStep(enum.StrEnum):
     MERGED = "merged"
 
 
+class StopKind(enum.Enum):
+    """Why a launch of an executor ended without success."""
+
+    STALLED = "stalled"  # no progress for `stalled_after`: stopped by the monitor
+    TIMED_OUT = "timed out"  # past --timeout: stopped by the monitor
+    RATE_LIMITED = "rate limited"  # the agent said "later" (with a reset time)
+    FAILED = "failed"  # the executor reported an error or exited non-zero
+    INTERRUPTED = "interrupted"  # the batch is stopping
+
+
 class Health(enum.Enum):
     HEALTHY = "HEALTHY"
     WARNING = "WARNING"

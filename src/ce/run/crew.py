@@ -19,7 +19,7 @@ from ce.run.load import BatchContext
 from ce.run.monitor import Monitor
 from ce.run.state import Journal
 from ce.run.validate import CHECKPOINT
-from ce.run.worker import Worker, WorkResult
+from ce.run.worker import Assignment, Crewmates, Worker, WorkResult
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,30 +41,32 @@ class Crew:
         today: date | None,
     ) -> None:
         self.ctx, self.ledger, self.journal, self.emit = ctx, ledger, journal, emit
-        self.gate, self.inbox, self.today = gate, inbox, today
+        self.gate, self.inbox = gate, inbox
         self.stopping = threading.Event()  # set when the batch is interrupted
         self.monitor = Monitor(ctx.repo, ctx.config.monitor, emit, self.on_tip)
+        self.mates = Crewmates(
+            ctx=ctx,
+            monitor=self.monitor,
+            journal=journal,
+            emit=emit,
+            ledger=ledger,
+            stopping=self.stopping,
+            gate=gate,
+            today=today or date.today(),
+        )
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="ce-prp")
         self._workers: dict[str, Worker] = {}  # process handles to stop, not PRP state
 
     def start(self, prp_id: str, stage: int) -> None:
         record = self.ledger.get(prp_id)
-        worker = Worker(
-            self.ctx,
-            prp_id,
-            monitor=self.monitor,
-            journal=self.journal,
-            listener=self.emit,
-            ledger=self.ledger,
+        job = Assignment(
+            prp=self.ctx.prp(prp_id),
             stage=stage,
             model=record.info.model,
-            stopping=self.stopping,
-            today=self.today or date.today(),
             may_exist=self.ctx.options.resume or record.attempts > 0,
-            gate=self.gate,
+            resolve_with=self.ctx.target if self.ledger.take_resolving(prp_id) else None,
         )
-        if self.ledger.take_resolving(prp_id):
-            worker.resolve_with = self.ctx.target
+        worker = Worker(self.mates, job)
         self._workers[prp_id] = worker
         self.ledger.start(prp_id, f"worktree {worker.path}")
         self.pool.submit(self._work, worker, record.base)

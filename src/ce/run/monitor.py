@@ -22,10 +22,9 @@ from pathlib import Path
 from ce import fsio, git, proc
 from ce.config import MonitorConfig
 from ce.core.durations import format_duration
-from ce.core.events import Health, HealthChanged, Listener, Notice, NoticeLevel
+from ce.core.events import Health, HealthChanged, Listener, Notice, NoticeLevel, StopKind
+from ce.run.retry import Stopped
 
-STALLED_PREFIX = "stalled"  # a stop reason starting with this may be retried
-TIMED_OUT_PREFIX = "timed out"
 _TICK_SECONDS = 1.0  # log sizes and ages: checked more often than the branch tips
 
 
@@ -42,7 +41,7 @@ class Watch:
     ce_bytes: int = 0  # what `ce` appended to the log while watching
     tip: str | None = None
     health: Health = Health.HEALTHY
-    stop_reason: str | None = None  # set once the monitor decided to stop it
+    stopped: Stopped | None = None  # set once the monitor decided to stop it
 
 
 class Monitor:
@@ -139,7 +138,7 @@ class Monitor:
             return {}  # a busy or locked repository: the next poll sees the tips
 
     def _judge(self, watch: Watch, now: float) -> None:
-        if watch.stop_reason is not None or watch.child.returncode is not None:
+        if watch.stopped is not None or watch.child.returncode is not None:
             return  # being stopped, or exited: the worker takes it from here
         idle = now - watch.last_progress
         health = _health(idle, self.config)
@@ -149,14 +148,16 @@ class Monitor:
             self.emit(HealthChanged(prp=watch.prp_id, health=health, idle_seconds=idle))
         if now >= watch.deadline:
             budget = format_duration(watch.timeout_minutes * 60)
-            self._stop_child(watch, f"{TIMED_OUT_PREFIX} after {budget}")
-        elif health is Health.STALLED:
             self._stop_child(
-                watch, f"{STALLED_PREFIX} {format_duration(self.config.stalled_after)}"
+                watch, Stopped(kind=StopKind.TIMED_OUT, message=f"timed out after {budget}")
             )
+        elif health is Health.STALLED:
+            stalled = f"stalled {format_duration(self.config.stalled_after)}"
+            self._stop_child(watch, Stopped(kind=StopKind.STALLED, message=stalled))
 
-    def _stop_child(self, watch: Watch, reason: str) -> None:
-        watch.stop_reason = reason
+    def _stop_child(self, watch: Watch, stopped: Stopped) -> None:
+        watch.stopped = stopped
+        reason = stopped.message
         grace = self.config.grace_seconds
         message = (
             f"{reason}: stopping process group {watch.child.pgid} "

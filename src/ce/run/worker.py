@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -13,25 +12,21 @@ from pathlib import Path
 from ce import fsio, git, proc
 from ce.agents.base import Assessment, ExecutorJob
 from ce.core import names
-from ce.core.events import Listener, Notice, NoticeLevel, PrpState
-from ce.fsio import write_atomic
+from ce.core.events import Listener, Notice, NoticeLevel, PrpState, StopKind
 from ce.prp.model import Prp
-from ce.prp.parse import read_prp_text
-from ce.prp.write import set_status_text
-from ce.run import worktree_env
+from ce.run import retry, worktree_env
 from ce.run.gate import LaunchGate
 from ce.run.ledger import Ledger
 from ce.run.load import BatchContext
-from ce.run.monitor import STALLED_PREFIX, TIMED_OUT_PREFIX, Monitor, Watch, append_log
+from ce.run.monitor import Monitor, Watch, append_log
+from ce.run.prp_worktree import ensure_worktree, mark_completed
 from ce.run.record import LevelResult, add_known
+from ce.run.retry import RetryAction, Stopped
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, first_failure, run_levels
 from ce.secrets import log_filter
 
 WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
-# Rate-limited launches in a row before the PRP fails: each already waited for the reset time
-# the agent reported, so more means the agent keeps saying "later", not that time will help.
-MAX_RATE_LIMITED = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,55 +59,71 @@ def resume_point(prp: Prp, done: set[int]) -> int | None:
     return None
 
 
-class Worker:
-    """Runs in a pool thread; touches only its own worktree and reports through events."""
+@dataclass(frozen=True, kw_only=True)
+class Crewmates:
+    """What every worker of a batch shares."""
 
-    def __init__(
-        self,
-        ctx: BatchContext,
-        prp_id: str,
-        *,
-        monitor: Monitor,
-        journal: Journal,
-        listener: Listener,
-        ledger: Ledger,
-        stage: int,
-        model: str,
-        stopping: threading.Event,
-        today: date,
-        may_exist: bool = True,
-        gate: LaunchGate | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self.prp = ctx.prp(prp_id)
-        self.monitor = monitor
-        self.journal = journal
-        self.emit = listener
-        self.ledger = ledger
-        self.stage = stage
-        self.model = model
-        self.stopping = stopping  # set when the batch is interrupted
-        self.today = today
-        self.may_exist = may_exist  # resuming: its branch and worktree may be there already
-        self.path = ctx.worktree(prp_id)
-        self.branch = ctx.branch(prp_id)
-        self.log_path = ctx.state.log(prp_id)
-        self.extra_env = worktree_env.variables(ctx, prp_id)  # CE_PORT_BASE
+    ctx: BatchContext
+    monitor: Monitor
+    journal: Journal
+    emit: Listener
+    ledger: Ledger
+    stopping: threading.Event  # set when the batch is interrupted
+    gate: LaunchGate  # staggering, rate limits
+    today: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assignment:
+    prp: Prp
+    stage: int
+    model: str
+    may_exist: bool  # resuming: its branch and worktree may be there already
+    resolve_with: str | None = None  # the `agent` conflict policy: merge this and resolve
+
+
+class Worker:
+    """Runs in a pool thread; touches only its own worktree and reports to the ledger."""
+
+    def __init__(self, crew: Crewmates, job: Assignment) -> None:
+        self.crew = crew
+        self.job = job
+        self.extra_env = worktree_env.variables(crew.ctx, job.prp.id)  # CE_PORT_BASE
         self.pgid: int | None = None
         self.deadline: float | None = None  # monotonic; --timeout is for all attempts together
         self.assessments: list[Assessment] = []
-        self.resolve_with: str | None = None  # set for the `agent` conflict policy
-        self.gate = gate or LaunchGate(0.0)  # shared by the batch: staggering, rate limits
-        self.last: Assessment | None = None  # the last launch's, when it was assessed
+
+    @property
+    def prp(self) -> Prp:
+        return self.job.prp
+
+    @property
+    def path(self) -> Path:
+        return self.crew.ctx.worktree(self.job.prp.id)
+
+    @property
+    def branch(self) -> str:
+        return self.crew.ctx.branch(self.job.prp.id)
+
+    @property
+    def log_path(self) -> Path:
+        return self.crew.ctx.state.log(self.job.prp.id)
 
     def run(self, base_hint: str | None) -> WorkResult:
-        base, fresh = self._ensure_worktree(base_hint)
-        self.ledger.based_on(self.prp.id, base)  # from now its checkpoint commits are counted
+        base, fresh = ensure_worktree(
+            self.crew.ctx,
+            self.prp,
+            journal=self.crew.journal,
+            emit=self.crew.emit,
+            may_exist=self.job.may_exist,
+        )
+        # From now on the monitor counts its checkpoint commits.
+        self.crew.ledger.based_on(self.prp.id, base)
         failure = worktree_env.prepare(
-            self.ctx, self.prp, self.path, log_path=self.log_path, on_group=self._track
+            self.crew.ctx, self.prp, self.path, log_path=self.log_path, on_group=self._track
         )
         if failure is not None:  # .worktreeinclude or setup
-            state = PrpState.PENDING if self.stopping.is_set() else PrpState.FAILED
+            state = PrpState.PENDING if self.crew.stopping.is_set() else PrpState.FAILED
             return WorkResult(
                 prp_id=self.prp.id, state=state, base=base, head=None, phases_done=0, error=failure
             )
@@ -121,11 +132,15 @@ class Worker:
         if not fresh:  # an earlier run's worktree: keep its leftovers, skip its phases
             self._save_leftovers(repo)
             done = phases_done(repo, self.prp, base)
-        attempts, error, done = self._execute(repo, base, done)
-        if error is None and self.resolve_with is not None and not self.stopping.is_set():
-            base, error = self._resolve_conflict(repo, attempts + 1)
+        attempts, stopped, done = self._execute(repo, base, done)
+        if (
+            stopped is None
+            and self.job.resolve_with is not None
+            and not self.crew.stopping.is_set()
+        ):
+            base, stopped = self._resolve_conflict(repo, attempts + 1)
             attempts += 1
-        if self.stopping.is_set():  # interrupted: the work is saved, judge it on --resume
+        if self.crew.stopping.is_set():  # interrupted: the work is saved, judge it on --resume
             return WorkResult(
                 prp_id=self.prp.id,
                 state=PrpState.PENDING,
@@ -134,7 +149,7 @@ class Worker:
                 phases_done=len(done),
                 error="interrupted",
             )
-        judged = self._judge(repo, base, attempts, error, done)
+        judged = self._judge(repo, base, attempts, stopped, done)
         return replace(judged, disk_bytes=worktree_env.disk_usage(self.path))
 
     def with_usage(self, result: WorkResult) -> WorkResult:
@@ -155,59 +170,27 @@ class Worker:
             session_id=sessions[-1] if sessions else None,
         )
 
-    def _resolve_conflict(self, repo: git.Repo, attempt: int) -> tuple[str, str | None]:
+    def _resolve_conflict(self, repo: git.Repo, attempt: int) -> tuple[str, Stopped | None]:
         """The `agent` conflict policy: the executor merges the target into its branch and
         resolves; the work is then judged from the new merge-base, like any other."""
-        target = self.resolve_with
+        target = self.job.resolve_with
         assert target is not None
-        tip = self.ctx.repo.rev_parse(f"refs/heads/{target}")
-        error = self._launch(resume_point(self.prp, set()) or 1, attempt, conflict_with=target)
+        tip = self.crew.ctx.repo.rev_parse(f"refs/heads/{target}")
+        stopped = self._launch(resume_point(self.prp, set()) or 1, attempt, conflict_with=target)
         self._save_leftovers(repo)
+        error = None if stopped is None else stopped.message
         if error is None and not repo.is_ancestor(tip, "HEAD"):
             error = f"the executor did not merge {target} into the branch"
         base = repo.merge_base("HEAD", f"refs/heads/{target}")
-        return base, None if error is None else f"conflict resolution failed: {error}"
+        if error is None:
+            return base, None
+        return base, Stopped(kind=StopKind.FAILED, message=f"conflict resolution failed: {error}")
 
     def _track(self, pgid: int | None) -> None:
         self.pgid = pgid  # an interrupted batch stops this process group
 
     def _state(self, state: PrpState, message: str = "") -> None:
-        self.ledger.progress(self.prp.id, state, message)
-
-    def _ensure_worktree(self, base_hint: str | None) -> tuple[str, bool]:
-        """The worktree's base commit, and whether the worktree is new."""
-        repo = self.ctx.repo
-        if self.may_exist:
-            self._clear_debris()
-        if self.may_exist and repo.branch_exists(self.branch):
-            if not self.path.exists():
-                self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), adopt=True)
-                sparse = worktree_env.sparse_dirs(self.ctx, self.prp, f"refs/heads/{self.branch}")
-                repo.add_worktree_for_branch(self.path, self.branch, sparse=sparse)
-            # Not the recorded base: if the target was merged into the branch since (a conflict
-            # resolved by hand), the work to judge starts from that merge.
-            base = repo.merge_base(self.branch, self.ctx.target)
-            assert base is not None, "a PRP branch always shares history with its target"
-            self.journal.fact("worktree", prp=self.prp.id, base=base, adopted=True)
-            return base, False
-        base = repo.rev_parse(f"refs/heads/{self.ctx.target}")
-        self.journal.intent("worktree", prp=self.prp.id, path=str(self.path), branch=self.branch)
-        sparse = worktree_env.sparse_dirs(self.ctx, self.prp, base)
-        repo.add_worktree(self.path, self.branch, base, sparse=sparse)
-        self.journal.fact("worktree", prp=self.prp.id, base=base)
-        return base, True
-
-    def _clear_debris(self) -> None:
-        """A directory without `.git` at the worktree path is what an interrupted `worktree add`
-        leaves: no executor ever ran in it, so there is no work in it to keep."""
-        if self.path.is_dir() and not (self.path / ".git").exists():
-            self.emit(
-                Notice(
-                    level=NoticeLevel.INFO, prp=self.prp.id, message=f"removing debris {self.path}"
-                )
-            )
-            shutil.rmtree(self.path)
-            self.ctx.repo.prune_worktrees()
+        self.crew.ledger.progress(self.prp.id, state, message)
 
     def _save_leftovers(self, repo: git.Repo) -> None:
         """Work is never lost: whatever the executor left uncommitted becomes a checkpoint."""
@@ -215,7 +198,7 @@ class Worker:
             return
         sha = repo.commit_all(WIP_SUBJECT.format(prp_id=self.prp.id))
         if sha is not None:
-            self.emit(
+            self.crew.emit(
                 Notice(
                     level=NoticeLevel.INFO, prp=self.prp.id, message="committed leftover changes"
                 )
@@ -223,68 +206,60 @@ class Worker:
 
     def _execute(
         self, repo: git.Repo, base: str, done: set[int]
-    ) -> tuple[int, str | None, set[int]]:
-        """Launch (and relaunch after a stall) until every phase is committed or it fails.
-
-        A stalled agent whose session can be resumed is first nudged in that session, once,
-        then relaunched fresh (bounded by `retries`). A rate-limited launch is neither a
-        failure nor a retry: new launches wait for the reset, then it goes again.
-        """
-        retries = self.ctx.config.monitor.retries
-        # A launch after a rate limit is the same attempt again: `attempts` counts the others.
-        attempts = relaunched = limited = 0
+    ) -> tuple[int, Stopped | None, set[int]]:
+        """Launch (and relaunch, as `retry.decide` says) until every phase is committed or it
+        fails; the attempts used, the last error and the phases done."""
+        retries = self.crew.ctx.config.monitor.retries
+        tries = retry.Tries()
+        attempts = 0  # a launch after a rate limit is the same attempt again
         nudge: list[str] | None = None  # the next launch resumes the agent's session
-        nudged = False
-        error: str | None = None
+        stopped: Stopped | None = None
         while True:
             start = resume_point(self.prp, done)
-            if start is None or self.stopping.is_set():
-                return attempts, error, done
-            attempts += 0 if limited else 1
-            error = self._launch(start, attempts, argv=nudge)
+            if start is None or self.crew.stopping.is_set():
+                return attempts, stopped, done
+            attempts += 0 if tries.limited else 1
+            stopped = self._launch(start, attempts, argv=nudge)
             self._save_leftovers(repo)
             done = phases_done(repo, self.prp, base)
-            if error is None:
-                return attempts, None, done
             start = resume_point(self.prp, done)
-            if start is None or self.stopping.is_set():
-                return attempts, error, done
-            wait = self.last.retry_after if self.last is not None else None
-            limited = limited + 1 if wait is not None else 0
-            if wait is not None and limited <= MAX_RATE_LIMITED:
-                self._hold_launches(error, wait, start)
-                continue
-            # A timeout is not retried: --timeout bounds the PRP's time, not one attempt's.
-            if not error.startswith(STALLED_PREFIX):
-                append_log(self.log_path, f"{error}; not relaunched (attempts: {attempts})")
-                return attempts, error, done
-            nudge = None if nudged else self._nudge_argv(start)
-            if nudge is not None:
-                nudged = True
-                message = f"{error}; resuming its session with a nudge (phase {start} next)"
-                self.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
-                continue
-            if relaunched >= retries:
-                append_log(self.log_path, f"{error}; not relaunched (attempts: {attempts})")
-                return attempts, error, done
-            relaunched += 1
-            again = f"attempt {relaunched + 1} of {retries + 1}"
-            message = f"{error}; relaunching from phase {start} ({again})"
-            self.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
+            if stopped is None or start is None or self.crew.stopping.is_set():
+                return attempts, stopped, done
+            nudge = None if tries.nudged else self._nudge_argv(start)
+            action = retry.decide(stopped, tries, retries=retries, can_nudge=nudge is not None)
+            tries = retry.after(action, tries, stopped)
+            if action is RetryAction.GIVE_UP:
+                append_log(
+                    self.log_path, f"{stopped.message}; not relaunched (attempts: {attempts})"
+                )
+                return attempts, stopped, done
+            if action is RetryAction.HOLD:
+                nudge = None
+                self._hold_launches(stopped.message, stopped.retry_after or 0.0, start)
+            elif action is RetryAction.NUDGE:
+                message = (
+                    f"{stopped.message}; resuming its session with a nudge (phase {start} next)"
+                )
+                self.crew.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
+            else:
+                nudge = None
+                again = f"attempt {tries.relaunched + 1} of {retries + 1}"
+                message = f"{stopped.message}; relaunching from phase {start} ({again})"
+                self.crew.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
 
     def _hold_launches(self, error: str, seconds: float, start: int) -> None:
-        until = self.gate.hold(seconds)
+        until = self.crew.gate.hold(seconds)
         at = time.strftime("%H:%M:%S", time.localtime(time.time() + until - time.monotonic()))
         message = (
             f"{error}: no executor launches until {at} ({seconds:.0f}s), "
             f"then it goes on from phase {start}"
         )
-        self.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
+        self.crew.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
 
     def _nudge_argv(self, start: int) -> list[str] | None:
         """The argv resuming the agent's last session with a nudge, when the executor can
         (`Resumable`, nudging on) and a session is known."""
-        nudge_command = getattr(self.ctx.executor, "nudge_command", None)
+        nudge_command = getattr(self.crew.ctx.executor, "nudge_command", None)
         sessions = [a.session_id for a in self.assessments if a.session_id]
         if not callable(nudge_command) or not sessions:
             return None
@@ -295,15 +270,15 @@ class Worker:
         return ExecutorJob(
             prp=self.prp,
             prp_path=self.prp.path.resolve(),
-            repo_root=self.ctx.root,
+            repo_root=self.crew.ctx.root,
             worktree=self.path,
             branch=self.branch,
-            batch_id=self.ctx.batch_id,
-            stage=self.stage,
+            batch_id=self.crew.ctx.batch_id,
+            stage=self.job.stage,
             resume_from=start,
-            model=self.model,
-            scratch=self.ctx.state.scratch(self.prp.id),
-            validation_commands=_validation_commands(self.ctx),
+            model=self.job.model,
+            scratch=self.crew.ctx.state.scratch(self.prp.id),
+            validation_commands=_validation_commands(self.crew.ctx),
             task="implement" if conflict_with is None else "resolve-conflict",
             conflict_with=conflict_with,
         )
@@ -314,37 +289,36 @@ class Worker:
         attempt: int,
         conflict_with: str | None = None,
         argv: list[str] | None = None,
-    ) -> str | None:
+    ) -> Stopped | None:
         """One launch, supervised; its error (None: it exited 0 and its assessment is clean).
 
         `argv`: instead of the executor's command (a nudge); the job's log, watch and deadline
         are the same either way.
         """
-        self.last = None
-        waited = self.gate.wait_turn()  # staggered, and held while the agents are rate-limited
-        if self.stopping.is_set():
-            return "interrupted"
+        waited = self.crew.gate.wait_turn()  # staggered, and held while the agents are rate-limited
+        if self.crew.stopping.is_set():
+            return Stopped(kind=StopKind.INTERRUPTED, message="interrupted")
         if self.deadline is not None:  # time spent waiting is not the PRP's time
             self.deadline += waited
         job = self._job(start, conflict_with)
-        argv = argv or self.ctx.executor.command(job)
+        argv = argv or self.crew.ctx.executor.command(job)
         fsio.append_log(
             self.log_path, f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n"
         )
         offset = self.log_path.stat().st_size  # what the executor writes from here is its own
-        self.journal.intent("launch", prp=self.prp.id, attempt=attempt, resume_from=start)
+        self.crew.journal.intent("launch", prp=self.prp.id, attempt=attempt, resume_from=start)
         env = job.environment() | self.extra_env
         child = proc.spawn_group(
             argv, cwd=self.path, env=env, log_path=self.log_path, output_filter=log_filter(env)
         )
         self.pgid = child.pgid
-        self.journal.fact("launched", prp=self.prp.id, pid=child.pid, pgid=child.pgid)
+        self.crew.journal.fact("launched", prp=self.prp.id, pid=child.pid, pgid=child.pgid)
         self._state(PrpState.RUNNING, f"attempt {attempt}, from phase {start}")
-        timeout = self.ctx.config.timeout_minutes
+        timeout = self.crew.ctx.config.timeout_minutes
         now = time.monotonic()
         if self.deadline is None:
             self.deadline = now + timeout * 60
-        self.monitor.watch(
+        self.crew.monitor.watch(
             Watch(
                 prp_id=self.prp.id,
                 ref=f"refs/heads/{self.branch}",
@@ -359,24 +333,26 @@ class Worker:
             code = child.wait(None)
             assert code is not None  # wait() without a timeout returns the exit code
         finally:
-            watch = self.monitor.unwatch(self.prp.id)
-            proc.stop_group(child, self.ctx.config.monitor.grace_seconds)
+            watch = self.crew.monitor.unwatch(self.prp.id)
+            proc.stop_group(child, self.crew.ctx.config.monitor.grace_seconds)
             self.pgid = None
-        self.journal.fact("exited", prp=self.prp.id, code=code)
+        self.crew.journal.fact("exited", prp=self.prp.id, code=code)
         # Assessed even when stopped: a stalled agent's output still names its session.
-        assessment = self.ctx.executor.assess(job, code, _read_from(self.log_path, offset))
+        assessment = self.crew.ctx.executor.assess(job, code, _read_from(self.log_path, offset))
         self.assessments.append(assessment)
-        if watch is not None and watch.stop_reason is not None:
-            return watch.stop_reason
-        self.last = assessment
-        if assessment.error is not None:
-            return assessment.error
-        if code != 0:
-            return f"the executor exited with code {code} (see {self.log_path})"
-        return None
+        if watch is not None and watch.stopped is not None:
+            return watch.stopped
+        error = assessment.error
+        if error is None and code != 0:
+            error = f"the executor exited with code {code} (see {self.log_path})"
+        if error is None:
+            return None
+        limited = assessment.retry_after is not None
+        kind = StopKind.RATE_LIMITED if limited else StopKind.FAILED
+        return Stopped(kind=kind, message=error, retry_after=assessment.retry_after)
 
     def _judge(
-        self, repo: git.Repo, base: str, attempts: int, error: str | None, done: set[int]
+        self, repo: git.Repo, base: str, attempts: int, stopped: Stopped | None, done: set[int]
     ) -> WorkResult:
         head = repo.rev_parse("HEAD")
         numbers = [p.number for p in self.prp.phases]
@@ -390,9 +366,9 @@ class Worker:
             attempts=attempts,
         )
         if head == base:
-            return replace(judged, error=_reason(error, count, len(numbers), committed=False))
-        if error is not None:
-            reason = _reason(error, count, len(numbers), committed=True)
+            return replace(judged, error=_reason(stopped, count, len(numbers), committed=False))
+        if stopped is not None:
+            reason = _reason(stopped, count, len(numbers), committed=True)
             return replace(judged, state=PrpState.PARTIAL, error=reason)
         missing = [n for n in numbers if n not in done]
         if missing:
@@ -405,24 +381,8 @@ class Worker:
         validated = self._validate(judged, head)
         if validated.state is not PrpState.VALIDATED:
             return validated  # a kept, failing branch does not claim to be completed
-        head = self._mark_completed(repo) or head
+        head = mark_completed(self.crew.ctx, self.prp, self.path, self.crew.today) or head
         return replace(validated, head=head)
-
-    def _mark_completed(self, repo: git.Repo) -> str | None:
-        """`status: completed` in the PRP file, committed on the branch so that it lands
-        with the merge itself: merged and marked completed are one and the same step."""
-        relpath = self.ctx.relpath(self.prp)
-        if relpath is None or not (self.path / relpath).is_file():
-            return None  # the PRP file is not in the repository: nothing to mark
-        path = self.path / relpath
-        text = read_prp_text(path)
-        updated = set_status_text(text, "completed", self.today, where=str(path))
-        if updated == text:
-            return None
-        # The temporary file outside the worktree: killed midway, no stray file is left for
-        # the next checkpoint commit to pick up.
-        write_atomic(path, updated, temp_dir=self.ctx.state.scratch(self.prp.id))
-        return repo.commit_tracked([relpath], f"{self.prp.id}: status completed")
 
     def _validate(self, judged: WorkResult, head: str) -> WorkResult:
         self._state(PrpState.VALIDATING)
@@ -431,10 +391,10 @@ class Worker:
             base=judged.base,
             head=head,
             prp=self.prp,
-            prp_relpath=self.ctx.relpath(self.prp),
+            prp_relpath=self.crew.ctx.relpath(self.prp),
         )
         environ = dict(os.environ) | self.extra_env
-        results = run_levels(target, self.ctx.config.validation, (1, 2, 3, 4), environ)
+        results = run_levels(target, self.crew.ctx.config.validation, (1, 2, 3, 4), environ)
         failure = first_failure(results)
         if failure is None:
             return replace(judged, state=PrpState.VALIDATED, validation=results)
@@ -443,14 +403,15 @@ class Worker:
         return replace(judged, state=PrpState.PARTIAL, error=why, validation=results)
 
 
-def _reason(error: str | None, count: int, total: int, *, committed: bool) -> str:
+def _reason(stopped: Stopped | None, count: int, total: int, *, committed: bool) -> str:
     """Why the PRP failed: `stalled 10m after phase 2/4`, `timed out after 60m` (its whole
     budget; the phases done are in its record), `the executor made no commit`."""
-    if error is None:
+    if stopped is None:
         return "the executor made no commit"
-    if error.startswith(TIMED_OUT_PREFIX) or not (committed or error.startswith(STALLED_PREFIX)):
-        return error
-    return f"{error} after phase {count}/{total}"
+    stalled = stopped.kind is StopKind.STALLED
+    if stopped.kind is StopKind.TIMED_OUT or not (committed or stalled):
+        return stopped.message
+    return f"{stopped.message} after phase {count}/{total}"
 
 
 def _read_from(path: Path, offset: int) -> str:

@@ -1,0 +1,70 @@
+"""A PRP's own worktree: made (or adopted from an earlier run), and the status commit that
+marks the PRP completed on its branch."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+from ce import git
+from ce.core.events import Listener, Notice, NoticeLevel
+from ce.fsio import write_atomic
+from ce.prp.model import Prp
+from ce.prp.parse import read_prp_text
+from ce.prp.write import set_status_text
+from ce.run import worktree_env
+from ce.run.load import BatchContext
+from ce.run.state import Journal
+
+
+def ensure_worktree(
+    ctx: BatchContext, prp: Prp, *, journal: Journal, emit: Listener, may_exist: bool
+) -> tuple[str, bool]:
+    """The worktree's base commit, and whether the worktree is new."""
+    repo, path, branch = ctx.repo, ctx.worktree(prp.id), ctx.branch(prp.id)
+    if may_exist:
+        _clear_debris(ctx, prp, path, emit)
+    if may_exist and repo.branch_exists(branch):
+        if not path.exists():
+            journal.intent("worktree", prp=prp.id, path=str(path), adopt=True)
+            sparse = worktree_env.sparse_dirs(ctx, prp, f"refs/heads/{branch}")
+            repo.add_worktree_for_branch(path, branch, sparse=sparse)
+        # Not the recorded base: if the target was merged into the branch since (a conflict
+        # resolved by hand), the work to judge starts from that merge.
+        base = repo.merge_base(branch, ctx.target)
+        assert base is not None, "a PRP branch always shares history with its target"
+        journal.fact("worktree", prp=prp.id, base=base, adopted=True)
+        return base, False
+    base = repo.rev_parse(f"refs/heads/{ctx.target}")
+    journal.intent("worktree", prp=prp.id, path=str(path), branch=branch)
+    sparse = worktree_env.sparse_dirs(ctx, prp, base)
+    repo.add_worktree(path, branch, base, sparse=sparse)
+    journal.fact("worktree", prp=prp.id, base=base)
+    return base, True
+
+
+def _clear_debris(ctx: BatchContext, prp: Prp, path: Path, emit: Listener) -> None:
+    """A directory without `.git` at the worktree path is what an interrupted `worktree add`
+    leaves: no executor ever ran in it, so there is no work in it to keep."""
+    if path.is_dir() and not (path / ".git").exists():
+        emit(Notice(level=NoticeLevel.INFO, prp=prp.id, message=f"removing debris {path}"))
+        shutil.rmtree(path)
+        ctx.repo.prune_worktrees()
+
+
+def mark_completed(ctx: BatchContext, prp: Prp, worktree: Path, today: date) -> str | None:
+    """`status: completed` in the PRP file, committed on the branch so that it lands with the
+    merge itself: merged and marked completed are one and the same step."""
+    relpath = ctx.relpath(prp)
+    if relpath is None or not (worktree / relpath).is_file():
+        return None  # the PRP file is not in the repository: nothing to mark
+    path = worktree / relpath
+    text = read_prp_text(path)
+    updated = set_status_text(text, "completed", today, where=str(path))
+    if updated == text:
+        return None
+    # The temporary file outside the worktree: killed midway, no stray file is left for the
+    # next checkpoint commit to pick up.
+    write_atomic(path, updated, temp_dir=ctx.state.scratch(prp.id))
+    return git.Repo(worktree).commit_tracked([relpath], f"{prp.id}: status completed")
