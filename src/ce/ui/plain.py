@@ -13,6 +13,7 @@ from ce.core.events import (
     HealthChanged,
     MergeStep,
     Notice,
+    NoticeLevel,
     PhaseCommitted,
     PrpChanged,
     StageFinished,
@@ -60,7 +61,7 @@ class PlainLines:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        if self.quiet and not (isinstance(event, Notice) and event.level == "error"):
+        if self.quiet and not (isinstance(event, Notice) and event.level is NoticeLevel.ERROR):
             return
         line = describe(event)
         if line is None:
