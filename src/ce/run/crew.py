@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -14,17 +15,18 @@ from ce import git, proc
 from ce.core.events import Listener, PrpState
 from ce.run.gate import LaunchGate
 from ce.run.hooks import append_text
-from ce.run.ledger import Ledger
+from ce.run.ledger import Ledger, Worked
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor
 from ce.run.state import Journal
 from ce.run.validate import CHECKPOINT
-from ce.run.worker import Assignment, Crewmates, Worker, WorkResult
+from ce.run.worker import Assignment, Crewmates, Worker, with_usage
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkDone:
-    result: WorkResult
+    prp_id: str
+    result: Worked
 
 
 class Crew:
@@ -39,10 +41,12 @@ class Crew:
         inbox: queue.Queue[object],
         slots: int,
         today: date | None,
+        on_stopping: Callable[[], None],
     ) -> None:
         self.ctx, self.ledger, self.journal, self.emit = ctx, ledger, journal, emit
         self.gate, self.inbox = gate, inbox
         self.stopping = threading.Event()  # set when the batch is interrupted
+        self.on_stopping = on_stopping  # the CLI's: a second Ctrl-C exits at once
         self.monitor = Monitor(ctx.repo, ctx.config.monitor, emit, self.on_tip)
         self.mates = Crewmates(
             ctx=ctx,
@@ -79,18 +83,20 @@ class Crew:
             result = worker.run(base)
         except Exception as exc:  # a failure of this PRP must not take the batch down
             append_text(worker.log_path, "".join(traceback.format_exception(exc)))
-            result = WorkResult(
-                prp_id=worker.prp.id,
+            result = Worked(
                 state=PrpState.FAILED,
-                base=base or "",
+                base=base,
                 head=None,
                 phases_done=0,
                 error=f"{type(exc).__name__}: {exc}".strip(),
             )
-        self.inbox.put(WorkDone(result=worker.with_usage(result)))
+        self.inbox.put(
+            WorkDone(prp_id=worker.prp.id, result=with_usage(result, worker.assessments))
+        )
 
     def stop_all(self) -> None:
         """Interrupted: every agent's process group at once (SIGTERM, grace, SIGKILL)."""
+        self.on_stopping()
         self.stopping.set()
         self.gate.close()  # workers waiting for their turn to launch give up at once
         grace = self.ctx.config.monitor.grace_seconds

@@ -46,13 +46,12 @@ class Engine:
         today: date | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.ctx, self.emit, self.on_stopping = ctx, listener, on_stopping
+        self.ctx, self.emit = ctx, listener
         self.plan, self.settings = selection.scheduling(ctx)
         stages = len(self.plan.stages)
         self.ledger = Ledger(selection.select(ctx, self.plan.stage_of), stages, listener, clock)
         self.journal = Journal(ctx.state.journal(ctx.batch_id))
         self.inbox: queue.Queue[object] = queue.Queue()
-        self.lane_env = dict(os.environ) | worktree_env.lane_variables(ctx)  # CE_PORT_BASE
         self.lane = MergeLane(
             checkout=ctx.repo,
             target=ctx.target,
@@ -73,6 +72,7 @@ class Engine:
             inbox=self.inbox,
             slots=self.settings.slots,
             today=today,
+            on_stopping=on_stopping,
         )
         self.push_to: Upstream | None = None
         self.recorder = Recorder(ctx, self.ledger, describe, started_at=clock())
@@ -128,7 +128,8 @@ class Engine:
         tidy.ensure_ignored(self.ctx, self.lane, self.emit)
         self._announce()
         self.crew.monitor.start()
-        reviewer = StageReviewer(self.ctx, self.lane_env, self.emit)
+        env = dict(os.environ) | worktree_env.lane_variables(self.ctx)  # CE_PORT_BASE
+        reviewer = StageReviewer(self.ctx, env, self.emit)
         driver = LaneDriver(
             lane=self.lane,
             reviewer=reviewer,
@@ -136,6 +137,7 @@ class Engine:
             repo=self.ctx.repo,
             inbox=self.inbox,
             push_to=self.push_to,
+            env=env,
         )
         driver.start()
         status = BatchStatus.IN_PROGRESS
@@ -147,7 +149,6 @@ class Engine:
             self._hook("post_batch", self.ctx.config.hooks.post_batch, None)
         except KeyboardInterrupt:
             status = BatchStatus.INTERRUPTED
-            self.on_stopping()  # the CLI: a second Ctrl-C exits at once
             self.crew.stop_all()
             raise
         finally:
@@ -225,8 +226,10 @@ class Engine:
     def _receive(self, message: object, driver: LaneDriver | None) -> str | None:
         """Apply one result; the PRP just merged, whose worktree can go."""
         if isinstance(message, WorkDone):
-            self.crew.done(message.result.prp_id)
-            self.settle.worked(message.result, interrupted=self.crew.stopping.is_set())
+            self.crew.done(message.prp_id)
+            self.settle.worked(
+                message.prp_id, message.result, interrupted=self.crew.stopping.is_set()
+            )
         elif isinstance(message, Merged):
             if self.settle.merged(message):
                 return message.prp_id
@@ -257,7 +260,6 @@ class Engine:
                 title=self.ctx.prp(prp_id).title,
                 branch=record.info.branch,
                 head=record.head,
-                validation_env=self.lane_env,
             )
         )
 

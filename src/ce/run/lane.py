@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from ce import git
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult
@@ -42,6 +43,7 @@ class LaneDriver:
         repo: git.Repo,
         inbox: queue.Queue[object],
         push_to: Upstream | None,
+        env: Mapping[str, str],
     ) -> None:
         self.lane = lane
         self.reviewer = reviewer
@@ -49,6 +51,7 @@ class LaneDriver:
         self.repo = repo
         self.inbox = inbox
         self.push_to = push_to
+        self.env = env  # what merged-tree checks run with (CE_PORT_BASE)
         self._requests: queue.Queue[MergeRequest | StageMerges | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="ce-merge-lane", daemon=True)
 
@@ -56,7 +59,7 @@ class LaneDriver:
         self._thread.start()
 
     def merge(self, request: MergeRequest) -> None:
-        self._requests.put(request)
+        self._requests.put(replace(request, validation_env=self.env))
 
     def review(self, merges: StageMerges) -> None:
         self._requests.put(merges)

@@ -61,6 +61,17 @@ class IllegalTransition(RuntimeError):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Spent:
+    """What one start's launches reported (None: not reported), and the worktree's size."""
+
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    session_id: str | None = None
+    disk_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Worked:
     """What a worker brought back: the fields the ledger records with its final state."""
 
@@ -70,12 +81,8 @@ class Worked:
     phases_done: int
     error: str | None = None
     validation: Mapping[str, LevelResult] = field(default_factory=dict)
-    relaunches: int = 0
-    disk_bytes: int | None = None
-    cost_usd: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    session_id: str | None = None
+    attempts: int = 0  # launches of this start (a relaunch is one more attempt)
+    spent: Spent = field(default_factory=Spent)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,14 +254,15 @@ class Ledger:
             record.base = result.base or record.base
             record.head = result.head
             record.phases_done = result.phases_done
-            record.attempts += result.relaunches
+            record.attempts += max(0, result.attempts - 1)  # relaunches within this start
             record.validation = dict(result.validation)
-            record.usage.disk_bytes = result.disk_bytes or record.usage.disk_bytes
+            spent = result.spent
+            record.usage.disk_bytes = spent.disk_bytes or record.usage.disk_bytes
             record.usage.add(
-                cost_usd=result.cost_usd,
-                input_tokens=result.input_tokens,
-                output_tokens=result.output_tokens,
-                session_id=result.session_id,
+                cost_usd=spent.cost_usd,
+                input_tokens=spent.input_tokens,
+                output_tokens=spent.output_tokens,
+                session_id=spent.session_id,
             )
             message = "validated" if result.state is S.VALIDATED else result.error or ""
             if result.state is not S.VALIDATED:

@@ -17,6 +17,8 @@ from ce.run import worktree_env
 from ce.run.load import BatchContext
 from ce.run.state import Journal
 
+WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
+
 
 def ensure_worktree(
     ctx: BatchContext, prp: Prp, *, journal: Journal, emit: Listener, may_exist: bool
@@ -42,6 +44,14 @@ def ensure_worktree(
     repo.add_worktree(path, branch, base, sparse=sparse)
     journal.fact("worktree", prp=prp.id, base=base)
     return base, True
+
+
+def save_leftovers(repo: git.Repo, prp_id: str, emit: Listener) -> None:
+    """Work is never lost: whatever the executor left uncommitted becomes a checkpoint."""
+    if not repo.has_changes():
+        return
+    if repo.commit_all(WIP_SUBJECT.format(prp_id=prp_id)) is not None:
+        emit(Notice(level=NoticeLevel.INFO, prp=prp_id, message="committed leftover changes"))
 
 
 def _clear_debris(ctx: BatchContext, prp: Prp, path: Path, emit: Listener) -> None:

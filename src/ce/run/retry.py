@@ -61,3 +61,14 @@ def after(action: RetryAction, tries: Tries, stopped: Stopped) -> Tries:
     if action is RetryAction.RELAUNCH:
         return Tries(relaunched=tries.relaunched + 1, nudged=tries.nudged, limited=limited)
     return Tries(relaunched=tries.relaunched, nudged=tries.nudged, limited=limited)
+
+
+def failure_reason(stopped: Stopped | None, count: int, total: int, *, committed: bool) -> str:
+    """Why the PRP failed: `stalled 10m after phase 2/4`, `timed out after 60m` (its whole
+    budget; the phases done are in its record), `the executor made no commit`."""
+    if stopped is None:
+        return "the executor made no commit"
+    stalled = stopped.kind is StopKind.STALLED
+    if stopped.kind is StopKind.TIMED_OUT or not (committed or stalled):
+        return stopped.message
+    return f"{stopped.message} after phase {count}/{total}"

@@ -4,6 +4,7 @@ thread; every change goes through the ledger."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ce.core.events import Listener, Notice, NoticeLevel, PrpState
@@ -17,7 +18,6 @@ from ce.run.reasons import Conflicted, MergeBlocked, PushRejected, ReviewFailed
 from ce.run.record import PrpRecord
 from ce.run.review import Review
 from ce.run.state import Journal, write_json_atomic
-from ce.run.worker import WorkResult
 
 
 class Settler:
@@ -27,27 +27,11 @@ class Settler:
         self.journal = journal
         self.emit = emit
 
-    def worked(self, result: WorkResult, *, interrupted: bool) -> None:
-        state = result.state
-        if interrupted and state is not PrpState.VALIDATED:
-            state = PrpState.PENDING  # judged again on --resume, never failed by the interrupt
-        self.ledger.worked(
-            result.prp_id,
-            Worked(
-                state=state,
-                base=result.base or None,
-                head=result.head,
-                phases_done=result.phases_done,
-                error="interrupted" if state is PrpState.PENDING else result.error,
-                validation=result.validation,
-                relaunches=max(0, result.attempts - 1),
-                disk_bytes=result.disk_bytes,
-                cost_usd=result.cost_usd,
-                input_tokens=result.input_tokens,
-                output_tokens=result.output_tokens,
-                session_id=result.session_id,
-            ),
-        )
+    def worked(self, prp_id: str, result: Worked, *, interrupted: bool) -> None:
+        if interrupted and result.state is not PrpState.VALIDATED:
+            # Judged again on --resume, never failed by the interrupt.
+            result = replace(result, state=PrpState.PENDING, error="interrupted")
+        self.ledger.worked(prp_id, result)
 
     def merged(self, message: Merged) -> bool:
         """True when the PRP is now on the target (its worktree can go)."""

@@ -5,46 +5,26 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 from ce import fsio, git, proc
 from ce.agents.base import Assessment, ExecutorJob
 from ce.core import names
-from ce.core.events import Listener, Notice, NoticeLevel, PrpState, StopKind
+from ce.core.events import Listener, NoticeLevel, PrpState, StopKind
 from ce.prp.model import Prp
 from ce.run import retry, worktree_env
 from ce.run.gate import LaunchGate
-from ce.run.ledger import Ledger
+from ce.run.ledger import Ledger, Spent, Worked
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor, Watch, append_log
-from ce.run.prp_worktree import ensure_worktree, mark_completed
-from ce.run.record import LevelResult, add_known
+from ce.run.prp_worktree import ensure_worktree, mark_completed, save_leftovers
+from ce.run.record import add_known
 from ce.run.retry import RetryAction, Stopped
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, first_failure, run_levels
 from ce.secrets import log_filter
-
-WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkResult:
-    prp_id: str
-    state: PrpState  # VALIDATED, PARTIAL or FAILED
-    base: str
-    head: str | None
-    phases_done: int
-    error: str | None = None
-    validation: dict[str, LevelResult] = field(default_factory=dict)
-    attempts: int = 0
-    disk_bytes: int | None = None  # the worktree's size on disk once the executor is done
-    # What the executor's launches reported spending (None: nothing reported), its last session.
-    cost_usd: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    session_id: str | None = None
 
 
 def phases_done(repo: git.Repo, prp: Prp, base: str) -> set[int]:
@@ -109,7 +89,7 @@ class Worker:
     def log_path(self) -> Path:
         return self.crew.ctx.state.log(self.job.prp.id)
 
-    def run(self, base_hint: str | None) -> WorkResult:
+    def run(self, base_hint: str | None) -> Worked:
         base, fresh = ensure_worktree(
             self.crew.ctx,
             self.prp,
@@ -124,13 +104,11 @@ class Worker:
         )
         if failure is not None:  # .worktreeinclude or setup
             state = PrpState.PENDING if self.crew.stopping.is_set() else PrpState.FAILED
-            return WorkResult(
-                prp_id=self.prp.id, state=state, base=base, head=None, phases_done=0, error=failure
-            )
+            return Worked(state=state, base=base, head=None, phases_done=0, error=failure)
         repo = git.Repo(self.path)
         done: set[int] = set()
         if not fresh:  # an earlier run's worktree: keep its leftovers, skip its phases
-            self._save_leftovers(repo)
+            save_leftovers(repo, self.prp.id, self.crew.emit)
             done = phases_done(repo, self.prp, base)
         attempts, stopped, done = self._execute(repo, base, done)
         if (
@@ -141,8 +119,7 @@ class Worker:
             base, stopped = self._resolve_conflict(repo, attempts + 1)
             attempts += 1
         if self.crew.stopping.is_set():  # interrupted: the work is saved, judge it on --resume
-            return WorkResult(
-                prp_id=self.prp.id,
+            return Worked(
                 state=PrpState.PENDING,
                 base=base,
                 head=None,
@@ -150,25 +127,7 @@ class Worker:
                 error="interrupted",
             )
         judged = self._judge(repo, base, attempts, stopped, done)
-        return replace(judged, disk_bytes=worktree_env.disk_usage(self.path))
-
-    def with_usage(self, result: WorkResult) -> WorkResult:
-        """`result` with what this run's launches reported spending, summed."""
-        cost: float | None = None
-        inputs: int | None = None
-        outputs: int | None = None
-        for assessment in self.assessments:
-            cost = add_known(cost, assessment.cost_usd)
-            inputs = add_known(inputs, assessment.input_tokens)
-            outputs = add_known(outputs, assessment.output_tokens)
-        sessions = [a.session_id for a in self.assessments if a.session_id]
-        return replace(
-            result,
-            cost_usd=cost,
-            input_tokens=inputs,
-            output_tokens=outputs,
-            session_id=sessions[-1] if sessions else None,
-        )
+        return replace(judged, spent=Spent(disk_bytes=worktree_env.disk_usage(self.path)))
 
     def _resolve_conflict(self, repo: git.Repo, attempt: int) -> tuple[str, Stopped | None]:
         """The `agent` conflict policy: the executor merges the target into its branch and
@@ -177,7 +136,7 @@ class Worker:
         assert target is not None
         tip = self.crew.ctx.repo.rev_parse(f"refs/heads/{target}")
         stopped = self._launch(resume_point(self.prp, set()) or 1, attempt, conflict_with=target)
-        self._save_leftovers(repo)
+        save_leftovers(repo, self.prp.id, self.crew.emit)
         error = None if stopped is None else stopped.message
         if error is None and not repo.is_ancestor(tip, "HEAD"):
             error = f"the executor did not merge {target} into the branch"
@@ -191,18 +150,6 @@ class Worker:
 
     def _state(self, state: PrpState, message: str = "") -> None:
         self.crew.ledger.progress(self.prp.id, state, message)
-
-    def _save_leftovers(self, repo: git.Repo) -> None:
-        """Work is never lost: whatever the executor left uncommitted becomes a checkpoint."""
-        if not repo.has_changes():
-            return
-        sha = repo.commit_all(WIP_SUBJECT.format(prp_id=self.prp.id))
-        if sha is not None:
-            self.crew.emit(
-                Notice(
-                    level=NoticeLevel.INFO, prp=self.prp.id, message="committed leftover changes"
-                )
-            )
 
     def _execute(
         self, repo: git.Repo, base: str, done: set[int]
@@ -220,7 +167,7 @@ class Worker:
                 return attempts, stopped, done
             attempts += 0 if tries.limited else 1
             stopped = self._launch(start, attempts, argv=nudge)
-            self._save_leftovers(repo)
+            save_leftovers(repo, self.prp.id, self.crew.emit)
             done = phases_done(repo, self.prp, base)
             start = resume_point(self.prp, done)
             if stopped is None or start is None or self.crew.stopping.is_set():
@@ -353,12 +300,11 @@ class Worker:
 
     def _judge(
         self, repo: git.Repo, base: str, attempts: int, stopped: Stopped | None, done: set[int]
-    ) -> WorkResult:
+    ) -> Worked:
         head = repo.rev_parse("HEAD")
         numbers = [p.number for p in self.prp.phases]
         count = len(done.intersection(numbers))
-        judged = WorkResult(
-            prp_id=self.prp.id,
+        judged = Worked(
             state=PrpState.FAILED,
             base=base,
             head=head,
@@ -366,9 +312,11 @@ class Worker:
             attempts=attempts,
         )
         if head == base:
-            return replace(judged, error=_reason(stopped, count, len(numbers), committed=False))
+            return replace(
+                judged, error=retry.failure_reason(stopped, count, len(numbers), committed=False)
+            )
         if stopped is not None:
-            reason = _reason(stopped, count, len(numbers), committed=True)
+            reason = retry.failure_reason(stopped, count, len(numbers), committed=True)
             return replace(judged, state=PrpState.PARTIAL, error=reason)
         missing = [n for n in numbers if n not in done]
         if missing:
@@ -378,17 +326,17 @@ class Worker:
                 error=f"phases {', '.join(map(str, missing))} have no checkpoint commit "
                 f"({count}/{len(numbers)} done)",
             )
-        validated = self._validate(judged, head)
+        validated = self._validate(judged, base, head)
         if validated.state is not PrpState.VALIDATED:
             return validated  # a kept, failing branch does not claim to be completed
         head = mark_completed(self.crew.ctx, self.prp, self.path, self.crew.today) or head
         return replace(validated, head=head)
 
-    def _validate(self, judged: WorkResult, head: str) -> WorkResult:
+    def _validate(self, judged: Worked, base: str, head: str) -> Worked:
         self._state(PrpState.VALIDATING)
         target = ValidationTarget(
             worktree=self.path,
-            base=judged.base,
+            base=base,
             head=head,
             prp=self.prp,
             prp_relpath=self.crew.ctx.relpath(self.prp),
@@ -403,17 +351,6 @@ class Worker:
         return replace(judged, state=PrpState.PARTIAL, error=why, validation=results)
 
 
-def _reason(stopped: Stopped | None, count: int, total: int, *, committed: bool) -> str:
-    """Why the PRP failed: `stalled 10m after phase 2/4`, `timed out after 60m` (its whole
-    budget; the phases done are in its record), `the executor made no commit`."""
-    if stopped is None:
-        return "the executor made no commit"
-    stalled = stopped.kind is StopKind.STALLED
-    if stopped.kind is StopKind.TIMED_OUT or not (committed or stalled):
-        return stopped.message
-    return f"{stopped.message} after phase {count}/{total}"
-
-
 def _read_from(path: Path, offset: int) -> str:
     with path.open("rb") as log:
         log.seek(offset)
@@ -423,3 +360,23 @@ def _read_from(path: Path, offset: int) -> str:
 def _validation_commands(ctx: BatchContext) -> tuple[str, ...]:
     config = ctx.config.validation
     return tuple(cmd for cmd in (config.level2, config.level3, config.level4) if cmd)
+
+
+def with_usage(result: Worked, assessments: list[Assessment]) -> Worked:
+    """`result` with what its launches reported spending, summed."""
+    cost: float | None = None
+    inputs: int | None = None
+    outputs: int | None = None
+    for assessment in assessments:
+        cost = add_known(cost, assessment.cost_usd)
+        inputs = add_known(inputs, assessment.input_tokens)
+        outputs = add_known(outputs, assessment.output_tokens)
+    sessions = [a.session_id for a in assessments if a.session_id]
+    spent = Spent(
+        cost_usd=cost,
+        input_tokens=inputs,
+        output_tokens=outputs,
+        session_id=sessions[-1] if sessions else None,
+        disk_bytes=result.spent.disk_bytes,
+    )
+    return replace(result, spent=spent)
