@@ -6,8 +6,8 @@ from types import MappingProxyType
 
 import pytest
 
-from ce.config import ConflictPolicy
 from ce.core.events import PrpState
+from ce.core.vocab import ConflictPolicy
 from ce.run import conflicts
 from ce.run.conflicts import ConflictAction
 from ce.run.ledger import LedgerView, StageState

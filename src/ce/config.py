@@ -13,8 +13,6 @@ from ce.core import vocab
 from ce.core.errors import CeError
 from ce.core.vocab import ExecutorName, Schedule
 
-ConflictPolicy = vocab.ConflictPolicy  # run/conflicts.py imports it from here
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -82,7 +80,7 @@ class Config(_Section):
     timeout_minutes: float = Field(default=60.0, gt=0)
     # Once the PRPs' agents have spent this much (USD, as they report it), no new PRP starts.
     batch_budget_usd: float | None = Field(default=None, gt=0)
-    conflict_policy: ConflictPolicy = "pause"
+    conflict_policy: vocab.ConflictPolicy = "pause"
     schedule: Schedule = "stages"
     push: bool = False
     auto_review: bool = True

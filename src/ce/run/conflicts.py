@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ce import git
-from ce.config import ConflictPolicy
+from ce.core.vocab import ConflictPolicy
 from ce.run.state import Journal
 
 MAX_TRIES = 2  # `agent` resolutions or `rerun`s per PRP before the usual pause applies

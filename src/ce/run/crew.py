@@ -11,15 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
-from ce import git, proc
+from ce import fsio, git, proc
+from ce.core import names
 from ce.core.events import Listener, PrpState
 from ce.run.gate import LaunchGate
-from ce.run.hooks import append_text
 from ce.run.ledger import Ledger, Worked
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor
 from ce.run.state import Journal
-from ce.run.validate import CHECKPOINT
 from ce.run.worker import Assignment, Crewmates, Worker, with_usage
 
 
@@ -82,7 +81,7 @@ class Crew:
         try:
             result = worker.run(base)
         except Exception as exc:  # a failure of this PRP must not take the batch down
-            append_text(worker.log_path, "".join(traceback.format_exception(exc)))
+            fsio.append_log(worker.log_path, "".join(traceback.format_exception(exc)))
             result = Worked(
                 state=PrpState.FAILED,
                 base=base,
@@ -124,12 +123,8 @@ class Crew:
             commits = self.ctx.repo.commits(base, tip)
         except git.GitError:
             return
-        done = {
-            int(m["n"]): c.subject
-            for c in commits
-            if (m := CHECKPOINT.match(c.subject)) and m["id"] == prp_id
-        }
+        parsed = (names.parse_checkpoint(c.subject) for c in commits)
+        done = {p.phase: p.title for p in parsed if p is not None and p.prp_id == prp_id}
         if done:
             last = max(done)
-            title = done[last].split(" - ", 1)[-1]
-            self.ledger.phases_committed(prp_id, len(done), last, title)
+            self.ledger.phases_committed(prp_id, len(done), last, done[last])

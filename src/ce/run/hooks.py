@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ce import proc
+from ce import fsio, proc
 from ce.core.events import Listener, Notice, NoticeLevel
-from ce.secrets import mask
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,13 +47,7 @@ def run_hook(
         code, output = done.returncode, done.stdout + done.stderr
     except proc.ProcessError as exc:
         code, output = exc.returncode, str(exc)
-    append_text(log, f"[ce] {name} (stage {stage}): {command}\n{output}[ce] exit {code}\n")
+    fsio.append_log(log, f"[ce] {name} (stage {stage}): {command}\n{output}[ce] exit {code}\n")
     level = NoticeLevel.INFO if code == 0 else NoticeLevel.WARNING
     emit(Notice(level=level, message=f"{name} hook `{command}` exited {code} (see {log})"))
     return HookResult(hook=name, stage=stage, command=command, exit_code=code)
-
-
-def append_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as log:
-        log.write(mask(text))  # tracebacks and hooks' output may show a secret

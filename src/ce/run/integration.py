@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ce import git
+from ce import fsio, git
 from ce.core.errors import CeFailure
 from ce.run import worktree_env
-from ce.run.hooks import append_text
 from ce.run.load import BatchContext
 
 
@@ -17,7 +16,7 @@ def prepare_integration(ctx: BatchContext, path: Path) -> None:
     log = ctx.state.root / "logs" / "integration.log"
     copied, _ = worktree_env.copy_included(ctx.root, path)
     if copied:
-        append_text(log, f"[ce] .worktreeinclude: copied {', '.join(copied[:20])}\n")
+        fsio.append_log(log, f"[ce] .worktreeinclude: copied {', '.join(copied[:20])}\n")
     if not ctx.config.setup.strip():
         return
     error = worktree_env.run_setup(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ce import git, proc
 from ce.config import ValidateConfig
-from ce.core.names import CHECKPOINT_SUBJECT, parse_checkpoint
+from ce.core.names import parse_checkpoint
 from ce.core.paths import covers, is_literal
 from ce.prp.model import Prp
 from ce.run.record import LevelResult
@@ -22,7 +22,6 @@ LEVELS = (1, 2, 3, 4)
 _OUTPUT_TAIL = 40
 _MARKER = re.compile(r"^(<{7} |>{7} )", re.MULTILINE)
 # run/orchestrator.py still matches subjects with this; new code asks ce.core.names.
-CHECKPOINT = CHECKPOINT_SUBJECT
 
 
 @dataclass(frozen=True, kw_only=True)
