@@ -7,7 +7,6 @@ is a clear error naming the file, never a KeyError later.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,22 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ce.core.errors import CeError
 from ce.core.events import PrpState
+from ce.core.outcome import BatchStatus
 from ce.run.record import PrpRecord
 from ce.run.state import write_json_atomic
 
 CHECKPOINT_VERSION = 1
-
-
-class BatchStatus(enum.Enum):
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    PAUSED = "PAUSED"
-    INTERRUPTED = "INTERRUPTED"
-    IN_PROGRESS = "IN_PROGRESS"
-
-    @property
-    def unfinished(self) -> bool:
-        return self in (BatchStatus.IN_PROGRESS, BatchStatus.PAUSED, BatchStatus.INTERRUPTED)
 
 
 class _Model(BaseModel):

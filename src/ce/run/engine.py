@@ -16,8 +16,9 @@ from datetime import date
 
 from ce.core.errors import CeError
 from ce.core.events import BatchFinished, BatchStarted, Listener, Notice, NoticeLevel, PrpState
+from ce.core.outcome import BatchStatus
 from ce.run import scheduler, selection, tidy, worktree_env
-from ce.run.checkpoint import BatchStatus, Checkpoint
+from ce.run.checkpoint import Checkpoint
 from ce.run.crew import Crew, WorkDone
 from ce.run.gate import LaunchGate, stagger_seconds
 from ce.run.hooks import run_hook

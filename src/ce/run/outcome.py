@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ce.core.events import PrpState
+from ce.core.outcome import BatchStatus
 from ce.run import checkpoint
-from ce.run.checkpoint import BatchStatus
 from ce.run.ledger import Ledger
 from ce.run.load import BatchContext
 from ce.run.reasons import Reason

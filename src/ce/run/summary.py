@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ce.core.events import PrpState
-from ce.run.checkpoint import BatchStatus
+from ce.core.outcome import BatchStatus
 from ce.run.outcome import BatchOutcome
 from ce.run.record import PrpRecord, add_known
 
