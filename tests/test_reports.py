@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from batchkit import CONFIG, Spec, make_batch_repo, write
 from ce.cli import run
+from ce.core.outcome import Summary
 from ce.ui.board import BoardState
 from ce.ui.reports import (
     LOG_TAIL_LINES,
@@ -28,12 +30,12 @@ from ui_samples import TITLES, finished_board, paused_board, summary_of
 IDS = list(TITLES)
 
 
-def paused() -> tuple[dict[str, Any], BoardState]:
+def paused() -> tuple[Summary, BoardState]:
     board = paused_board()
     return summary_of(board, "PAUSED"), board
 
 
-def finished() -> tuple[dict[str, Any], BoardState]:
+def finished() -> tuple[Summary, BoardState]:
     board = finished_board()
     return summary_of(board, "COMPLETED"), board
 
@@ -64,7 +66,7 @@ def test_write_reports_writes_three_files(tmp_path: Path, which: Any) -> None:
     assert paths.junit.name == "batch-43-junit.xml"
     assert paths.html.name == "batch-43-report.html"
     data = json.loads(paths.json.read_text(encoding="utf-8"))
-    assert {k: data[k] for k in summary} == json.loads(json.dumps(summary))
+    assert {k: data[k] for k in summary.to_json()} == json.loads(json.dumps(summary.to_json()))
     assert data["report_version"] == 1
     assert set(data["timeline"]["prps"]) == set(IDS)
     assert len(cases(suite_of(paths.junit.read_text(encoding="utf-8")))) == 5
@@ -118,7 +120,9 @@ def test_junit_for_a_finished_batch() -> None:
 
 def test_junit_stays_valid_xml_whatever_the_agents_wrote() -> None:
     summary, _board = paused()
-    summary["prps"]["PRP-43.2.2"]["error"] = "bad \x00 bytes \x1b[1m]]> & <tags> \ufffe"
+    bad = "bad \x00 bytes \x1b[1m]]> & <tags> \ufffe"
+    prps = tuple(replace(p, error=bad) if p.id == "PRP-43.2.2" else p for p in summary.prps)
+    summary = replace(summary, prps=prps)
 
     suite = suite_of(junit_xml(summary, {"PRP-43.2.2": "\x07bell \x0b and ]]>"}))
 

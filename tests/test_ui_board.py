@@ -22,8 +22,10 @@ from ce.core.events import (
     PrpInfo,
     PrpState,
 )
-from ce.ui.board import Board, BoardState, SegmentKind, fold, render, segments, timeline
+from ce.ui.board import Board, BoardState, fold
 from ce.ui.live import LiveBoard, PlainProgress, progress_for
+from ce.ui.render import render
+from ce.ui.timeline import SegmentKind, segments, timeline
 from ui_samples import (
     T0,
     changed,

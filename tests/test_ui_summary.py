@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from rich.console import Console
 
+from ce.core.outcome import Summary
 from ce.ui.summary import render_summary
 from ui_samples import finished_board, paused_board, summary_of
 
 
-def rendered(summary: dict[str, object], width: int = 80) -> list[str]:
+def rendered(summary: Summary, width: int = 80) -> list[str]:
     out = io.StringIO()
     render_summary(summary, Console(file=out, width=width, color_system=None))
     return out.getvalue().splitlines()
@@ -27,7 +29,8 @@ def test_timings_and_cost_are_the_real_ones() -> None:
 def test_next_steps_are_never_wrapped_so_they_can_be_copied() -> None:
     summary = summary_of(paused_board(), "PAUSED")
     report = "/a/long/path/" + "x" * 90 + "/batch-43-report.html"
-    summary["next_steps"].append(f"Read the report: {report}")
+    steps = (*summary.guidance.next_steps, f"Read the report: {report}")
+    summary = replace(summary, guidance=replace(summary.guidance, next_steps=steps))
 
     lines = rendered(summary, width=60)
 

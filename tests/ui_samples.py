@@ -7,7 +7,7 @@ carry markup, HTML and a terminal escape, as user input may.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from ce.core.events import (
     BatchFinished,
@@ -26,7 +26,22 @@ from ce.core.events import (
     StageFinished,
     StageStarted,
 )
-from ce.ui.board import BoardState, fold
+from ce.core.outcome import (
+    BatchStatus,
+    BatchTiming,
+    Commits,
+    Guidance,
+    LevelOutcome,
+    PrpOutcome,
+    PrpUsage,
+    StageEntry,
+    StageOutcome,
+    Summary,
+    Timing,
+    Totals,
+    Usage,
+)
+from ce.ui.board import BoardState, PrpRow, fold
 
 T0 = 1_700_000_000.0
 TITLES = {
@@ -172,78 +187,77 @@ def finished_board() -> BoardState:
     return fold(events)
 
 
-def _levels(failed: int | None = None) -> dict[str, Any]:
-    results = {}
-    for level in (1, 2, 3, 4):
-        bad = level == failed
-        results[f"level_{level}"] = {
-            "passed": not bad,
-            "skipped": level == 4,
-            "errors": ["2 tests failed: test_api <b>boom</b>"] if bad else [],
-        }
-    return results
+def _levels(failed: int | None = None) -> tuple[LevelOutcome, ...]:
+    return tuple(
+        LevelOutcome(
+            key=f"level_{level}",
+            passed=level != failed,
+            skipped=level == 4,
+            errors=("2 tests failed: test_api <b>boom</b>",) if level == failed else (),
+        )
+        for level in (1, 2, 3, 4)
+    )
 
 
-def summary_of(board: BoardState, status: str) -> dict[str, Any]:
-    """The summary data the engine would build for this board (the keys of build_summary)."""
-    prps = {row.id: _prp(row) for row in board.rows}
-    states = [p["state"] for p in prps.values()]
+def summary_of(board: BoardState, status: str) -> Summary:
+    """The summary the engine would build for this board (as `build_summary` does)."""
+    prps = tuple(_prp(row) for row in board.rows)
     elapsed = (board.finished_at or 0) - (board.started_at or 0)
-    sequential = sum(p["duration_seconds"] or 0 for p in prps.values())
-    return {
-        "batch_id": board.batch_id,
-        "status": status,
-        "exit_code": 0 if status == "COMPLETED" else 1,
-        "target": "main",
-        "totals": {
-            "total": len(states),
-            "completed": states.count("merged"),
-            "partial": states.count("partial"),
-            "failed": states.count("failed"),
-            "conflict": states.count("conflict"),
-            "skipped": states.count("skipped"),
-            "not_started": sum(1 for row in board.rows if not row.state.finished),
-        },
-        "elapsed_seconds": elapsed,
-        "sequential_seconds": sequential,
-        "time_saved_percent": round(100 * (1 - elapsed / sequential), 1),
-        "stages": [
-            {"stage": n, "prps": [{"id": p, "state": prps[p]["state"]} for p in ids]}
+    sequential = sum(p.timing.duration_seconds or 0 for p in prps)
+    states = {p.id: p.state for p in prps}
+    costs = [p.usage.cost_usd for p in prps if p.usage.cost_usd is not None]
+    return Summary(
+        batch_id=board.batch_id,
+        status=BatchStatus(status),
+        target="main",
+        totals=Totals.of(states.values()),
+        usage=Usage(cost_usd=sum(costs) if costs else None),
+        timing=BatchTiming(
+            elapsed_seconds=elapsed,
+            sequential_seconds=sequential,
+            time_saved_percent=round(100 * (1 - elapsed / sequential), 1),
+        ),
+        stages=tuple(
+            StageOutcome(stage=n, prps=tuple(StageEntry(id=p, state=states[p]) for p in ids))
             for n, ids in enumerate(STAGES, start=1)
-        ],
-        "prps": prps,
-        "pause_reason": None if status == "COMPLETED" else "PRP-43.2.3 conflicts with main",
-        "kept_worktrees": [p["worktree"] for p in prps.values() if p["state"] != "merged"],
-        "checkpoint": "/work/repo/.ce/tmp/batch-execution-43.json",
-        "warnings": [],
-        "next_steps": ["Continue the batch: ce batch-exe --batch 43 --resume"],
-    }
+        ),
+        prps=prps,
+        guidance=Guidance(
+            pause_reason=None if status == "COMPLETED" else "PRP-43.2.3 conflicts with main",
+            kept_worktrees=tuple(p.info.worktree for p in prps if p.state is not PrpState.MERGED),
+            next_steps=("Continue the batch: ce batch-exe --batch 43 --resume",),
+        ),
+        checkpoint=Path("/work/repo/.ce/tmp/batch-execution-43.json"),
+    )
 
 
-def _prp(row: Any) -> dict[str, Any]:
+def _prp(row: PrpRow) -> PrpOutcome:
     failed = 3 if row.state is PrpState.PARTIAL else None
     ran = row.state not in (PrpState.PENDING,)
     duration = (row.finished_at - row.started_at) if row.finished_at and row.started_at else None
-    return {
-        "prp_id": row.id,
-        "title": row.title,
-        "status": "completed" if row.state is PrpState.MERGED else row.state.value,
-        "state": row.state.value,
-        "model": row.model,
-        "branch": f"prp-{row.id}",
-        "worktree": f"/work/repo-{row.id}",
-        "phases_total": row.phases_total,
-        "phases_completed": [f"phase_{n}" for n in range(1, row.phases_done + 1)],
-        "base": "1234567890",
-        "head": "abcdef1234" if ran else None,
-        "merged_as": "0987654321" if row.state is PrpState.MERGED else None,
-        "attempts": 1 if ran else 0,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "duration_seconds": duration,
-        "validation_results": _levels(failed) if ran else {},
-        "pgid": None,
-        "cost_usd": 0.25 if row.id == "PRP-43.1.1" else None,
-        "error": row.message if row.state in (PrpState.PARTIAL, PrpState.CONFLICT) else None,
-        "stage": row.stage,
-    }
+    return PrpOutcome(
+        info=PrpInfo(
+            id=row.id,
+            title=row.title,
+            stage=row.stage,
+            model=row.model,
+            phases=row.phases_total,
+            branch=f"prp-{row.id}",
+            worktree=f"/work/repo-{row.id}",
+        ),
+        state=row.state,
+        status="completed" if row.state is PrpState.MERGED else row.state.value,
+        phases_done=row.phases_done,
+        attempts=1 if ran else 0,
+        commits=Commits(
+            base="1234567890",
+            head="abcdef1234" if ran else None,
+            merged_as="0987654321" if row.state is PrpState.MERGED else None,
+        ),
+        timing=Timing(
+            started_at=row.started_at, finished_at=row.finished_at, duration_seconds=duration
+        ),
+        validation=_levels(failed) if ran else (),
+        usage=PrpUsage(cost_usd=0.25 if row.id == "PRP-43.1.1" else None),
+        error=row.message if row.state in (PrpState.PARTIAL, PrpState.CONFLICT) else None,
+    )

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import click
 from rich.console import Console
 
 from ce.cli.hints import resume_command
+from ce.core.outcome import ReportPaths, Summary
 from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES
 from ce.run.load import BatchContext, RunOptions, load
 from ce.secrets import mask_data
@@ -210,12 +212,12 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
         outcome = engine.run()
     # Errors and validation output may quote an agent's output: secrets masked, as in the logs.
     summary = mask_data(build_summary(outcome, resume_command=resume_command(context)))
-    _write_reports(context, summary, progress.board.state)
+    summary = _write_reports(context, summary, progress.board.state)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(summary.to_json(), indent=2))
     else:
         render_summary(summary, Console())
-    return outcome.exit_code
+    return summary.exit_code
 
 
 def _all_done(context: BatchContext) -> str:
@@ -252,18 +254,19 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _write_reports(context: BatchContext, summary: dict[str, Any], board: BoardState) -> None:
+def _write_reports(context: BatchContext, summary: Summary, board: BoardState) -> Summary:
     """Reports under .ce/tmp/ after every run, paused or not; the summary points at them."""
-    from ce.ui.reports import PrpExtras, ReportPaths, write_reports
+    from ce.ui.reports import PrpExtras, write_reports
 
     paths = ReportPaths.of(context.state.root, context.batch_id)
-    summary["reports"] = paths.to_json()
-    summary["next_steps"].append(f"Read the report: {paths.html}")
-    extras = {prp_id: PrpExtras(log_path=context.state.log(prp_id)) for prp_id in summary["prps"]}
+    steps = (*summary.guidance.next_steps, f"Read the report: {paths.html}")
+    summary = replace(summary, reports=paths, guidance=replace(summary.guidance, next_steps=steps))
+    extras = {prp.id: PrpExtras(log_path=context.state.log(prp.id)) for prp in summary.prps}
     try:
         write_reports(context.state.root, context.batch_id, summary, board, extras)
     except OSError as exc:
         click.echo(f"warning: could not write the reports: {exc}", err=True)
+    return summary
 
 
 COMMANDS: list[click.Command] = [batch_exe, execute_prp]

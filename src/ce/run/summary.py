@@ -1,68 +1,79 @@
-"""The run's summary as data: what `--json` prints, what the summary and reports render."""
+"""The run's summary, typed and built once from the outcome: what `--json` prints and what the
+text summary, the reports and the exit code render. Counts are computed here, once."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ce.core.events import PrpState
-from ce.core.outcome import BatchStatus
+from ce.core.outcome import (
+    BatchStatus,
+    BatchTiming,
+    Checks,
+    Commits,
+    Guidance,
+    LevelOutcome,
+    PrpOutcome,
+    PrpUsage,
+    StageEntry,
+    StageOutcome,
+    Summary,
+    Timing,
+    Totals,
+    Usage,
+)
 from ce.run.outcome import BatchOutcome
-from ce.run.record import PrpRecord, add_known
+from ce.run.record import SEED_STATUS, PrpRecord, add_known
 
 
-def build_summary(outcome: BatchOutcome, *, resume_command: str) -> dict[str, Any]:
+def build_summary(outcome: BatchOutcome, *, resume_command: str) -> Summary:
     records = outcome.records
-    sequential = sum(r.timing.duration(outcome.finished_at) or 0.0 for r in records)
+    return Summary(
+        batch_id=outcome.batch_id,
+        status=outcome.status,
+        target=outcome.target,
+        totals=Totals.of(r.state for r in records),
+        usage=_usage(records),
+        timing=_timing(outcome),
+        stages=_stages(outcome),
+        prps=tuple(_prp(r, outcome.finished_at) for r in records),
+        guidance=Guidance(
+            pause_reason=outcome.pause_reason,
+            budget_reason=outcome.budget_reason,
+            next_steps=tuple(_next_steps(outcome, resume_command)),
+            warnings=outcome.warnings,
+            kept_worktrees=outcome.kept_worktrees,
+        ),
+        checkpoint=outcome.checkpoint,
+        checks=Checks(reviews=outcome.reviews, hooks=outcome.hooks),
+    )
+
+
+def _timing(outcome: BatchOutcome) -> BatchTiming:
+    sequential = sum(r.timing.duration(outcome.finished_at) or 0.0 for r in outcome.records)
     elapsed = outcome.elapsed_seconds
     saved = 100.0 * (1 - elapsed / sequential) if sequential > elapsed > 0 else 0.0
-    return {
-        "batch_id": outcome.batch_id,
-        "status": outcome.status.value,
-        "exit_code": outcome.exit_code,
-        "target": outcome.target,
-        "totals": _totals(records),
-        "usage": _usage(records),
-        "elapsed_seconds": round(elapsed, 3),
-        "sequential_seconds": round(sequential, 3),
-        "time_saved_percent": round(saved, 1),
-        "stages": [
-            {
-                "stage": number,
-                "prps": [
-                    {"id": r.id, "state": r.state.value} for r in records if r.info.stage == number
-                ],
-                "done_before": [p for p in outcome.stages[number - 1] if p in outcome.done_before],
-            }
-            for number in range(1, len(outcome.stages) + 1)
-        ],
-        "prps": {r.id: _prp(r, outcome.finished_at) for r in records},
-        "pause_reason": outcome.pause_reason,
-        "budget_reason": outcome.budget_reason,
-        "kept_worktrees": list(outcome.kept_worktrees),
-        "checkpoint": str(outcome.checkpoint),
-        "warnings": list(outcome.warnings),
-        "reviews": list(outcome.reviews),
-        "hooks": list(outcome.hooks),
-        "next_steps": _next_steps(outcome, resume_command),
-    }
+    return BatchTiming(
+        elapsed_seconds=round(elapsed, 3),
+        sequential_seconds=round(sequential, 3),
+        time_saved_percent=round(saved, 1),
+    )
 
 
-def _totals(records: tuple[PrpRecord, ...]) -> dict[str, int]:
-    def count(*states: PrpState) -> int:
-        return sum(1 for r in records if r.state in states)
+def _stages(outcome: BatchOutcome) -> tuple[StageOutcome, ...]:
+    return tuple(
+        StageOutcome(
+            stage=number,
+            prps=tuple(
+                StageEntry(id=r.id, state=r.state)
+                for r in outcome.records
+                if r.info.stage == number
+            ),
+            done_before=tuple(p for p in ids if p in outcome.done_before),
+        )
+        for number, ids in enumerate(outcome.stages, start=1)
+    )
 
-    return {
-        "total": len(records),
-        "completed": count(PrpState.MERGED),
-        "partial": count(PrpState.PARTIAL),
-        "failed": count(PrpState.FAILED),
-        "conflict": count(PrpState.CONFLICT),
-        "skipped": count(PrpState.SKIPPED),
-        "not_started": sum(1 for r in records if not r.state.finished),
-    }
 
-
-def _usage(records: tuple[PrpRecord, ...]) -> dict[str, Any]:
+def _usage(records: tuple[PrpRecord, ...]) -> Usage:
     """The batch's total of what the agents reported (None: none reported it)."""
     cost: float | None = None
     inputs: int | None = None
@@ -71,17 +82,41 @@ def _usage(records: tuple[PrpRecord, ...]) -> dict[str, Any]:
         cost = add_known(cost, record.cost_usd)
         inputs = add_known(inputs, record.usage.input_tokens)
         outputs = add_known(outputs, record.usage.output_tokens)
-    return {
-        "cost_usd": None if cost is None else round(cost, 6),
-        "input_tokens": inputs,
-        "output_tokens": outputs,
-    }
+    return Usage(
+        cost_usd=None if cost is None else round(cost, 6),
+        input_tokens=inputs,
+        output_tokens=outputs,
+    )
 
 
-def _prp(record: PrpRecord, now: float) -> dict[str, Any]:
-    data = record.to_json(now)
-    data["stage"] = record.info.stage
-    return data
+def _prp(record: PrpRecord, now: float) -> PrpOutcome:
+    timing, usage = record.timing, record.usage
+    duration = timing.duration(now)
+    return PrpOutcome(
+        info=record.info,
+        state=record.state,
+        status=SEED_STATUS[record.state],
+        phases_done=record.phases_done,
+        attempts=record.attempts,
+        commits=Commits(base=record.base, head=record.head, merged_as=record.merged_as),
+        timing=Timing(
+            started_at=timing.started_at,
+            finished_at=timing.finished_at,
+            duration_seconds=None if duration is None else round(duration, 3),
+        ),
+        validation=tuple(
+            LevelOutcome(key=key, passed=v.passed, skipped=v.skipped, errors=tuple(v.errors))
+            for key, v in sorted(record.validation.items())
+        ),
+        usage=PrpUsage(
+            cost_usd=usage.cost_usd,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            session_id=usage.session_id,
+            disk_bytes=usage.disk_bytes,
+        ),
+        error=record.error,
+    )
 
 
 def _next_steps(outcome: BatchOutcome, resume_command: str) -> list[str]:

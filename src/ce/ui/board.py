@@ -1,23 +1,16 @@
-"""The live board: a pure fold of engine events into `BoardState`, and a pure render of it.
+"""The live board's state: a pure fold of engine events into `BoardState`.
 
 `BoardState.apply(event)` returns a new state and never mutates the old one, so a drawing thread
-can render whatever state it last read while the engine's threads keep folding events in.
-`render(state, now, width)` is a function of its arguments only: tests pin the clock.
+can render whatever state it last read while the engine's threads keep folding events in. The
+picture is `ce.ui.render`, the timeline the reports draw is `ce.ui.timeline`.
 """
 
 from __future__ import annotations
 
-import enum
-import re
 import threading
-import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
-from rich.text import Text
-
-from ce.core.durations import format_duration
 from ce.core.events import (
     BatchFinished,
     BatchStarted,
@@ -34,19 +27,14 @@ from ce.core.events import (
 )
 from ce.core.events import LaneStep as Step
 from ce.core.events import NoticeLevel as Level
+from ce.core.outcome import Totals
 
-_ACTIVE = frozenset({PrpState.PREPARING, PrpState.RUNNING})
 _NOT_WORKING = frozenset({PrpState.PENDING, PrpState.SKIPPED})
 # Validation starts only once every phase has its checkpoint commit.
 _ALL_PHASES_DONE = frozenset(
     {PrpState.VALIDATING, PrpState.VALIDATED, PrpState.MERGING, PrpState.MERGED}
 )
 _LANE_DONE = frozenset({Step.MERGED, Step.CONFLICT})
-_NOTICES_SHOWN = 3
-_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-
-
-# -- the state --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +53,22 @@ class PhaseMark:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RowTimes:
+    started_at: float | None = None
+    finished_at: float | None = None
+    last_commit_at: float | None = None
+    merged_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowHistory:
+    """What the timeline is cut from: every state change and checkpoint commit, in order."""
+
+    transitions: tuple[Transition, ...] = ()
+    commits: tuple[PhaseMark, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class PrpRow:
     id: str
     title: str
@@ -75,13 +79,33 @@ class PrpRow:
     message: str = ""
     phases_done: int = 0
     health: Health = Health.HEALTHY
-    started_at: float | None = None
-    finished_at: float | None = None
-    last_commit_at: float | None = None
-    merged_at: float | None = None
     cost_usd: float | None = None
-    transitions: tuple[Transition, ...] = ()
-    commits: tuple[PhaseMark, ...] = ()
+    times: RowTimes = RowTimes()
+    history: RowHistory = RowHistory()
+
+    @property
+    def started_at(self) -> float | None:
+        return self.times.started_at
+
+    @property
+    def finished_at(self) -> float | None:
+        return self.times.finished_at
+
+    @property
+    def last_commit_at(self) -> float | None:
+        return self.times.last_commit_at
+
+    @property
+    def merged_at(self) -> float | None:
+        return self.times.merged_at
+
+    @property
+    def transitions(self) -> tuple[Transition, ...]:
+        return self.history.transitions
+
+    @property
+    def commits(self) -> tuple[PhaseMark, ...]:
+        return self.history.commits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,15 +136,20 @@ class NoticeLine:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BatchSpan:
+    started_at: float | None = None
+    finished_at: float | None = None
+    status: str | None = None  # set by BatchFinished: completed, failed, paused, interrupted
+
+
+@dataclass(frozen=True, kw_only=True)
 class BoardState:
     batch_id: str = ""
     executor: str = ""
     resumed: bool = False
     stage_count: int = 0
     current_stage: int | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    status: str | None = None  # set by BatchFinished: completed, failed, paused, interrupted
+    span: BatchSpan = BatchSpan()
     rows: tuple[PrpRow, ...] = ()
     stages: tuple[StageSpan, ...] = ()
     lane: LaneStep | None = None
@@ -153,14 +182,29 @@ class BoardState:
                 )
                 return replace(self, notices=(*self.notices, line))
             case BatchFinished():
-                return replace(self, finished_at=event.at, status=event.status)
+                ended = replace(self.span, finished_at=event.at, status=event.status)
+                return replace(self, span=ended)
         return self
 
     def row(self, prp_id: str) -> PrpRow | None:
         return next((row for row in self.rows if row.id == prp_id), None)
 
-    def count(self, *states: PrpState) -> int:
-        return sum(1 for row in self.rows if row.state in states)
+    @property
+    def started_at(self) -> float | None:
+        return self.span.started_at
+
+    @property
+    def finished_at(self) -> float | None:
+        return self.span.finished_at
+
+    @property
+    def status(self) -> str | None:
+        return self.span.status
+
+    @property
+    def totals(self) -> Totals:
+        """The rows counted by outcome exactly as the summary counts its PRPs."""
+        return Totals.of(row.state for row in self.rows)
 
     @property
     def total_cost(self) -> float | None:
@@ -186,7 +230,7 @@ def _batch_started(state: BoardState, event: BatchStarted) -> BoardState:
         executor=event.executor,
         resumed=event.resumed,
         stage_count=len(event.stages),
-        started_at=event.at,
+        span=replace(state.span, started_at=event.at),
         rows=rows,
     )
 
@@ -210,16 +254,18 @@ def _changed(row: PrpRow, event: PrpChanged) -> PrpRow:
     started = row.started_at
     if started is None and state not in _NOT_WORKING and not _earlier(event):
         started = event.at
+    transition = Transition(at=event.at, state=state, message=event.message)
     return replace(
         row,
         state=state,
         message=event.message,
         phases_done=row.phases_total if state in _ALL_PHASES_DONE else row.phases_done,
-        started_at=started,
-        finished_at=event.at if state.finished else None,
+        times=replace(
+            row.times, started_at=started, finished_at=event.at if state.finished else None
+        ),
         # A (re)launched executor starts healthy: the monitor only reports changes.
         health=Health.HEALTHY if state is PrpState.RUNNING else row.health,
-        transitions=(*row.transitions, Transition(at=event.at, state=state, message=event.message)),
+        history=replace(row.history, transitions=(*row.transitions, transition)),
     )
 
 
@@ -242,8 +288,8 @@ def _committed(row: PrpRow, event: PhaseCommitted) -> PrpRow:
         row,
         phases_done=max(row.phases_done, event.phase),
         phases_total=event.total or row.phases_total,
-        last_commit_at=event.at,
-        commits=(*row.commits, mark),
+        times=replace(row.times, last_commit_at=event.at),
+        history=replace(row.history, commits=(*row.commits, mark)),
     )
 
 
@@ -253,8 +299,12 @@ def _merge_step(state: BoardState, event: MergeStep) -> BoardState:
         return replace(state, lane=step)
     state = replace(state, lane=step, merges=(*state.merges, step))
     if event.step is Step.MERGED:
-        return _with_row(state, event.prp, lambda row: replace(row, merged_at=event.at))
+        return _with_row(state, event.prp, _merged_at(event.at))
     return state
+
+
+def _merged_at(at: float) -> Callable[[PrpRow], PrpRow]:
+    return lambda row: replace(row, times=replace(row.times, merged_at=at))
 
 
 class Board:
@@ -271,350 +321,3 @@ class Board:
     def __call__(self, event: Event) -> None:
         with self._lock:
             self._state = self._state.apply(event)
-
-
-# -- the timeline (for reports) ---------------------------------------------------------------
-
-
-class SegmentKind(enum.Enum):
-    PREPARE = "prepare"  # worktree being created
-    PHASE = "phase"  # executor work that ended in a checkpoint commit
-    RUN = "run"  # executor work with no checkpoint (yet)
-    VALIDATE = "validate"
-    WAIT = "wait"  # validated, waiting for the merge lane
-    MERGE = "merge"
-
-
-_SEGMENT_OF = {
-    PrpState.PREPARING: SegmentKind.PREPARE,
-    PrpState.RUNNING: SegmentKind.RUN,
-    PrpState.VALIDATING: SegmentKind.VALIDATE,
-    PrpState.VALIDATED: SegmentKind.WAIT,
-    PrpState.MERGING: SegmentKind.MERGE,
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Segment:
-    start: float
-    end: float
-    kind: SegmentKind
-    label: str
-
-
-@dataclass(kw_only=True)
-class _Open:
-    start: float
-    kind: SegmentKind
-
-
-@dataclass(kw_only=True)
-class _Walk:
-    """Cutting one PRP's history into segments, event by event in time order."""
-
-    total: int
-    done: int = 0  # highest phase committed so far
-    current: _Open | None = None
-    out: list[Segment] = field(default_factory=list)
-
-    def close(self, at: float, kind: SegmentKind | None = None, label: str = "") -> None:
-        if self.current is not None and at > self.current.start:  # nothing to draw if not
-            kind = kind or self.current.kind
-            self.out.append(
-                Segment(
-                    start=self.current.start,
-                    end=at,
-                    kind=kind,
-                    label=label or self._label(kind),
-                )
-            )
-        self.current = None
-
-    def _label(self, kind: SegmentKind) -> str:
-        if kind is SegmentKind.RUN:
-            return f"P{self.done + 1}" if self.done < self.total else "run"
-        return str(kind.value)
-
-    def transition(self, item: Transition) -> None:
-        self.close(item.at)
-        kind = _SEGMENT_OF.get(item.state)
-        if kind is not None:
-            self.current = _Open(start=item.at, kind=kind)
-
-    def commit(self, item: PhaseMark) -> None:
-        if self.current is not None and self.current.kind is SegmentKind.RUN:
-            first = self.done + 1
-            label = f"P{item.phase}" if first >= item.phase else f"P{first}–{item.phase}"
-            self.close(item.at, SegmentKind.PHASE, label)
-            self.current = _Open(start=item.at, kind=SegmentKind.RUN)
-        self.done = max(self.done, item.phase)
-
-
-def segments(row: PrpRow, end: float) -> tuple[Segment, ...]:
-    """The PRP's bar: phases (split at checkpoint commits), validation, waiting and merging."""
-    items: list[Transition | PhaseMark] = [*row.transitions, *row.commits]
-    # Stable sort: at equal times a state change comes before the commit it reported.
-    items.sort(key=lambda item: item.at)
-    walk = _Walk(total=row.phases_total)
-    for item in items:
-        if isinstance(item, Transition):
-            walk.transition(item)
-        else:
-            walk.commit(item)
-    walk.close(row.finished_at or end)
-    return tuple(walk.out)
-
-
-def timeline(state: BoardState, *, end: float | None = None) -> dict[str, Any]:
-    """The run as data: what the JSON report stores and the HTML report draws."""
-    until = end or state.finished_at or state.started_at or 0.0
-    return {
-        "started_at": state.started_at,
-        "finished_at": state.finished_at,
-        "status": state.status,
-        "stages": [
-            {"stage": s.stage, "started_at": s.started_at, "finished_at": s.finished_at}
-            for s in state.stages
-        ],
-        "merges": [
-            {"prp": m.prp, "step": m.step, "detail": m.detail, "at": m.at} for m in state.merges
-        ],
-        "notices": [
-            {"at": n.at, "level": n.level, "prp": n.prp, "message": n.message}
-            for n in state.notices
-        ],
-        "prps": {row.id: _row_timeline(row, until) for row in state.rows},
-    }
-
-
-def _row_timeline(row: PrpRow, end: float) -> dict[str, Any]:
-    return {
-        "state": row.state.value,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "merged_at": row.merged_at,
-        "transitions": [
-            {"at": t.at, "state": t.state.value, "message": t.message} for t in row.transitions
-        ],
-        "phases": [
-            {"at": c.at, "phase": c.phase, "total": c.total, "title": c.title} for c in row.commits
-        ],
-        "segments": [
-            {"start": s.start, "end": s.end, "kind": s.kind.value, "label": s.label}
-            for s in segments(row, end)
-        ],
-    }
-
-
-# -- the picture ------------------------------------------------------------------------------
-
-
-STATE_STYLE = {
-    PrpState.PENDING: "dim",
-    PrpState.PREPARING: "cyan",
-    PrpState.RUNNING: "bold cyan",
-    PrpState.VALIDATING: "blue",
-    PrpState.VALIDATED: "magenta",
-    PrpState.MERGING: "bold magenta",
-    PrpState.MERGED: "green",
-    PrpState.PARTIAL: "yellow",
-    PrpState.FAILED: "bold red",
-    PrpState.CONFLICT: "yellow",
-    PrpState.SKIPPED: "dim",
-}
-_HEALTH_STYLE = {Health.HEALTHY: "green", Health.WARNING: "yellow", Health.STALLED: "bold red"}
-_NOTICE_STYLE = {Level.INFO: "dim", Level.WARNING: "yellow", Level.ERROR: "bold red"}
-_GAP = "  "
-_TITLE_MIN = 10
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Column:
-    header: str
-    width: int
-    priority: int  # columns are dropped, highest number first, when the terminal is narrow
-    cell: Callable[[PrpRow, float], Text]
-
-
-def render(state: BoardState, now: float, width: int, height: int | None = None) -> list[Text]:
-    """The board as lines of at most `width` cells; with `height`, at most that many lines."""
-    width = max(width, 20)
-    columns = _layout(state, width)
-    tail = _lane_lines(state, now, width) + _notice_lines(state, width)
-    room = None if height is None else max(height - 2 - len(tail), 1)
-    rows = _visible(state.rows, room)
-    lines = [_header(state, now, width), _column_header(columns, width)]
-    lines += [_row_line(row, columns, now, width) for row in rows]
-    hidden = len(state.rows) - len(rows)
-    if hidden:
-        lines.append(_fit(Text(f"… and {hidden} more PRP(s)", style="dim"), width))
-    return lines + tail
-
-
-def _layout(state: BoardState, width: int) -> list[_Column]:
-    """The most useful columns that fit, in display order; the title takes what is left."""
-    id_width = min(max([len(r.id) for r in state.rows] + [3]), 18)
-    every = _columns(id_width)
-    chosen: list[_Column] = []
-    used = -len(_GAP)
-    for column in sorted(every, key=lambda c: c.priority):
-        if used + len(_GAP) + column.width <= width:
-            chosen.append(column)
-            used += len(_GAP) + column.width
-    chosen.sort(key=every.index)
-    return [replace(c, width=c.width + width - used) if c.header == "Title" else c for c in chosen]
-
-
-def _columns(id_width: int) -> list[_Column]:
-    return [
-        _Column(header="PRP", width=id_width, priority=0, cell=lambda r, _: Text(r.id, "bold")),
-        _Column(header="Stg", width=3, priority=6, cell=lambda r, _: Text(str(r.stage or ""))),
-        _Column(header="Model", width=6, priority=8, cell=lambda r, _: Text(r.model, "dim")),
-        _Column(header="State", width=10, priority=1, cell=_state_cell),
-        _Column(header="Phase", width=5, priority=2, cell=_phase_cell),
-        _Column(header="Commit", width=7, priority=7, cell=_commit_cell),
-        _Column(header="Health", width=7, priority=3, cell=_health_cell),
-        _Column(header="Elapsed", width=7, priority=4, cell=_elapsed_cell),
-        _Column(header="Cost", width=7, priority=9, cell=_cost_cell),
-        _Column(header="Title", width=_TITLE_MIN, priority=5, cell=_title_cell),
-    ]
-
-
-def _title_cell(row: PrpRow, _now: float) -> Text:
-    return Text(clean(row.title))
-
-
-def _state_cell(row: PrpRow, _now: float) -> Text:
-    return Text(row.state.value, STATE_STYLE[row.state])
-
-
-def _phase_cell(row: PrpRow, _now: float) -> Text:
-    return Text(f"{row.phases_done}/{row.phases_total}" if row.phases_total else "-")
-
-
-def _commit_cell(row: PrpRow, now: float) -> Text:
-    if row.last_commit_at is None:
-        return Text("-", "dim")
-    return Text(_age(now - row.last_commit_at))
-
-
-def _health_cell(row: PrpRow, _now: float) -> Text:
-    if row.state not in _ACTIVE:
-        return Text("")
-    return Text(row.health.value, _HEALTH_STYLE[row.health])
-
-
-def _elapsed_cell(row: PrpRow, now: float) -> Text:
-    if row.started_at is None:
-        return Text("-", "dim")
-    return Text(format_duration((row.finished_at or now) - row.started_at))
-
-
-def _cost_cell(row: PrpRow, _now: float) -> Text:
-    return Text("-", "dim") if row.cost_usd is None else Text(f"${row.cost_usd:.2f}")
-
-
-def _age(seconds: float) -> str:
-    return f"{format_duration(max(seconds, 0.0))} ago"  # as `ce status` says it
-
-
-def _header(state: BoardState, now: float, width: int) -> Text:
-    parts = [Text(f"Batch {clean(state.batch_id) or '?'}", "bold")]
-    if state.stage_count:
-        parts.append(Text(f"stage {state.current_stage or 0}/{state.stage_count}"))
-    if state.started_at is not None:
-        parts.append(Text(format_duration((state.finished_at or now) - state.started_at)))
-    parts.append(Text(f"{state.count(PrpState.MERGED)}/{len(state.rows)} merged", "green"))
-    failed = state.count(PrpState.FAILED, PrpState.PARTIAL, PrpState.CONFLICT)
-    parts.append(Text(f"{failed} failed", "red" if failed else "dim"))
-    if state.total_cost is not None:
-        parts.append(Text(f"${state.total_cost:.2f}"))
-    if state.status:
-        parts.append(Text(state.status, "bold"))
-    return _fit(_join_fitting(parts, width), width)
-
-
-def _join_fitting(parts: list[Text], width: int) -> Text:
-    """Join with a separator, dropping whole trailing parts rather than cutting one in half."""
-    line = Text()
-    for part in parts:
-        extra = Text(" · ", "dim") + part if line else part
-        if line and line.cell_len + extra.cell_len > width:
-            break
-        line += extra
-    return line
-
-
-def _column_header(columns: list[_Column], width: int) -> Text:
-    cells = [_cell(Text(c.header), c.width) for c in columns]
-    return _fit(Text(_GAP).join(cells), width, style="bold dim")
-
-
-def _row_line(row: PrpRow, columns: list[_Column], now: float, width: int) -> Text:
-    cells = [_cell(c.cell(row, now), c.width) for c in columns]
-    return _fit(Text(_GAP).join(cells), width)
-
-
-def _cell(text: Text, width: int) -> Text:
-    text = text.copy()
-    text.truncate(width, overflow="ellipsis", pad=True)
-    return text
-
-
-def _fit(text: Text, width: int, style: str = "") -> Text:
-    """One terminal line: no wrapping, cut with an ellipsis, trailing blanks removed."""
-    text = text.copy()
-    if style:
-        text.stylize(style)
-    text.rstrip()
-    text.truncate(width, overflow="ellipsis")
-    text.no_wrap = True
-    text.overflow = "ellipsis"
-    return text
-
-
-def _visible(rows: tuple[PrpRow, ...], room: int | None) -> tuple[PrpRow, ...]:
-    """When the terminal is short, keep working PRPs over waiting ones over finished ones."""
-    if room is None or len(rows) <= room:
-        return rows
-    keep = max(room - 1, 1)  # one line says how many are hidden
-
-    def rank(index: int) -> tuple[int, int]:
-        row = rows[index]
-        return (2 if row.state.finished else 1 if row.state is PrpState.PENDING else 0, index)
-
-    chosen = sorted(sorted(range(len(rows)), key=rank)[:keep])
-    return tuple(rows[i] for i in chosen)
-
-
-def _lane_lines(state: BoardState, now: float, width: int) -> list[Text]:
-    lane = state.lane
-    if lane is None:
-        return []
-    line = Text("Merge lane: ", "bold")
-    step = " ".join(part for part in (clean(lane.prp), lane.step, clean(lane.detail)) if part)
-    if lane.busy:
-        line += Text(step, "magenta") + Text(f" ({format_duration(now - lane.at)})")
-    else:
-        line += Text(f"idle (last: {step})", "dim")
-    return [_fit(line, width)]
-
-
-def _notice_lines(state: BoardState, width: int) -> list[Text]:
-    lines = []
-    for notice in state.notices[-_NOTICES_SHOWN:]:
-        who = f"{clean(notice.prp)}: " if notice.prp else ""
-        style = _NOTICE_STYLE.get(notice.level, "")
-        lines.append(_fit(Text(f"{notice.level}: {who}{clean(notice.message)}", style), width))
-    return lines
-
-
-def strip_escapes(text: str) -> str:
-    """Text without terminal escape sequences (colours, cursor moves, titles)."""
-    return _ESCAPE.sub("", text)
-
-
-def clean(text: str) -> str:
-    """User text on one line: escapes removed, control characters (newlines…) become spaces."""
-    text = strip_escapes(text)
-    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).strip()

@@ -16,8 +16,9 @@ from rich.live import Live
 
 from ce.core.events import Event
 from ce.secrets import mask_data
-from ce.ui.board import Board, render
+from ce.ui.board import Board
 from ce.ui.plain import PlainLines
+from ce.ui.render import render
 
 REFRESH_PER_SECOND = 2.0
 

@@ -1,96 +1,104 @@
-"""The end-of-run summary a person reads (rendered from the summary data)."""
+"""The end-of-run summary a person reads, rendered from the typed `Summary`."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from ce.core.durations import format_duration
+from ce.core.events import PrpState
+from ce.core.outcome import Bucket, PrpOutcome, Summary, Totals, Usage
 
 _MARK = {
-    "merged": "[green]✓[/]",
-    "partial": "[yellow]⚠[/]",
-    "conflict": "[yellow]⚠[/]",
-    "failed": "[red]✗[/]",
-    "skipped": "[dim]-[/]",
+    PrpState.MERGED: "[green]✓[/]",
+    PrpState.PARTIAL: "[yellow]⚠[/]",
+    PrpState.CONFLICT: "[yellow]⚠[/]",
+    PrpState.FAILED: "[red]✗[/]",
+    PrpState.SKIPPED: "[dim]-[/]",
 }
+# Every finished bucket is always printed; an unfinished one only when a PRP is in it.
+_FINISHED = (
+    ("Completed", Bucket.COMPLETED),
+    ("Partial", Bucket.PARTIAL),
+    ("Conflict", Bucket.CONFLICT),
+    ("Failed", Bucket.FAILED),
+    ("Skipped", Bucket.SKIPPED),
+)
+_UNFINISHED = (
+    ("Waiting", Bucket.WAITING),
+    ("In progress", Bucket.IN_PROGRESS),
+    ("Not started", Bucket.NOT_STARTED),
+)
 
 
-def render_summary(summary: dict[str, Any], console: Console) -> None:
-    totals = summary["totals"]
+def render_summary(summary: Summary, console: Console) -> None:
     console.print()
-    console.print(f"[bold]Batch {escape(summary['batch_id'])}: {summary['status']}[/]")
-    console.print(
-        f"Total PRPs: {totals['total']}  Completed: {totals['completed']}  "
-        f"Partial: {totals['partial'] + totals['conflict']}  Failed: {totals['failed']}  "
-        f"Skipped: {totals['skipped']}  Not started: {totals['not_started']}"
-    )
+    console.print(f"[bold]Batch {escape(summary.batch_id)}: {summary.status.value}[/]")
+    for line in totals_lines(summary.totals):
+        console.print(line)
     console.print(_timing_line(summary))
-    cost = total_cost(summary)
+    cost = summary.usage.cost_usd
     if cost is not None:
-        console.print(f"Agent cost: ${cost:.2f}{_tokens(summary.get('usage') or {})}")
+        console.print(f"Agent cost: ${cost:.2f}{_tokens(summary.usage)}")
     console.print("\nStage breakdown:")
-    for stage in summary["stages"]:
-        items = ", ".join(
-            f"{_MARK.get(p['state'], '·')} {escape(p['id'])}" for p in stage["prps"]
-        ) or ("[dim](done earlier)[/]" if stage.get("done_before") else "[dim](not in this run)[/]")
-        parallel = " (parallel)" if len(stage["prps"]) > 1 else ""
-        console.print(f"  Stage {stage['stage']}: {items}{parallel}")
+    for stage in summary.stages:
+        items = ", ".join(f"{_MARK.get(p.state, '·')} {escape(p.id)}" for p in stage.prps) or (
+            "[dim](done earlier)[/]" if stage.done_before else "[dim](not in this run)[/]"
+        )
+        parallel = " (parallel)" if len(stage.prps) > 1 else ""
+        console.print(f"  Stage {stage.stage}: {items}{parallel}")
     console.print("\nValidation results:")
-    for prp_id, prp in summary["prps"].items():
-        console.print(f"  {escape(prp_id)}: {_validation_line(prp)}")
+    for prp in summary.prps:
+        console.print(f"  {escape(prp.id)}: {_validation_line(prp)}")
+    guidance = summary.guidance
     # Paths and commands are printed unwrapped so they can be copied from the terminal.
-    if summary["kept_worktrees"]:
+    if guidance.kept_worktrees:
         console.print("\nKept for inspection:")
-        for path in summary["kept_worktrees"]:
+        for path in guidance.kept_worktrees:
             console.print(f"  {escape(path)}", soft_wrap=True)
     console.print("\nNext steps:")
-    for step in summary["next_steps"]:
+    for step in guidance.next_steps:
         console.print("  - " + escape(step).replace("\n", "\n    "), soft_wrap=True)
 
 
-def _timing_line(summary: dict[str, Any]) -> str:
-    elapsed, sequential = summary["elapsed_seconds"], summary["sequential_seconds"]
+def totals_lines(totals: Totals) -> list[str]:
+    """`Total PRPs: 5  Completed: 2  …`, then the unfinished buckets that hold a PRP."""
+    done = "  ".join(f"{label}: {totals.count(bucket)}" for label, bucket in _FINISHED)
+    lines = [f"Total PRPs: {totals.total}  {done}"]
+    unfinished = [(label, totals.count(bucket)) for label, bucket in _UNFINISHED]
+    if any(count for _label, count in unfinished):
+        lines.append("  ".join(f"{label}: {count}" for label, count in unfinished if count))
+    return lines
+
+
+def _timing_line(summary: Summary) -> str:
+    timing = summary.timing
+    elapsed, sequential = timing.elapsed_seconds, timing.sequential_seconds
     line = (
         f"Time elapsed: {format_duration(elapsed)}  "
         f"(sequential estimate: {format_duration(sequential)}"
     )
     if sequential > elapsed > 0:
-        saved = format_duration(sequential - elapsed)
-        return f"{line}, saved {saved} = {summary['time_saved_percent']:.0f}%)"
+        saved = format_duration(timing.saved_seconds)
+        return f"{line}, saved {saved} = {timing.time_saved_percent:.0f}%)"
     return line + ")"
 
 
-def total_cost(summary: Mapping[str, Any]) -> float | None:
-    """What the agents reported spending, or None when none reported anything."""
-    costs = [p.get("cost_usd") for p in summary["prps"].values()]
-    known = [float(c) for c in costs if isinstance(c, int | float)]
-    return sum(known) if known else None
-
-
-def _tokens(usage: Mapping[str, Any]) -> str:
-    inputs, outputs = usage.get("input_tokens"), usage.get("output_tokens")
-    if not isinstance(inputs, int) or not isinstance(outputs, int):
+def _tokens(usage: Usage) -> str:
+    inputs, outputs = usage.input_tokens, usage.output_tokens
+    if inputs is None or outputs is None:
         return ""
     return f" ({inputs:,} tokens in, {outputs:,} out)"
 
 
-def _validation_line(prp: dict[str, Any]) -> str:
-    results = prp["validation_results"]
-    failed = [(key, value) for key, value in sorted(results.items()) if not value["passed"]]
-    if prp["state"] == "merged":
-        skipped = [k for k, v in sorted(results.items()) if v["skipped"]]
-        note = f" ({', '.join(_level(k) for k in skipped)} skipped)" if skipped else ""
+def _validation_line(prp: PrpOutcome) -> str:
+    failed = [level for level in prp.validation if not level.passed]
+    if prp.state is PrpState.MERGED:
+        skipped = [level.name for level in prp.validation if level.skipped]
+        note = f" ({', '.join(skipped)} skipped)" if skipped else ""
         return f"[green]✓ All levels passed[/]{note}"
     if failed:
-        key, value = failed[0]
-        detail = value["errors"][0] if value["errors"] else ""
-        return f"[yellow]⚠ {_level(key)} failed[/] {escape(detail)}"
-    return f"{_MARK.get(prp['state'], '·')} {prp['state']} {escape(prp['error'] or '')}"
-
-
-def _level(key: str) -> str:
-    return key.replace("integration_level_", "merged L").replace("level_", "L")
+        detail = failed[0].errors[0] if failed[0].errors else ""
+        return f"[yellow]⚠ {failed[0].name} failed[/] {escape(detail)}"
+    mark = _MARK.get(prp.state, "·")
+    return f"{mark} {prp.state.value} {escape(prp.error or '')}"

@@ -1,0 +1,220 @@
+"""The live board's picture: a pure render of `BoardState`; tests pin the clock.
+
+`render(state, now, width)` is a function of its arguments only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from rich.text import Text
+
+from ce.core.durations import format_duration
+from ce.core.events import Health, PrpState
+from ce.core.events import NoticeLevel as Level
+from ce.ui.board import BoardState, PrpRow
+from ce.ui.text import clean
+
+_ACTIVE = frozenset({PrpState.PREPARING, PrpState.RUNNING})
+_NOTICES_SHOWN = 3
+
+STATE_STYLE = {
+    PrpState.PENDING: "dim",
+    PrpState.PREPARING: "cyan",
+    PrpState.RUNNING: "bold cyan",
+    PrpState.VALIDATING: "blue",
+    PrpState.VALIDATED: "magenta",
+    PrpState.MERGING: "bold magenta",
+    PrpState.MERGED: "green",
+    PrpState.PARTIAL: "yellow",
+    PrpState.FAILED: "bold red",
+    PrpState.CONFLICT: "yellow",
+    PrpState.SKIPPED: "dim",
+}
+_HEALTH_STYLE = {Health.HEALTHY: "green", Health.WARNING: "yellow", Health.STALLED: "bold red"}
+_NOTICE_STYLE = {Level.INFO: "dim", Level.WARNING: "yellow", Level.ERROR: "bold red"}
+_GAP = "  "
+_TITLE_MIN = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Column:
+    header: str
+    width: int
+    priority: int  # columns are dropped, highest number first, when the terminal is narrow
+    cell: Callable[[PrpRow, float], Text]
+
+
+def render(state: BoardState, now: float, width: int, height: int | None = None) -> list[Text]:
+    """The board as lines of at most `width` cells; with `height`, at most that many lines."""
+    width = max(width, 20)
+    columns = _layout(state, width)
+    tail = _lane_lines(state, now, width) + _notice_lines(state, width)
+    room = None if height is None else max(height - 2 - len(tail), 1)
+    rows = _visible(state.rows, room)
+    lines = [_header(state, now, width), _column_header(columns, width)]
+    lines += [_row_line(row, columns, now, width) for row in rows]
+    hidden = len(state.rows) - len(rows)
+    if hidden:
+        lines.append(_fit(Text(f"… and {hidden} more PRP(s)", style="dim"), width))
+    return lines + tail
+
+
+def _layout(state: BoardState, width: int) -> list[_Column]:
+    """The most useful columns that fit, in display order; the title takes what is left."""
+    id_width = min(max([len(r.id) for r in state.rows] + [3]), 18)
+    every = _columns(id_width)
+    chosen: list[_Column] = []
+    used = -len(_GAP)
+    for column in sorted(every, key=lambda c: c.priority):
+        if used + len(_GAP) + column.width <= width:
+            chosen.append(column)
+            used += len(_GAP) + column.width
+    chosen.sort(key=every.index)
+    return [replace(c, width=c.width + width - used) if c.header == "Title" else c for c in chosen]
+
+
+def _columns(id_width: int) -> list[_Column]:
+    return [
+        _Column(header="PRP", width=id_width, priority=0, cell=lambda r, _: Text(r.id, "bold")),
+        _Column(header="Stg", width=3, priority=6, cell=lambda r, _: Text(str(r.stage or ""))),
+        _Column(header="Model", width=6, priority=8, cell=lambda r, _: Text(r.model, "dim")),
+        _Column(header="State", width=10, priority=1, cell=_state_cell),
+        _Column(header="Phase", width=5, priority=2, cell=_phase_cell),
+        _Column(header="Commit", width=7, priority=7, cell=_commit_cell),
+        _Column(header="Health", width=7, priority=3, cell=_health_cell),
+        _Column(header="Elapsed", width=7, priority=4, cell=_elapsed_cell),
+        _Column(header="Cost", width=7, priority=9, cell=_cost_cell),
+        _Column(header="Title", width=_TITLE_MIN, priority=5, cell=_title_cell),
+    ]
+
+
+def _title_cell(row: PrpRow, _now: float) -> Text:
+    return Text(clean(row.title))
+
+
+def _state_cell(row: PrpRow, _now: float) -> Text:
+    return Text(row.state.value, STATE_STYLE[row.state])
+
+
+def _phase_cell(row: PrpRow, _now: float) -> Text:
+    return Text(f"{row.phases_done}/{row.phases_total}" if row.phases_total else "-")
+
+
+def _commit_cell(row: PrpRow, now: float) -> Text:
+    if row.last_commit_at is None:
+        return Text("-", "dim")
+    return Text(_age(now - row.last_commit_at))
+
+
+def _health_cell(row: PrpRow, _now: float) -> Text:
+    if row.state not in _ACTIVE:
+        return Text("")
+    return Text(row.health.value, _HEALTH_STYLE[row.health])
+
+
+def _elapsed_cell(row: PrpRow, now: float) -> Text:
+    if row.started_at is None:
+        return Text("-", "dim")
+    return Text(format_duration((row.finished_at or now) - row.started_at))
+
+
+def _cost_cell(row: PrpRow, _now: float) -> Text:
+    return Text("-", "dim") if row.cost_usd is None else Text(f"${row.cost_usd:.2f}")
+
+
+def _age(seconds: float) -> str:
+    return f"{format_duration(max(seconds, 0.0))} ago"  # as `ce status` says it
+
+
+def _header(state: BoardState, now: float, width: int) -> Text:
+    parts = [Text(f"Batch {clean(state.batch_id) or '?'}", "bold")]
+    if state.stage_count:
+        parts.append(Text(f"stage {state.current_stage or 0}/{state.stage_count}"))
+    if state.started_at is not None:
+        parts.append(Text(format_duration((state.finished_at or now) - state.started_at)))
+    totals = state.totals  # counted as the summary counts: `failed` here is its `failing`
+    parts.append(Text(f"{totals.completed}/{totals.total} merged", "green"))
+    failed = totals.failing
+    parts.append(Text(f"{failed} failed", "red" if failed else "dim"))
+    if state.total_cost is not None:
+        parts.append(Text(f"${state.total_cost:.2f}"))
+    if state.status:
+        parts.append(Text(state.status, "bold"))
+    return _fit(_join_fitting(parts, width), width)
+
+
+def _join_fitting(parts: list[Text], width: int) -> Text:
+    """Join with a separator, dropping whole trailing parts rather than cutting one in half."""
+    line = Text()
+    for part in parts:
+        extra = Text(" · ", "dim") + part if line else part
+        if line and line.cell_len + extra.cell_len > width:
+            break
+        line += extra
+    return line
+
+
+def _column_header(columns: list[_Column], width: int) -> Text:
+    cells = [_cell(Text(c.header), c.width) for c in columns]
+    return _fit(Text(_GAP).join(cells), width, style="bold dim")
+
+
+def _row_line(row: PrpRow, columns: list[_Column], now: float, width: int) -> Text:
+    cells = [_cell(c.cell(row, now), c.width) for c in columns]
+    return _fit(Text(_GAP).join(cells), width)
+
+
+def _cell(text: Text, width: int) -> Text:
+    text = text.copy()
+    text.truncate(width, overflow="ellipsis", pad=True)
+    return text
+
+
+def _fit(text: Text, width: int, style: str = "") -> Text:
+    """One terminal line: no wrapping, cut with an ellipsis, trailing blanks removed."""
+    text = text.copy()
+    if style:
+        text.stylize(style)
+    text.rstrip()
+    text.truncate(width, overflow="ellipsis")
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
+
+
+def _visible(rows: tuple[PrpRow, ...], room: int | None) -> tuple[PrpRow, ...]:
+    """When the terminal is short, keep working PRPs over waiting ones over finished ones."""
+    if room is None or len(rows) <= room:
+        return rows
+    keep = max(room - 1, 1)  # one line says how many are hidden
+
+    def rank(index: int) -> tuple[int, int]:
+        row = rows[index]
+        return (2 if row.state.finished else 1 if row.state is PrpState.PENDING else 0, index)
+
+    chosen = sorted(sorted(range(len(rows)), key=rank)[:keep])
+    return tuple(rows[i] for i in chosen)
+
+
+def _lane_lines(state: BoardState, now: float, width: int) -> list[Text]:
+    lane = state.lane
+    if lane is None:
+        return []
+    line = Text("Merge lane: ", "bold")
+    step = " ".join(part for part in (clean(lane.prp), lane.step, clean(lane.detail)) if part)
+    if lane.busy:
+        line += Text(step, "magenta") + Text(f" ({format_duration(now - lane.at)})")
+    else:
+        line += Text(f"idle (last: {step})", "dim")
+    return [_fit(line, width)]
+
+
+def _notice_lines(state: BoardState, width: int) -> list[Text]:
+    lines = []
+    for notice in state.notices[-_NOTICES_SHOWN:]:
+        who = f"{clean(notice.prp)}: " if notice.prp else ""
+        style = _NOTICE_STYLE.get(notice.level, "")
+        lines.append(_fit(Text(f"{notice.level}: {who}{clean(notice.message)}", style), width))
+    return lines
