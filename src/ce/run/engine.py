@@ -11,7 +11,6 @@ import os
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 
 from ce.core.errors import CeError
@@ -118,7 +117,7 @@ class Engine:
     def finish_resumed(self) -> BatchOutcome:
         """Resume found every PRP merged: finish what the earlier run may not have (cleanup)."""
         self._finish(BatchStatus.COMPLETED)
-        return replace(self.recorder.outcome(BatchStatus.COMPLETED), nothing_to_do=True)
+        return self.recorder.outcome(BatchStatus.COMPLETED)
 
     # -- the run ------------------------------------------------------------------------------
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ce.core.events import PrpState
-from ce.core.outcome import BatchStatus
+from ce.core.outcome import BatchStatus, Checks
 from ce.run import checkpoint
 from ce.run.ledger import Ledger
 from ce.run.load import BatchContext
@@ -17,24 +16,29 @@ from ce.run.record import PrpRecord
 
 
 @dataclass(frozen=True, kw_only=True)
+class Kept:
+    """Where the batch's state is, and what it kept for inspection."""
+
+    checkpoint: Path
+    worktrees: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class BatchOutcome:
+    """How a run ended, from the ledger: `run.summary` makes the typed Summary of it."""
+
     batch_id: str
     status: BatchStatus
+    target: str
     records: tuple[PrpRecord, ...]
     stages: tuple[tuple[str, ...], ...]
-    started_at: float
+    done_before: frozenset[str]  # PRPs of the plan done before this run
     finished_at: float
     elapsed_seconds: float  # the time the batch ran, over every run (interruptions excluded)
-    target: str
-    pause_reason: str | None
-    checkpoint: Path
+    reasons: tuple[str | None, str | None]  # (paused, budget spent), in words
+    kept: Kept
     warnings: tuple[str, ...]
-    kept_worktrees: tuple[str, ...]
-    nothing_to_do: bool = False
-    reviews: tuple[dict[str, Any], ...] = ()
-    done_before: frozenset[str] = frozenset()  # PRPs of the plan done before this run
-    hooks: tuple[dict[str, Any], ...] = ()
-    budget_reason: str | None = None  # the batch budget stopped new PRPs from starting
+    checks: Checks  # the stage reviews and hooks
 
     @property
     def exit_code(self) -> int:
@@ -95,22 +99,24 @@ class Recorder:
         return BatchOutcome(
             batch_id=ctx.batch_id,
             status=status,
+            target=ctx.target,
             records=tuple(records),
             stages=ctx.plan.plan.stages,
-            started_at=self.started_at,
+            done_before=ctx.done - set(ledger.ids()),
             finished_at=now,
             elapsed_seconds=self.elapsed(now),
-            target=ctx.target,
-            pause_reason=pause,
-            checkpoint=ctx.state.checkpoint(ctx.batch_id),
-            warnings=ctx.warnings,
-            kept_worktrees=tuple(
-                r.info.worktree
-                for r in records
-                if r.state is not PrpState.MERGED and Path(r.info.worktree).exists()
+            reasons=(pause, budget),
+            kept=Kept(
+                checkpoint=ctx.state.checkpoint(ctx.batch_id),
+                worktrees=tuple(
+                    r.info.worktree
+                    for r in records
+                    if r.state is not PrpState.MERGED and Path(r.info.worktree).exists()
+                ),
             ),
-            reviews=tuple(r.to_json() for r in ledger.reviews()),
-            done_before=ctx.done - set(ledger.ids()),
-            hooks=tuple(h.to_json() for h in ledger.hooks()),
-            budget_reason=budget,
+            warnings=ctx.warnings,
+            checks=Checks(
+                reviews=tuple(r.to_json() for r in ledger.reviews()),
+                hooks=tuple(h.to_json() for h in ledger.hooks()),
+            ),
         )

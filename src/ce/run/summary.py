@@ -7,7 +7,6 @@ from ce.core.events import PrpState
 from ce.core.outcome import (
     BatchStatus,
     BatchTiming,
-    Checks,
     Commits,
     Guidance,
     LevelOutcome,
@@ -36,14 +35,14 @@ def build_summary(outcome: BatchOutcome, *, resume_command: str) -> Summary:
         stages=_stages(outcome),
         prps=tuple(_prp(r, outcome.finished_at) for r in records),
         guidance=Guidance(
-            pause_reason=outcome.pause_reason,
-            budget_reason=outcome.budget_reason,
+            pause_reason=outcome.reasons[0],
+            budget_reason=outcome.reasons[1],
             next_steps=tuple(_next_steps(outcome, resume_command)),
             warnings=outcome.warnings,
-            kept_worktrees=outcome.kept_worktrees,
+            kept_worktrees=outcome.kept.worktrees,
         ),
-        checkpoint=outcome.checkpoint,
-        checks=Checks(reviews=outcome.reviews, hooks=outcome.hooks),
+        checkpoint=outcome.kept.checkpoint,
+        checks=outcome.checks,
     )
 
 
@@ -124,10 +123,7 @@ def _next_steps(outcome: BatchOutcome, resume_command: str) -> list[str]:
     if outcome.status is BatchStatus.COMPLETED:
         steps.append(f"Review the merged work: git log --oneline --first-parent {outcome.target}")
         return steps
-    if outcome.pause_reason:
-        steps.append(outcome.pause_reason)
-    if outcome.budget_reason:
-        steps.append(outcome.budget_reason)
+    steps += [reason for reason in outcome.reasons if reason]
     for record in outcome.records:
         if record.state in (PrpState.PARTIAL, PrpState.FAILED) and record.error:
             steps.append(f"Fix {record.id} ({record.error}); its work is in {record.info.worktree}")
