@@ -9,6 +9,7 @@ import traceback
 import click
 
 from ce import __version__
+from ce.cli.hints import next_step
 from ce.core.errors import CeError, CeFailure
 
 EXIT_OK = 0
@@ -59,8 +60,9 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except CeError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return _json_error(args, EXIT_USAGE, str(exc))
+        message = f"{exc}{next_step(exc.next_step)}"
+        click.echo(f"error: {message}", err=True)
+        return _json_error(args, EXIT_USAGE, message)
     except CeFailure as exc:
         click.echo(f"failed: {exc}", err=True)
         return _json_error(args, EXIT_FAILED, str(exc))

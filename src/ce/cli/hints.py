@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ce.run.load import BatchContext
+from ce.core.errors import NextStep, Step
 from ce.run.reasons import (
     BudgetSpent,
     Conflicted,
@@ -14,6 +15,9 @@ from ce.run.reasons import (
     Reason,
     ReviewFailed,
 )
+
+if TYPE_CHECKING:
+    from ce.run.load import BatchContext
 
 
 def batch_args(context: BatchContext) -> str:
@@ -24,6 +28,24 @@ def batch_args(context: BatchContext) -> str:
 
 def resume_command(context: BatchContext) -> str:
     return f"ce batch-exe {batch_args(context)} --resume"
+
+
+def next_step(step: NextStep | None) -> str:
+    """The words of the next step an error carries, to print after its message."""
+    if step is None:
+        return ""
+    if step.step is Step.WAIT_OR_RESUME:
+        return " Wait for it to finish, or stop it (Ctrl-C) and continue later with --resume."
+    if step.batch_id is None:
+        return "\nContinue it with --resume, or remove it with `ce cleanup`."
+    resume = f"`ce batch-exe --batch {step.batch_id} --resume`"
+    cleanup = f"`ce cleanup --batch {step.batch_id}`"
+    if step.step is Step.RESUME_OR_CLEANUP:
+        return f" Continue it with {resume}, or remove it with {cleanup}."
+    return (
+        f"\nContinue it with {resume}, or remove it with {cleanup} "
+        "(add --force to drop unmerged commits)."
+    )
 
 
 def describer(context: BatchContext) -> Callable[[Reason], str]:

@@ -1,18 +1,38 @@
-"""The errors `ce` raises on purpose; anything else reaching the top level is a bug."""
+"""The errors `ce` raises on purpose; anything else reaching the top level is a bug.
+
+Which exit code each means, and the words of the next step an error carries (`ce batch-exe …
+--resume`, `ce cleanup …`), are the CLI's (`ce.cli`, `ce.cli.hints`): the error carries the
+step as data.
+"""
 
 from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Step(enum.Enum):
+    RESUME_OR_CLEANUP = "resume or cleanup"  # an earlier run of the batch is unfinished
+    LEFT_BEHIND = "left behind"  # branches or worktrees of an earlier run are there
+    WAIT_OR_RESUME = "wait or resume"  # another ce runs in this repository
+
+
+@dataclass(frozen=True, kw_only=True)
+class NextStep:
+    step: Step
+    batch_id: str | None = None  # None: the PRPs were named, not a batch
 
 
 class CeError(Exception):
     """The user's mistake or environment: the message says what, where and how to fix it.
 
-    Raised before anything is changed, so the top-level handler exits 2.
+    Raised before anything is changed (exit 2).
     """
 
-    exit_code = 2
+    def __init__(self, message: str, *, next_step: NextStep | None = None) -> None:
+        super().__init__(message)
+        self.next_step = next_step
 
 
 class CeFailure(Exception):
     """Work that was attempted and failed (a git command, a merge): exit 1."""
-
-    exit_code = 1

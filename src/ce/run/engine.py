@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 
-from ce.core.errors import CeError
+from ce.core.errors import CeError, NextStep, Step
 from ce.core.events import BatchFinished, BatchStarted, Listener, Notice, NoticeLevel, PrpState
 from ce.core.outcome import BatchStatus
 from ce.run import scheduler, selection, tidy, worktree_env
@@ -96,9 +96,8 @@ class Engine:
             return self._resume(Checkpoint.read(path))
         if path.exists() and Checkpoint.read(path).status.unfinished:
             raise CeError(
-                f"Batch {ctx.batch_id} has an unfinished run ({path}). "
-                f"Continue it with `ce batch-exe --batch {ctx.batch_id} --resume`, or "
-                f"remove it with `ce cleanup --batch {ctx.batch_id}`."
+                f"Batch {ctx.batch_id} has an unfinished run ({path}).",
+                next_step=NextStep(step=Step.RESUME_OR_CLEANUP, batch_id=ctx.batch_id),
             )
         check_leftovers(ctx, self.ledger.ids())
         return bool(self.ledger.ids())

@@ -11,7 +11,7 @@ from ce import git
 from ce.agents.base import Executor
 from ce.agents.registry import make_executor
 from ce.config import Config, load_config
-from ce.core.errors import CeError
+from ce.core.errors import CeError, NextStep, Step
 from ce.core.names import branch_name, integration_worktree_name, worktree_name
 from ce.core.vocab import AGENT_PRESETS
 from ce.plan.batch import BatchPlan, plan_batch
@@ -241,11 +241,8 @@ def check_leftovers(context: BatchContext, prp_ids: list[str]) -> None:
             problems.append(f"  {prp_id}: {context.worktree(prp_id)} already exists")
     if not problems:
         return
-    if context.options.batch:
-        advice = (
-            f"Continue it with `ce batch-exe --batch {context.batch_id} --resume`, or remove it "
-            f"with `ce cleanup --batch {context.batch_id}` (add --force to drop unmerged commits)."
-        )
-    else:
-        advice = "Continue it with --resume, or remove it with `ce cleanup`."
-    raise CeError("An earlier run left work behind:\n" + "\n".join(problems) + "\n" + advice)
+    batch = context.batch_id if context.options.batch else None
+    raise CeError(
+        "An earlier run left work behind:\n" + "\n".join(problems),
+        next_step=NextStep(step=Step.LEFT_BEHIND, batch_id=batch),
+    )

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ce.core.errors import CeError
+from ce.core.errors import CeError, NextStep, Step
 
 LOCK_NAME = "ce-batch.lock"
 
@@ -28,7 +28,9 @@ def batch_lock(common_dir: Path, batch_id: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CeError(_held_message(path)) from None
+            raise CeError(
+                _held_message(path), next_step=NextStep(step=Step.WAIT_OR_RESUME)
+            ) from None
         os.ftruncate(fd, 0)
         holder = {"batch_id": batch_id, "pid": os.getpid(), "since": time.time()}
         os.write(fd, json.dumps(holder).encode())
@@ -44,8 +46,4 @@ def _held_message(path: Path) -> str:
         who = f"batch {holder['batch_id']} (pid {holder['pid']}, since {since})"
     except (OSError, ValueError, KeyError, TypeError):
         who = "another ce process"
-    return (
-        f"{who} is already running in this repository; one batch runs at a time per "
-        f"repository. Wait for it to finish, or stop it (Ctrl-C) and continue later with "
-        "--resume."
-    )
+    return f"{who} is already running in this repository; one batch runs at a time per repository."

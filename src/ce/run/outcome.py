@@ -40,10 +40,6 @@ class BatchOutcome:
     warnings: tuple[str, ...]
     checks: Checks  # the stage reviews and hooks
 
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.status is BatchStatus.COMPLETED else 1
-
 
 class Recorder:
     """Writes the checkpoint and builds the outcome, both from the ledger: one source, so the
