@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import traceback
 
@@ -41,7 +43,21 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run(argv))
+    code = run(argv)
+    _flush_or_forget()
+    sys.exit(code)
+
+
+def _flush_or_forget() -> None:
+    """A closed terminal or pipe must not turn the exit code into 120 at interpreter exit."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ import click
 from rich.console import Console
 
 from ce.cli.hints import resume_command
+from ce.cli.signals import stop_on_signals
 from ce.core.outcome import ReportPaths, Summary
 from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES
 from ce.run.load import BatchContext, RunOptions, load
@@ -166,24 +164,29 @@ def _listener(*, quiet: bool, as_json: bool) -> Progress:
 def run_context(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     from ce.run.lock import batch_lock
 
-    with batch_lock(context.repo.common_dir(), context.batch_id), _sigterm_interrupts():
+    with batch_lock(context.repo.common_dir(), context.batch_id), stop_on_signals():
         try:
             return _run_locked(context, as_json=as_json, quiet=quiet)
         except KeyboardInterrupt:
-            click.echo(
-                "\nInterrupted: agents stopped, their work and the batch state saved.\n"
-                f"Continue with: {resume_command(context)}",
-                err=True,
-            )
-            if as_json:  # stdout still holds one JSON object
-                interrupted = {
-                    "batch_id": context.batch_id,
-                    "status": "INTERRUPTED",
-                    "exit_code": 130,
-                    "resume_command": resume_command(context),
-                }
-                click.echo(json.dumps(interrupted))
+            with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
+                _say_interrupted(context, as_json=as_json)
             return 130
+
+
+def _say_interrupted(context: BatchContext, *, as_json: bool) -> None:
+    click.echo(
+        "\nInterrupted: agents stopped, their work and the batch state saved.\n"
+        f"Continue with: {resume_command(context)}",
+        err=True,
+    )
+    if as_json:  # stdout still holds one JSON object
+        interrupted = {
+            "batch_id": context.batch_id,
+            "status": "INTERRUPTED",
+            "exit_code": 130,
+            "resume_command": resume_command(context),
+        }
+        click.echo(json.dumps(interrupted))
 
 
 def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
@@ -194,9 +197,7 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
 
     _print_warnings(context)
     progress = _listener(quiet=quiet, as_json=as_json)
-    engine = Engine(
-        context, progress, describe=describer(context), on_stopping=_exit_on_second_interrupt
-    )
+    engine = Engine(context, progress, describe=describer(context))
     if not engine.prepare():
         if context.options.resume:
             engine.finish_resumed()
@@ -228,30 +229,6 @@ def _all_done(context: BatchContext) -> str:
         names = ", ".join(context.plan.plan.sorted_order)
         return f"{names} {'is' if len(context.plan.plan.sorted_order) == 1 else 'are'} done"
     return "every PRP is done"
-
-
-def _exit_on_second_interrupt() -> None:
-    """A second Ctrl-C (or SIGTERM) while stopping exits at once; --resume still works."""
-
-    def now(signum: int, _frame: object) -> None:
-        os._exit(130)
-
-    signal.signal(signal.SIGINT, now)
-    signal.signal(signal.SIGTERM, now)
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops a run the way Ctrl-C does: agents stopped, state saved, resumable."""
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_reports(context: BatchContext, summary: Summary, board: BoardState) -> Summary:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import queue
 import threading
 import traceback
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -40,12 +39,10 @@ class Crew:
         inbox: queue.Queue[object],
         slots: int,
         today: date | None,
-        on_stopping: Callable[[], None],
     ) -> None:
         self.ctx, self.ledger, self.journal, self.emit = ctx, ledger, journal, emit
         self.gate, self.inbox = gate, inbox
         self.stopping = threading.Event()  # set when the batch is interrupted
-        self.on_stopping = on_stopping  # the CLI's: a second Ctrl-C exits at once
         self.monitor = Monitor(ctx.repo, ctx.config.monitor, emit, self.on_tip)
         self.mates = Crewmates(
             ctx=ctx,
@@ -95,7 +92,6 @@ class Crew:
 
     def stop_all(self) -> None:
         """Interrupted: every agent's process group at once (SIGTERM, grace, SIGKILL)."""
-        self.on_stopping()
         self.stopping.set()
         self.gate.close()  # workers waiting for their turn to launch give up at once
         grace = self.ctx.config.monitor.grace_seconds

@@ -42,7 +42,6 @@ class Engine:
         listener: Listener,
         *,
         describe: Callable[[Reason], str],
-        on_stopping: Callable[[], None] = lambda: None,
         today: date | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -72,7 +71,6 @@ class Engine:
             inbox=self.inbox,
             slots=self.settings.slots,
             today=today,
-            on_stopping=on_stopping,
         )
         self.push_to: Upstream | None = None
         self.recorder = Recorder(ctx, self.ledger, describe, started_at=clock())

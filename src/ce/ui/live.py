@@ -6,6 +6,7 @@ the end draw the run's timeline from it whatever was shown.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from types import TracebackType
@@ -105,7 +106,10 @@ class LiveBoard(Progress):
         self._live.start()
 
     def stop(self) -> None:
-        self._live.stop()  # draws the final state once more and leaves it on screen
+        # It draws the final state once more and leaves it on screen; with the terminal gone
+        # (SIGHUP) there is nothing to draw on.
+        with contextlib.suppress(OSError, ValueError):
+            self._live.stop()
 
 
 class PlainProgress(Progress):

@@ -59,6 +59,7 @@ class PlainLines:
         self.stream = stream
         self.quiet = quiet
         self._lock = threading.Lock()
+        self._gone = False  # the terminal was closed: the run goes on, unseen
 
     def __call__(self, event: Event) -> None:
         if self.quiet and not (isinstance(event, Notice) and event.level is NoticeLevel.ERROR):
@@ -68,5 +69,10 @@ class PlainLines:
             return
         stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
         with self._lock:
-            self.stream.write(f"{stamp} {line}\n")
-            self.stream.flush()
+            if self._gone:
+                return
+            try:
+                self.stream.write(f"{stamp} {line}\n")
+                self.stream.flush()
+            except (OSError, ValueError):  # EIO or EPIPE once the terminal is gone
+                self._gone = True
