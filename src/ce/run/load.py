@@ -154,18 +154,20 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
     plan = plan_batch(prps, external=external, model_override=options.model)
     batch_id = found_batch or _batch_id(prps)
     executor = make_executor(config.executor, config)
+    state = StateDir.of(root)
+    target, moved = _target_branch(repo, state, batch_id, resume=options.resume)
     context = BatchContext(
         options=options,
         config=config,
         repo=repo,
         root=root,
         batch_id=batch_id,
-        target=_target_branch(repo),
+        target=target,
         plan=plan,
         done=done,
         executor=executor,
-        state=StateDir.of(root),
-        warnings=(*warnings, *plan.warnings),
+        state=state,
+        warnings=(*warnings, *plan.warnings, *moved),
     )
     if executor_preflight:
         check_distinct_names(context, [p for p in plan.plan.sorted_order if p not in done])
@@ -205,8 +207,42 @@ def _batch_id(prps: list[Prp]) -> str:
     return f"custom-{digest[:8]}"
 
 
-def _target_branch(repo: git.Repo) -> str:
-    branch = repo.current_branch()
+def _target_branch(
+    repo: git.Repo, state: StateDir, batch_id: str, *, resume: bool
+) -> tuple[str, tuple[str, ...]]:
+    """The branch the batch merges into, and a warning when it is not the one checked out.
+
+    Fixed when the batch starts: a resume merges into the saved target whatever is checked out
+    now, so a PRP already merged is never merged again into another branch."""
+    current = repo.current_branch()
+    saved = _saved_target(state, batch_id) if resume else None
+    if saved is None:
+        return _current_branch(current), ()
+    if not repo.branch_exists(saved):
+        raise CeError(
+            f"Batch {batch_id} merges into {saved} (saved when it started), but there is no "
+            f"branch {saved} any more. Restore it (e.g. `git branch {saved} <commit>`) and resume."
+        )
+    if saved == current:
+        return saved, ()
+    here = f"{current} is checked out" if current else "HEAD is detached"
+    return saved, (
+        f"batch {batch_id} merges into {saved}, its target since it started; {here}: "
+        f"ce goes on merging into {saved} and leaves {current or 'HEAD'} alone",
+    )
+
+
+def _saved_target(state: StateDir, batch_id: str) -> str | None:
+    from ce.run.checkpoint import Checkpoint
+
+    path = state.checkpoint(batch_id)
+    try:
+        return Checkpoint.read(path).target or None
+    except CeError:
+        return None  # no readable checkpoint: the resume says so itself
+
+
+def _current_branch(branch: str | None) -> str:
     if branch is None:
         raise CeError(
             "HEAD is detached: ce merges into the current branch. "
