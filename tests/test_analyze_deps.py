@@ -21,10 +21,11 @@ SAMPLE_ITEMS: list[dict[str, Any]] = [
     {"id": "12.2.2", "dependencies": ["12.1.1"], "files": ["./src/app/__init__.py"]},
     {"id": "12.2.1", "dependencies": ["PRP-12.1.1"], "files": ["src/app/__init__.py"]},
 ]
+# Ids come back exactly as the items spell them; a dependency may spell them either way.
 SAMPLE_RESULT = {
-    "sorted_order": ["PRP-12.1.1", "PRP-12.2.1", "PRP-12.2.2", "PRP-12.3.1"],
-    "stages": {"1": ["PRP-12.1.1"], "2": ["PRP-12.2.1"], "3": ["PRP-12.2.2"], "4": ["PRP-12.3.1"]},
-    "file_conflicts": {"src/app/__init__.py": ["PRP-12.2.1", "PRP-12.2.2"]},
+    "sorted_order": ["PRP-12.1.1", "12.2.1", "12.2.2", "12.3.1"],
+    "stages": {"1": ["PRP-12.1.1"], "2": ["12.2.1"], "3": ["12.2.2"], "4": ["12.3.1"]},
+    "file_conflicts": {"src/app/__init__.py": ["12.2.1", "12.2.2"]},
     "has_cycles": False,
 }
 CYCLE_ITEMS = [
@@ -36,9 +37,9 @@ CYCLE_ITEMS = [
 CYCLE_RESULT = {
     "sorted_order": [],
     "stages": {},
-    "file_conflicts": {"x.py": ["PRP-A", "PRP-B"]},
+    "file_conflicts": {"x.py": ["A", "B"]},
     "has_cycles": True,
-    "cycle": ["PRP-A", "PRP-C", "PRP-B", "PRP-A"],
+    "cycle": ["A", "C", "B", "A"],
 }
 
 
@@ -50,7 +51,27 @@ def test_analyze_sample() -> None:
 def test_analyze_reports_a_cycle_with_its_path() -> None:
     assert analyze({"items": CYCLE_ITEMS}) == CYCLE_RESULT
     self_loop = analyze({"items": [{"id": "A", "dependencies": ["PRP-A"]}]})
-    assert (self_loop["has_cycles"], self_loop["cycle"]) == (True, ["PRP-A", "PRP-A"])
+    assert (self_loop["has_cycles"], self_loop["cycle"]) == (True, ["A", "A"])
+
+
+def test_analyze_echoes_the_ids_as_given() -> None:
+    # The seed's analyzer contract: its caller looks the ids up in its own table.
+    items = [
+        {"id": "P1", "dependencies": ["P0"], "files": ["a.py"]},
+        {"id": "P0", "files": ["a.py"]},
+        {"id": "prp-x", "files": ["a.py"]},
+    ]
+    assert analyze({"items": items}) == {
+        "sorted_order": ["P0", "prp-x", "P1"],
+        "stages": {"1": ["P0"], "2": ["prp-x"], "3": ["P1"]},
+        "file_conflicts": {"a.py": ["P0", "P1", "prp-x"]},
+        "has_cycles": False,
+    }
+
+
+def test_analyze_accepts_depends_on_as_the_frontmatter_does() -> None:
+    items = [{"id": "P1", "depends_on": ["P0"]}, {"id": "P0", "depends_on": None}]
+    assert analyze({"items": items})["stages"] == {"1": ["P0"], "2": ["P1"]}
 
 
 def test_order_breaks_ties() -> None:
@@ -59,7 +80,7 @@ def test_order_breaks_ties() -> None:
         {"id": "B", "files": ["f.py"], "order": 1},
         {"id": "C", "dependencies": None, "files": None},
     ]
-    assert analyze({"items": items})["stages"] == {"1": ["PRP-B", "PRP-C"], "2": ["PRP-A"]}
+    assert analyze({"items": items})["stages"] == {"1": ["B", "C"], "2": ["A"]}
 
 
 @pytest.mark.parametrize(
@@ -81,6 +102,10 @@ def test_order_breaks_ties() -> None:
         (
             {"items": [{"id": "A"}, {"id": "PRP-A"}]},
             "Duplicate PRP id PRP-A in input items[0] and input items[1]",
+        ),
+        (
+            {"items": [{"id": "A", "dependencies": [], "depends_on": ["B"]}, {"id": "B"}]},
+            "input: items[0] has both `dependencies` and `depends_on`; keep only one of them",
         ),
     ],
 )
@@ -114,7 +139,7 @@ def test_cli_cycle_prints_json_then_fails(
     assert run(["analyze-deps", str(path)]) == 2
     out, err = capsys.readouterr()
     assert json.loads(out) == CYCLE_RESULT
-    assert f"{path}: dependency cycle PRP-A → PRP-C → PRP-B → PRP-A" in err
+    assert f"{path}: dependency cycle A → C → B → A" in err
     assert "remove one of these dependencies" in err
 
 
@@ -179,4 +204,29 @@ def test_python_m_ce_deps_cycle(tmp_path: Path) -> None:
     done = python_m_ce_deps(write_json(tmp_path, {"items": CYCLE_ITEMS}), "0")
     assert done.returncode == 2
     assert json.loads(done.stdout) == CYCLE_RESULT
-    assert "dependency cycle PRP-A → PRP-C → PRP-B → PRP-A" in done.stderr
+    assert "dependency cycle A → C → B → A" in done.stderr
+
+
+def test_python_m_ce_deps_does_not_load_the_cli(tmp_path: Path) -> None:
+    path = write_json(tmp_path, {"items": [{"id": "P0"}]})
+    script = (
+        "import runpy, sys; sys.argv = ['ce.deps', sys.argv[1]]\n"
+        "try:\n    runpy.run_module('ce.deps', run_name='__main__')\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "assert 'ce.cli' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ce'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stages"] == {"1": ["P0"]}
+
+
+def test_python_m_ce_deps_input_error(tmp_path: Path) -> None:
+    done = python_m_ce_deps(tmp_path / "missing.json", "0")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"error: Cannot read {tmp_path / 'missing.json'}")

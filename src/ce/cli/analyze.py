@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from ce.core.errors import CeError
-from ce.plan.deps import analyze_file, cycle_message
+from ce.plan.deps import analyze_file, cycle_message, render
 
 
 @click.command("analyze-deps")
@@ -18,11 +17,12 @@ def analyze_deps(file: Path) -> None:
 
     \b
     Input:  {"items": [{"id": "PRP-1.1", "dependencies": [], "files": ["src/a.py"]}]}
+            (`depends_on` is accepted for `dependencies`; ids come back as written)
     Output: {"sorted_order": [...], "stages": {"1": [...]}, "file_conflicts": {...},
              "has_cycles": false}   (plus "cycle": [...] and exit 2 when there is one)
     """
     result = analyze_file(file)
-    click.echo(json.dumps(result, indent=2))
+    click.echo(render(result))
     if result["has_cycles"]:
         raise CeError(cycle_message(str(file), result["cycle"]))
 

@@ -1,12 +1,15 @@
 """The dependency analyzer contract: `{"items": [{"id", "dependencies", "files"}]}` → the plan.
 
 Output: `{"sorted_order", "stages": {"1": [...]}, "file_conflicts": {file: [ids]}, "has_cycles"}`
-plus `"cycle": [...]` (first id repeated at the end) when the dependencies loop.
+plus `"cycle": [...]` (first id repeated at the end) when the dependencies loop. Ids come back
+exactly as the items spell them (`"P0"` stays `"P0"`): the caller looks them up in its own table.
+Within the plan they are compared normalized, so a dependency may write `43.2.1` or `PRP-43.2.1`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ class _Item(BaseModel):
 
     id: str
     dependencies: list[str] | None = None
+    depends_on: list[str] | None = None  # the frontmatter's alias
     files: list[str] | None = None
     order: int | None = None  # optional tie-breaker, as a PRP's `order:`
 
@@ -36,17 +40,39 @@ class _Input(BaseModel):
 
 def analyze(data: object, *, source: str = "input") -> dict[str, Any]:
     """Plan the items; a cycle is reported in the result, any other problem raises CeError."""
-    items = [_plan_item(n, item, source) for n, item in enumerate(_validate(data, source).items)]
+    given = _validate(data, source).items
+    items = [_plan_item(n, item, source) for n, item in enumerate(given)]
+    # Duplicates (after normalizing) are rejected by the planner before any id is spelled back.
+    spelled = {item.id: raw.id for item, raw in zip(items, given, strict=True)}
     try:
-        return plan_stages(items).to_json()
+        plan = plan_stages(items)
     except CycleError as exc:
         return {
             "sorted_order": [],
             "stages": {},
-            "file_conflicts": {f: list(ids) for f, ids in file_conflicts(items).items()},
+            "file_conflicts": _spell_conflicts(file_conflicts(items), spelled),
             "has_cycles": True,
-            "cycle": list(exc.cycle),
+            "cycle": [spelled[prp_id] for prp_id in exc.cycle],
         }
+    return {
+        "sorted_order": [spelled[prp_id] for prp_id in plan.sorted_order],
+        "stages": {
+            str(n): [spelled[prp_id] for prp_id in ids] for n, ids in enumerate(plan.stages, 1)
+        },
+        "file_conflicts": _spell_conflicts(plan.file_conflicts, spelled),
+        "has_cycles": False,
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    """The analyzer's output as printed by `ce analyze-deps` and `python -m ce.deps`."""
+    return json.dumps(result, indent=2)
+
+
+def _spell_conflicts(
+    conflicts: Mapping[str, tuple[str, ...]], spelled: Mapping[str, str]
+) -> dict[str, list[str]]:
+    return {path: [spelled[prp_id] for prp_id in ids] for path, ids in conflicts.items()}
 
 
 def analyze_file(path: Path) -> dict[str, Any]:
@@ -103,16 +129,28 @@ def _describe(error: Any) -> str:
 
 
 def _plan_item(index: int, item: _Item, source: str) -> PlanItem:
+    field, dependencies = _dependencies(index, item, source)
     return PlanItem(
         id=_prp_id(item.id, f"items[{index}].id", source),
         dependencies=tuple(
-            _prp_id(dep, f"items[{index}].dependencies[{n}]", source)
-            for n, dep in enumerate(item.dependencies or ())
+            _prp_id(dep, f"items[{index}].{field}[{n}]", source)
+            for n, dep in enumerate(dependencies)
         ),
         files=tuple(item.files or ()),
         order=item.order,
         source=f"{source} items[{index}]",
     )
+
+
+def _dependencies(index: int, item: _Item, source: str) -> tuple[str, list[str]]:
+    if item.dependencies is not None and item.depends_on is not None:
+        raise CeError(
+            f"{source}: items[{index}] has both `dependencies` and `depends_on`; keep only one "
+            "of them."
+        )
+    if item.depends_on is not None:
+        return "depends_on", item.depends_on
+    return "dependencies", item.dependencies or []
 
 
 def _prp_id(raw: str, where: str, source: str) -> str:
