@@ -125,7 +125,8 @@ class Engine:
         tidy.ensure_ignored(self.ctx, self.lane, self.emit)
         self._announce()
         self.crew.monitor.start()
-        env = dict(os.environ) | worktree_env.lane_variables(self.ctx)  # CE_PORT_BASE
+        # CE_PORT_BASE
+        env = dict(os.environ) | worktree_env.lane_variables(self.ctx.worktree_settings)
         reviewer = StageReviewer(self.ctx, env, self.emit)
         driver = LaneDriver(
             lane=self.lane,

@@ -22,7 +22,7 @@ def prepare_integration(ctx: BatchContext, path: Path) -> None:
     error = worktree_env.run_setup(
         ctx.config.setup,
         path,
-        env=git.git_env(c_locale=False) | worktree_env.lane_variables(ctx),
+        env=git.git_env(c_locale=False) | worktree_env.lane_variables(ctx.worktree_settings),
         log_path=log,
         timeout_minutes=ctx.config.timeout_minutes,
         grace=ctx.config.monitor.grace_seconds,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ce import git
@@ -18,7 +20,7 @@ from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass
 from ce.run.state import StateDir
-from ce.run.worktree_env import check_distinct_names
+from ce.run.worktree_env import WorktreeSettings, relpath
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,10 +76,16 @@ class BatchContext:
         return _branch_name(prp_id, self.prp(prp_id).title)
 
     def relpath(self, prp: Prp) -> str | None:
-        try:
-            return prp.path.resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            return None
+        return relpath(self.root, prp)
+
+    @cached_property
+    def worktree_settings(self) -> WorktreeSettings:
+        return WorktreeSettings(
+            config=self.config,
+            root=self.root,
+            batch_id=self.batch_id,
+            order=self.plan.plan.sorted_order,
+        )
 
     @property
     def integration_worktree(self) -> Path:
@@ -173,6 +181,27 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
         check_distinct_names(context, [p for p in plan.plan.sorted_order if p not in done])
         executor.preflight(root)
     return context
+
+
+def check_distinct_names(ctx: BatchContext, prp_ids: Sequence[str]) -> None:
+    """Two PRPs must never share a branch, a worktree or a log, even on a case-insensitive
+    file system: `PRP-7.A` and `PRP-7.a`, or `PRP-1.2` and `PRP-1-2` with the same title."""
+    seen: dict[tuple[str, str], str] = {}
+    for prp_id in prp_ids:
+        names = (
+            ("branch", ctx.branch(prp_id)),
+            ("worktree", str(ctx.worktree(prp_id))),
+            ("log", str(ctx.state.log(prp_id))),
+        )
+        for kind, name in names:
+            other = seen.setdefault((kind, name.casefold()), prp_id)
+            if other != prp_id:
+                raise CeError(
+                    f"{ctx.prp(other).path} ({other}) and {ctx.prp(prp_id).path} ({prp_id}) "
+                    f"would share the {kind} {name} (names differing only in case, or in "
+                    "'.', '_' and '-', are the same there). Give one of them another "
+                    "`prp_id` or `title`."
+                )
 
 
 def _select(

@@ -30,7 +30,7 @@ def ensure_worktree(
     if may_exist and repo.branch_exists(branch):
         if not path.exists():
             journal.intent("worktree", prp=prp.id, path=str(path), adopt=True)
-            sparse = worktree_env.sparse_dirs(ctx, prp, f"refs/heads/{branch}")
+            sparse = worktree_env.sparse_dirs(ctx.worktree_settings, prp, f"refs/heads/{branch}")
             repo.add_worktree_for_branch(path, branch, sparse=sparse)
         # Not the recorded base: if the target was merged into the branch since (a conflict
         # resolved by hand), the work to judge starts from that merge.
@@ -40,7 +40,7 @@ def ensure_worktree(
         return base, False
     base = repo.rev_parse(f"refs/heads/{ctx.target}")
     journal.intent("worktree", prp=prp.id, path=str(path), branch=branch)
-    sparse = worktree_env.sparse_dirs(ctx, prp, base)
+    sparse = worktree_env.sparse_dirs(ctx.worktree_settings, prp, base)
     repo.add_worktree(path, branch, base, sparse=sparse)
     journal.fact("worktree", prp=prp.id, base=base)
     return base, True

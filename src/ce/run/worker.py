@@ -68,7 +68,8 @@ class Worker:
     def __init__(self, crew: Crewmates, job: Assignment) -> None:
         self.crew = crew
         self.job = job
-        self.extra_env = worktree_env.variables(crew.ctx, job.prp.id)  # CE_PORT_BASE
+        # CE_PORT_BASE
+        self.extra_env = worktree_env.variables(crew.ctx.worktree_settings, job.prp.id)
         self.pgid: int | None = None
         self.deadline: float | None = None  # monotonic; --timeout is for all attempts together
         self.assessments: list[Assessment] = []
@@ -100,7 +101,11 @@ class Worker:
         # From now on the monitor counts its checkpoint commits.
         self.crew.ledger.based_on(self.prp.id, base)
         failure = worktree_env.prepare(
-            self.crew.ctx, self.prp, self.path, log_path=self.log_path, on_group=self._track
+            self.crew.ctx.worktree_settings,
+            self.prp,
+            self.path,
+            log_path=self.log_path,
+            on_group=self._track,
         )
         if failure is not None:  # .worktreeinclude or setup
             state = PrpState.PENDING if self.crew.stopping.is_set() else PrpState.FAILED

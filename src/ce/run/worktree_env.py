@@ -24,48 +24,63 @@ import shlex
 import shutil
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ce import git, proc
-from ce.core.errors import CeError
+from ce.config import Config
 from ce.core.paths import cone, is_literal, normalize_path
 from ce.fsio import append_log
 from ce.prp.model import Prp
 from ce.secrets import log_filter
-
-if TYPE_CHECKING:  # load.py checks the names with this module's help
-    from ce.run.load import BatchContext
 
 INCLUDE_FILE = ".worktreeinclude"
 READY_MARKER = "ce-prepared"
 _MAX_PORT = 65535
 
 
-def port_base(ctx: BatchContext, prp_id: str) -> int:
+@dataclass(frozen=True, kw_only=True)
+class WorktreeSettings:
+    """What preparing a worktree takes from a run: its settings, the user's checkout, the
+    batch, and the plan's order (each PRP's block of ports is its place in it)."""
+
+    config: Config
+    root: Path  # the user's checkout: `.worktreeinclude` files are copied from it
+    batch_id: str
+    order: tuple[str, ...]
+
+    @cached_property
+    def _slots(self) -> Mapping[str, int]:
+        return {prp_id: slot for slot, prp_id in enumerate(self.order)}
+
+    def slot(self, prp_id: str) -> int:
+        return self._slots[prp_id]
+
+
+def port_base(settings: WorktreeSettings, prp_id: str) -> int:
     """The first port of this PRP's block: by its place in the plan, so stable within a run."""
-    return _block(ctx, ctx.plan.plan.sorted_order.index(prp_id))
+    return _block(settings.config, settings.slot(prp_id))
 
 
-def _block(ctx: BatchContext, slot: int) -> int:
-    config = ctx.config
+def _block(config: Config, slot: int) -> int:
     blocks = max(1, (_MAX_PORT + 1 - config.port_base) // config.ports_per_prp)
     return config.port_base + (slot % blocks) * config.ports_per_prp
 
 
-def variables(ctx: BatchContext, prp_id: str) -> dict[str, str]:
+def variables(settings: WorktreeSettings, prp_id: str) -> dict[str, str]:
     """What ce adds to the environment of everything it runs in the PRP's worktree."""
-    return {"CE_PORT_BASE": str(port_base(ctx, prp_id))}
+    return {"CE_PORT_BASE": str(port_base(settings, prp_id))}
 
 
-def lane_variables(ctx: BatchContext) -> dict[str, str]:
+def lane_variables(settings: WorktreeSettings) -> dict[str, str]:
     """For the merge lane's checks (integration worktree, stage reviews; one at a time): the
     block after the PRPs' blocks."""
-    return {"CE_PORT_BASE": str(_block(ctx, len(ctx.plan.plan.sorted_order)))}
+    return {"CE_PORT_BASE": str(_block(settings.config, len(settings.order)))}
 
 
 def prepare(
-    ctx: BatchContext,
+    settings: WorktreeSettings,
     prp: Prp,
     worktree: Path,
     *,
@@ -80,20 +95,21 @@ def prepare(
     marker = _admin_dir(worktree) / READY_MARKER
     if marker.exists():
         return None
-    copied, refused = copy_included(ctx.root, worktree)
+    copied, refused = copy_included(settings.root, worktree)
     if copied:
         _log_line(log_path, f"[ce] {INCLUDE_FILE}: copied {_listing(copied)}")
     if refused:
         why = "git does not ignore them, so they would be committed"
         _log_line(log_path, f"[ce] {INCLUDE_FILE}: not copied ({why}): {_listing(refused)}")
-    if ctx.config.setup.strip():
+    config = settings.config
+    if config.setup.strip():
         error = run_setup(
-            ctx.config.setup,
+            config.setup,
             worktree,
-            env=setup_environment(ctx, prp.id, worktree),
+            env=setup_environment(settings, prp.id, worktree),
             log_path=log_path,
-            timeout_minutes=ctx.config.timeout_minutes,
-            grace=ctx.config.monitor.grace_seconds,
+            timeout_minutes=config.timeout_minutes,
+            grace=config.monitor.grace_seconds,
             on_group=on_group,
         )
         if error is not None:
@@ -107,10 +123,10 @@ def _listing(names: Sequence[str], most: int = 20) -> str:
     return ", ".join(names[:most]) + more
 
 
-def setup_environment(ctx: BatchContext, prp_id: str, worktree: Path) -> dict[str, str]:
+def setup_environment(settings: WorktreeSettings, prp_id: str, worktree: Path) -> dict[str, str]:
     """The setup command's environment: ours (without stray GIT_* variables) and the PRP's."""
-    own = {"CE_PRP_ID": prp_id, "CE_BATCH_ID": ctx.batch_id, "CE_WORKTREE": str(worktree)}
-    return git.git_env(c_locale=False) | variables(ctx, prp_id) | own
+    own = {"CE_PRP_ID": prp_id, "CE_BATCH_ID": settings.batch_id, "CE_WORKTREE": str(worktree)}
+    return git.git_env(c_locale=False) | variables(settings, prp_id) | own
 
 
 def copy_included(root: Path, worktree: Path) -> tuple[list[str], list[str]]:
@@ -191,17 +207,25 @@ def _admin_dir(worktree: Path) -> Path:
 # -- sparse worktrees -------------------------------------------------------------------------
 
 
-def sparse_dirs(ctx: BatchContext, prp: Prp, base: str) -> list[str] | None:
+def sparse_dirs(settings: WorktreeSettings, prp: Prp, base: str) -> list[str] | None:
     """The directories a sparse worktree of `prp` checks out; None when worktrees are full."""
-    if not ctx.config.sparse:
+    if not settings.config.sparse:
         return None
-    declared = (*prp.files, *ctx.config.sparse_always)
+    declared = (*prp.files, *settings.config.sparse_always)
     paths = [path for path in map(normalize_path, declared) if path]
-    own = ctx.relpath(prp)
+    own = relpath(settings.root, prp)
     if own is not None:
         paths.append(own)  # its status is set to completed on its branch
     literal = [p for p in paths if is_literal(p)]
-    return cone_dirs(paths, ctx.repo.tree_dirs(base, literal))
+    return cone_dirs(paths, git.Repo(settings.root).tree_dirs(base, literal))
+
+
+def relpath(root: Path, prp: Prp) -> str | None:
+    """The PRP file's path in the repository at `root`; None for a file outside it."""
+    try:
+        return prp.path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return None
 
 
 def cone_dirs(paths: Iterable[str], directories: set[str]) -> list[str] | None:
@@ -250,27 +274,3 @@ def _tree_bytes(root: Path) -> int:
             if stat.S_ISDIR(info.st_mode):
                 stack.append(Path(entry.path))
     return total
-
-
-# -- names ----------------------------------------------------------------------------------
-
-
-def check_distinct_names(ctx: BatchContext, prp_ids: Sequence[str]) -> None:
-    """Two PRPs must never share a branch, a worktree or a log, even on a case-insensitive
-    file system: `PRP-7.A` and `PRP-7.a`, or `PRP-1.2` and `PRP-1-2` with the same title."""
-    seen: dict[tuple[str, str], str] = {}
-    for prp_id in prp_ids:
-        names = (
-            ("branch", ctx.branch(prp_id)),
-            ("worktree", str(ctx.worktree(prp_id))),
-            ("log", str(ctx.state.log(prp_id))),
-        )
-        for kind, name in names:
-            other = seen.setdefault((kind, name.casefold()), prp_id)
-            if other != prp_id:
-                raise CeError(
-                    f"{ctx.prp(other).path} ({other}) and {ctx.prp(prp_id).path} ({prp_id}) "
-                    f"would share the {kind} {name} (names differing only in case, or in "
-                    "'.', '_' and '-', are the same there). Give one of them another "
-                    "`prp_id` or `title`."
-                )
