@@ -3,10 +3,16 @@ an earlier run whose checkpoint is gone."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -313,3 +319,98 @@ def test_cleanup_never_deletes_a_directory_that_is_not_a_worktree(
         "move or remove it yourself" in result.err
     )
     assert (mine / "precious.txt").read_text() == "the user's\n"
+
+
+def _start_batch(repo: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ce", "batch-exe", "--batch", "7", "--quiet"],
+        cwd=repo,
+        env=CHILD_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _watch(
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    until: Callable[[dict[str, dict[str, Any]]], bool],
+) -> list[dict[str, dict[str, Any]]]:
+    """`ce status --json`'s PRPs by id, polled until `until` holds of them (30 s at most)."""
+    seen: list[dict[str, dict[str, Any]]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        batches = ce(repo, monkeypatch, capsys, "status", "--json").json()["batches"]
+        if batches:
+            seen.append({prp["id"]: prp for prp in batches[0]["prps"]})
+            if until(seen[-1]):
+                return seen
+        time.sleep(0.1)
+    raise AssertionError(f"never got there; seen {seen}")
+
+
+def test_status_counts_phase_commits_live_while_a_batch_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The checkpoint learns a PRP's phases when its agent ends; git has them as they land.
+    steps = [[write("a.txt", "a")], ["sleep 1.5", write("b.txt", "b")], ["sleep 1.5"]]
+    repo = make_batch_repo(
+        tmp_path / "repo", [Spec(id="PRP-7.1.1", title="Steps", phases=steps)], config=LENIENT
+    )
+    child = _start_batch(repo)
+    try:
+        seen = _watch(repo, monkeypatch, capsys, lambda prps: prps["PRP-7.1.1"]["merged_as"])
+    finally:
+        child.terminate()
+        child.wait(timeout=60)
+    counts = [prps["PRP-7.1.1"]["phases_done"] for prps in seen]
+    assert counts == sorted(counts), counts
+    assert {1, 2, 3} <= set(counts), counts
+
+
+def test_status_of_a_killed_batch_shows_no_prp_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pid_file = tmp_path / "agent.pid"
+    slow = [[write("b.txt", "b")], [f"echo $$ > {pid_file}\nsleep 60"], [write("c.txt", "c")]]
+    specs = [
+        Spec(id="PRP-7.1.1", title="Quick", phases=[[write("a.txt", "a")]], files=["a.txt"]),
+        Spec(id="PRP-7.1.2", title="Slow", phases=slow, files=["b.txt", "c.txt"]),
+    ]
+    repo = make_batch_repo(tmp_path / "repo", specs, config=LENIENT)
+    child = _start_batch(repo)
+    try:
+        # Quick's merge writes a checkpoint that has Slow running.
+        _watch(
+            repo,
+            monkeypatch,
+            capsys,
+            lambda prps: prps["PRP-7.1.1"]["merged_as"] and pid_file.exists(),
+        )
+        os.kill(child.pid, signal.SIGKILL)  # no handler runs: the checkpoint says IN_PROGRESS
+        child.wait(timeout=60)
+        status = ce(repo, monkeypatch, capsys, "status", "--json")
+        text = ce(repo, monkeypatch, capsys, "status")
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+        if pid_file.exists():  # the agent outlives a killed ce; --resume would stop it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(int(pid_file.read_text())), signal.SIGKILL)
+
+    checkpoint = json.loads((repo / ".ce" / "tmp" / "batch-execution-7.json").read_text())
+    assert checkpoint["stages"]["1"]["results"]["PRP-7.1.2"]["state"] == "running"
+    (batch,) = status.json()["batches"]
+    assert (batch["status"], batch["running"]) == ("IN_PROGRESS", None)
+    prps = {prp["id"]: prp for prp in batch["prps"]}
+    assert prps["PRP-7.1.1"]["state"] == "merged"
+    slow_prp = prps["PRP-7.1.2"]
+    assert (slow_prp["state"], slow_prp["phases_done"], slow_prp["phases_total"]) == (
+        "interrupted",
+        1,
+        3,
+    )
+    assert text.out.startswith("Batch 7: IN_PROGRESS, not running: continue with --resume")
+    row = next(line for line in text.out.splitlines() if line.startswith("PRP-7.1.2 "))
+    assert row.split()[1:3] == ["interrupted", "1/3"]

@@ -36,7 +36,9 @@ def status(batch_id: str | None, as_json: bool) -> int:
     """Where each batch stands: per PRP its state, phases, branch, worktree and last commit.
 
     Read from the batch's checkpoint and from git (branches, phase commits, worktrees); says
-    whether the batch is running now or waits for --resume.
+    whether the batch is running now or waits for --resume. Phases are counted from the PRP's
+    commits, so they advance while it runs; a PRP that was at work when its batch stopped
+    shows as interrupted.
     """
     repo, root = open_repository(Path.cwd())
     views = [batch_status(repo, path) for path in checkpoints(StateDir.of(root), batch_id)]

@@ -15,12 +15,19 @@ from typing import Any
 
 from ce import git
 from ce.core.errors import CeError
+from ce.core.events import PrpState
 from ce.core.names import integration_worktree_name, phases_done
 from ce.run.lock import LOCK_NAME
 from ce.run.state import StateDir, read_checkpoint
 
 HEADS = "refs/heads/"
 UNFINISHED = ("IN_PROGRESS", "PAUSED", "INTERRUPTED")
+# A PRP some process works on. In a batch no process runs (killed, or stopped before its
+# checkpoint caught up) none is: such a PRP is shown as INTERRUPTED, and --resume takes it up.
+_ACTIVE = frozenset(
+    s.value for s in (PrpState.PREPARING, PrpState.RUNNING, PrpState.VALIDATING, PrpState.MERGING)
+)
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,29 +119,41 @@ def batch_status(repo: git.Repo, path: Path, now: float | None = None) -> BatchS
     results = _results(data)
     dates = repo.ref_dates([HEADS + r["branch"] for r in results])
     now = time.time() if now is None else now
-    prps = tuple(_prp_status(repo, r, dates, now) for r in results)
     holder = lock_holder(repo.common_dir())
+    running = holder if holder and holder.batch_id == str(data["batch_id"]) else None
+    status = str(data["status"])
+    target = str(data.get("target", ""))
+    stopped = status in UNFINISHED and running is None
     return BatchStatusView(
         batch_id=str(data["batch_id"]),
-        status=str(data["status"]),
-        target=str(data.get("target", "")),
+        status=status,
+        target=target,
         checkpoint=path,
         updated_at=data.get("updated_at"),
         pause_reason=data.get("pause_reason"),
-        prps=prps,
-        running=holder if holder and holder.batch_id == str(data["batch_id"]) else None,
+        prps=tuple(
+            _prp_status(repo, r, dates, now, target=target, stopped=stopped) for r in results
+        ),
+        running=running,
     )
 
 
 def _prp_status(
-    repo: git.Repo, result: dict[str, Any], dates: dict[str, float], now: float
+    repo: git.Repo,
+    result: dict[str, Any],
+    dates: dict[str, float],
+    now: float,
+    *,
+    target: str,
+    stopped: bool,
 ) -> PrpStatus:
     ref = HEADS + result["branch"]
     exists = ref in dates
+    state = result["state"]
     return PrpStatus(
         id=result["prp_id"],
-        state=result["state"],
-        phases_done=_phases_done(repo, result, ref if exists else None),
+        state=INTERRUPTED if stopped and state in _ACTIVE else state,
+        phases_done=_phases_done(repo, result, ref if exists else None, target),
         phases_total=int(result.get("phases_total", 0)),
         branch=result["branch"],
         branch_exists=exists,
@@ -146,12 +165,14 @@ def _prp_status(
     )
 
 
-def _phases_done(repo: git.Repo, result: dict[str, Any], ref: str | None) -> int:
-    """The checkpoint's count, or git's when the branch is there: a run killed before its
-    checkpoint caught up has more phase commits than the checkpoint says."""
+def _phases_done(repo: git.Repo, result: dict[str, Any], ref: str | None, target: str) -> int:
+    """The checkpoint's count, or git's when the branch is there: the checkpoint learns a
+    PRP's phases when its agent ends, git as each one is committed (and a run killed before
+    its checkpoint caught up has more phase commits than the checkpoint says). Before the
+    checkpoint records the PRP's base, its branch is counted from the target."""
     recorded = len(result.get("phases_completed", []))
-    base = result.get("base")
-    if ref is None or not base:
+    base = result.get("base") or (HEADS + target if target else None)
+    if ref is None or base is None:
         return recorded
     try:
         commits = repo.commits(base, ref)
