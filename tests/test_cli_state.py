@@ -335,38 +335,57 @@ def _watch(
     repo: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    until: Callable[[dict[str, dict[str, Any]]], bool],
-) -> list[dict[str, dict[str, Any]]]:
-    """`ce status --json`'s PRPs by id, polled until `until` holds of them (30 s at most)."""
-    seen: list[dict[str, dict[str, Any]]] = []
+    until: Callable[[dict[str, dict[str, Any]]], object],
+) -> dict[str, Any]:
+    """`ce status --json`'s batch, polled until `until` holds of its PRPs (by id; 30 s at most)."""
+    seen: dict[str, Any] | None = None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        batches = ce(repo, monkeypatch, capsys, "status", "--json").json()["batches"]
+        status: dict[str, Any] = ce(repo, monkeypatch, capsys, "status", "--json").json()
+        batches = status["batches"]
         if batches:
-            seen.append({prp["id"]: prp for prp in batches[0]["prps"]})
-            if until(seen[-1]):
+            seen = batches[0]
+            if until({prp["id"]: prp for prp in seen["prps"]}):
                 return seen
         time.sleep(0.1)
-    raise AssertionError(f"never got there; seen {seen}")
+    raise AssertionError(f"never got there; last seen {seen}")
+
+
+def _wait_for(path: Path) -> str:
+    """A bash block that waits until the test creates `path`."""
+    return f"until [ -e {path} ]; do sleep 0.05; done"
+
+
+def _phases_reach(n: int) -> Callable[[dict[str, dict[str, Any]]], bool]:
+    return lambda prps: int(prps["PRP-7.1.1"]["phases_done"]) >= n
 
 
 def test_status_counts_phase_commits_live_while_a_batch_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The checkpoint learns a PRP's phases when its agent ends; git has them as they land.
-    steps = [[write("a.txt", "a")], ["sleep 1.5", write("b.txt", "b")], ["sleep 1.5"]]
+    # Each phase after the first waits for the test to have seen the one before.
+    go = [tmp_path / "go-2", tmp_path / "go-3"]
+    steps = [[write("a.txt", "a")], [_wait_for(go[0]), write("b.txt", "b")], [_wait_for(go[1])]]
     repo = make_batch_repo(
         tmp_path / "repo", [Spec(id="PRP-7.1.1", title="Steps", phases=steps)], config=LENIENT
     )
     child = _start_batch(repo)
     try:
-        seen = _watch(repo, monkeypatch, capsys, lambda prps: prps["PRP-7.1.1"]["merged_as"])
+        for done, then in enumerate(go, start=1):
+            batch = _watch(repo, monkeypatch, capsys, _phases_reach(done))
+            (prp,) = batch["prps"]
+            assert (prp["phases_done"], prp["merged_as"]) == (done, None), batch
+            assert batch["running"]["pid"] == child.pid
+            then.touch()
+        batch = _watch(repo, monkeypatch, capsys, lambda p: p["PRP-7.1.1"]["merged_as"])
     finally:
+        for path in go:
+            path.touch()
         child.terminate()
         child.wait(timeout=60)
-    counts = [prps["PRP-7.1.1"]["phases_done"] for prps in seen]
-    assert counts == sorted(counts), counts
-    assert {1, 2, 3} <= set(counts), counts
+    (prp,) = batch["prps"]
+    assert (prp["state"], prp["phases_done"], prp["phases_total"]) == ("merged", 3, 3)
 
 
 def test_status_of_a_killed_batch_shows_no_prp_running(
