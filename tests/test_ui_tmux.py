@@ -19,6 +19,12 @@ TMUX = shutil.which("tmux")
 DEMO_IDS = {"PRP-1.1.1", "PRP-1.2.1", "PRP-1.2.2", "PRP-1.2.3", "PRP-1.3.1"}
 WORKING = re.compile(r"\b(preparing|running|validating|validated|merging)\b")
 WIDTH, HEIGHT, NARROW = 110, 40, 72
+# The pane's size must rule: COLUMNS and LINES (which a pytest-xdist worker sets to 80x24)
+# would override it for the demo's board.
+PANE_ENV = {
+    **{k: v for k, v in os.environ.items() if k not in {"COLUMNS", "LINES"}},
+    "TERM": "xterm-256color",
+}
 
 pytestmark = pytest.mark.skipif(
     TMUX is None, reason="tmux is not installed (apt-get install -y tmux)"
@@ -59,7 +65,7 @@ def test_the_demo_shows_every_prp_while_it_works(server: list[str], tmp_path: Pa
     subprocess.run(
         [*server, "new-session", "-d", "-s", "demo", "-x", str(WIDTH), "-y", str(HEIGHT), command],
         check=True,
-        env={**os.environ, "TERM": "xterm-256color"},
+        env=PANE_ENV,
     )
 
     screens: list[str] = []
