@@ -11,6 +11,7 @@ from ce.run.reasons import (
     BudgetSpent,
     Conflicted,
     MergeBlocked,
+    MergesLost,
     PushRejected,
     Reason,
     ReviewFailed,
@@ -79,6 +80,13 @@ def describe(reason: Reason, *, target: str, root: Path, args: str) -> str:
             f"The review of stage {reason.stage} FAILED:\n{findings}\n"
             f"Fix it on {target} (commit the fix), then run `{resume}`; the review runs again "
             "first."
+        )
+    if isinstance(reason, MergesLost):
+        return (
+            f"The merges of {', '.join(reason.prps)} are no longer on {target}: something moved "
+            f"{target} back (a reset or a rebase) while the batch ran. Look at "
+            f"`git reflog {target}`; to merge them again, run `{resume}` (they are merged anew "
+            "from their branches)."
         )
     assert isinstance(reason, BudgetSpent)
     return (

@@ -20,6 +20,7 @@ from ce.run import scheduler, selection, tidy, worktree_env
 from ce.run.checkpoint import Checkpoint
 from ce.run.crew import Crew, WorkDone
 from ce.run.gate import LaunchGate, stagger_seconds
+from ce.run.guard import Guard, lost_merges
 from ce.run.hooks import run_hook
 from ce.run.integration import prepare_integration
 from ce.run.lane import LaneDriver, Merged, Reviewed, Upstream
@@ -27,7 +28,7 @@ from ce.run.ledger import Ledger
 from ce.run.load import BatchContext, check_clean, check_leftovers
 from ce.run.merge import MergeLane, MergeRequest
 from ce.run.outcome import BatchOutcome, Recorder
-from ce.run.reasons import BudgetSpent, Reason
+from ce.run.reasons import BudgetSpent, MergesLost, Reason
 from ce.run.review import StageReviewer, stage_merges
 from ce.run.settle import Settler
 from ce.run.state import Journal
@@ -51,7 +52,7 @@ class Engine:
         self.ledger = Ledger(selection.select(ctx, self.plan.stage_of), stages, listener, clock)
         self.journal = Journal(ctx.state.journal(ctx.batch_id))
         self.inbox: queue.Queue[object] = queue.Queue()
-        self.lane = MergeLane(
+        lane = MergeLane(
             checkout=ctx.repo,
             target=ctx.target,
             integration=ctx.integration_worktree,
@@ -61,6 +62,17 @@ class Engine:
             resuming=ctx.options.resume,
             on_integration_created=lambda path: prepare_integration(ctx, path),
         )
+        env = dict(os.environ) | worktree_env.lane_variables(ctx.worktree_settings)  # port
+        self.driver = LaneDriver(
+            lane=lane,
+            reviewer=StageReviewer(ctx, env, listener),
+            journal=self.journal,
+            repo=ctx.repo,
+            inbox=self.inbox,
+            push_to=None,  # set by prepare() with --push
+            env=env,
+        )
+        self.guard = Guard(ctx.repo, ctx.target)
         self.settle = Settler(ctx, self.ledger, self.journal, listener)
         self.crew = Crew(
             ctx,
@@ -72,7 +84,6 @@ class Engine:
             slots=self.settings.slots,
             today=today,
         )
-        self.push_to: Upstream | None = None
         self.recorder = Recorder(ctx, self.ledger, describe, started_at=clock())
 
     # -- before the run -----------------------------------------------------------------------
@@ -88,7 +99,7 @@ class Engine:
                     f"--push needs an upstream for {ctx.target}: set one with "
                     f"`git branch --set-upstream-to=origin/{ctx.target}`, or drop --push."
                 )
-            self.push_to = Upstream(remote=upstream[0], branch=upstream[1])
+            self.driver.push_to = Upstream(remote=upstream[0], branch=upstream[1])
         path = ctx.state.checkpoint(ctx.batch_id)
         if ctx.options.resume:
             return self._resume(Checkpoint.read(path))
@@ -103,7 +114,7 @@ class Engine:
     def _resume(self, saved: Checkpoint) -> bool:
         selection.stop_stale_agents(self.ctx, self.emit)
         records = selection.resumed(
-            self.ctx, saved, self.ledger.records(), self.plan.stage_of, self.lane.find_merge
+            self.ctx, saved, self.ledger.records(), self.plan.stage_of, self.driver.lane.find_merge
         )
         self.ledger.restore(records)
         self.recorder.elapsed_before = saved.elapsed_seconds
@@ -122,27 +133,18 @@ class Engine:
         # The checkpoint exists before any effect: whatever happens next, --resume finds it.
         self.recorder.checkpoint(BatchStatus.IN_PROGRESS)
         self.journal.fact("start", batch=self.ctx.batch_id, resume=self.ctx.options.resume)
-        tidy.ensure_ignored(self.ctx, self.lane, self.emit)
+        tidy.ensure_ignored(self.ctx, self.driver.lane, self.emit)
+        self.guard.start()
         self._announce()
         self.crew.monitor.start()
-        # CE_PORT_BASE
-        env = dict(os.environ) | worktree_env.lane_variables(self.ctx.worktree_settings)
-        reviewer = StageReviewer(self.ctx, env, self.emit)
-        driver = LaneDriver(
-            lane=self.lane,
-            reviewer=reviewer,
-            journal=self.journal,
-            repo=self.ctx.repo,
-            inbox=self.inbox,
-            push_to=self.push_to,
-            env=env,
-        )
+        driver = self.driver
         driver.start()
         status = BatchStatus.IN_PROGRESS
         try:
             for stage in self.ledger.reviewing():
                 driver.review(stage_merges(self.ctx, self.ledger.records(), stage))
             self._loop(driver)
+            self._check_outside(None)
             status = self._final_status()
             self._hook("post_batch", self.ctx.config.hooks.post_batch, None)
         except KeyboardInterrupt:
@@ -206,8 +208,9 @@ class Engine:
         elif isinstance(action, A.SendToLane):
             self._send_to_lane(action.prp, driver)
         elif isinstance(action, A.FinishStage):
-            self.ledger.stage_finished(action.stage, review=action.review)
-            if action.review:
+            review = self._check_outside(action.stage) and action.review
+            self.ledger.stage_finished(action.stage, review=review)
+            if review:
                 driver.review(stage_merges(self.ctx, self.ledger.records(), action.stage))
             else:
                 self._hook("post_stage", self.ctx.config.hooks.post_stage, action.stage)
@@ -229,6 +232,9 @@ class Engine:
                 message.prp_id, message.result, interrupted=self.crew.stopping.is_set()
             )
         elif isinstance(message, Merged):
+            result = message.result
+            if result.commit is not None and result.tip is not None:
+                self.guard.merged(result.commit, result.tip)
             if self.settle.merged(message):
                 return message.prp_id
         elif isinstance(message, Reviewed):
@@ -275,6 +281,28 @@ class Engine:
             emit=self.emit,
         )
         self.ledger.hook_ran(result)
+
+    def _check_outside(self, stage: int | None) -> bool:
+        """Every merge ce made still on the target (else the batch pauses, naming them), and
+        what changed outside the worktrees said with the PRPs that ran; True when all is there."""
+        ran = [p for p in self.plan.stages[stage - 1] if p in self.ledger] if stage else []
+        ran += [p for p in self.ledger.in_flight() if p not in ran]
+        who = f" (while {', '.join(ran)} ran)" if ran else " (during the batch)"
+        for news in self.guard.news():
+            self.emit(Notice(level=NoticeLevel.WARNING, message=f"{news}{who}"))
+        lost = lost_merges(self.ctx.repo, self.ctx.target, self.ledger.records())
+        if not lost:
+            return True
+        for prp_id in lost:
+            self.ledger.merge_lost(prp_id, self.ctx.target)
+        self.ledger.pause(MergesLost(prps=tuple(lost), target=self.ctx.target))
+        self.emit(
+            Notice(
+                level=NoticeLevel.ERROR,
+                message=f"no longer on {self.ctx.target}: the merges of {', '.join(lost)}",
+            )
+        )
+        return False
 
     def _final_status(self) -> BatchStatus:
         if self.ledger.pause_reason() is not None:

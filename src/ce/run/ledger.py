@@ -42,7 +42,7 @@ _MOVES: Mapping[PrpState, frozenset[PrpState]] = {
     S.VALIDATED: frozenset({S.MERGING}),
     S.MERGING: frozenset({S.MERGED, S.CONFLICT, S.PARTIAL, S.VALIDATED, S.PENDING}),
     S.CONFLICT: frozenset({S.PENDING}),
-    S.MERGED: frozenset(),
+    S.MERGED: frozenset({S.VALIDATED}),  # its merge was lost: someone moved the target back
     S.PARTIAL: frozenset(),
     S.FAILED: frozenset(),
     S.SKIPPED: frozenset(),
@@ -299,6 +299,14 @@ class Ledger:
             record.error = error
             record.validation.update(validation or {})
             self._move(record, state, error)
+
+    def merge_lost(self, prp_id: str, target: str) -> None:
+        """Its merge is no longer reachable from the target: validated, to be merged again (its
+        branch is kept, never cleaned up as merged)."""
+        with self.lock:
+            record = self._records[prp_id]
+            record.merged_as = None
+            self._move(record, S.VALIDATED, f"its merge is no longer on {target}")
 
     def merge_refused(self, prp_id: str, message: str) -> None:
         """The target could not be moved (the checkout refused): validated, waiting again."""

@@ -39,5 +39,13 @@ class BudgetSpent:
     spent_usd: float
 
 
-Pause = Conflicted | MergeBlocked | PushRejected | ReviewFailed
+@dataclass(frozen=True, kw_only=True)
+class MergesLost:
+    """Merges ce made are no longer reachable from the target (someone reset or rebased it)."""
+
+    prps: tuple[str, ...]
+    target: str
+
+
+Pause = Conflicted | MergeBlocked | PushRejected | ReviewFailed | MergesLost
 Reason = Pause | BudgetSpent

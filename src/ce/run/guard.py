@@ -1,0 +1,137 @@
+"""What happened outside the PRPs' worktrees that ce can see (issue 13, I4).
+
+`ce` reports success only when every merge it made is still reachable from the target. Before
+each stage review and before the end it also compares the repository with how the batch found
+it: the branch the user's checkout is on, the files changed in it, the hooks and `.git/config`
+— and the target's tip with the one ce itself left. What changed is said once, with the PRPs
+that were running at the time (an agent may reach outside its worktree; ce cannot tell who).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ce import git
+from ce.run.record import PrpRecord
+
+# Keys `ce` itself sets in the shared config (sparse worktrees turn on per-worktree config).
+_OWN_CONFIG = frozenset({"extensions.worktreeconfig", "core.repositoryformatversion"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Snapshot:
+    branch: str | None  # what the user's checkout has checked out
+    changed: frozenset[str]  # `git status --porcelain` lines of the user's checkout
+    hooks: str  # digest of the hook files
+    config: frozenset[str]  # `git config --list` of the shared config, ce's own keys left out
+
+
+def snapshot(repo: git.Repo) -> Snapshot:
+    status = repo.git("status", "--porcelain=v1", "--untracked-files=normal").stdout
+    listed = repo.git("config", "--file", str(repo.common_dir() / "config"), "--list").stdout
+    return Snapshot(
+        branch=repo.current_branch(),
+        changed=frozenset(line for line in status.splitlines() if line),
+        hooks=_hooks_digest(repo),
+        config=frozenset(
+            line for line in listed.splitlines() if line.split("=", 1)[0] not in _OWN_CONFIG
+        ),
+    )
+
+
+def _hooks_digest(repo: git.Repo) -> str:
+    configured = repo.git("config", "--get", "core.hooksPath", check=False).stdout.strip()
+    directory = Path(configured) if configured else repo.common_dir() / "hooks"
+    if not directory.is_absolute():
+        directory = repo.path / directory
+    digest = hashlib.sha256()
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError:
+        return ""
+    for entry in entries:
+        if entry.name.endswith(".sample") or not entry.is_file() or entry.is_symlink():
+            continue
+        digest.update(entry.name.encode() + b"\0")
+        digest.update(entry.read_bytes()[: 1 << 20])
+    return digest.hexdigest()
+
+
+def differences(before: Snapshot, now: Snapshot) -> list[str]:
+    """What changed in the user's repository, in words."""
+    found = []
+    if now.branch != before.branch:
+        found.append(
+            f"your checkout was switched from {before.branch or 'a detached HEAD'} "
+            f"to {now.branch or 'a detached HEAD'}"
+        )
+    new = sorted(line[3:] for line in now.changed - before.changed)
+    if new:
+        found.append(f"files changed in your checkout: {', '.join(new[:10])}")
+    if now.hooks != before.hooks:
+        found.append("git hooks were added or changed")
+    if now.config != before.config:
+        added = sorted(now.config - before.config)
+        found.append(f".git/config changed: {', '.join(added[:5]) or 'entries removed'}")
+    return found
+
+
+def lost_merges(repo: git.Repo, target: str, records: Iterable[PrpRecord]) -> list[str]:
+    """The PRPs whose merge commit is no longer reachable from the target."""
+    ref = f"refs/heads/{target}"
+    return [
+        r.id for r in records if r.merged_as is not None and not _reachable(repo, r.merged_as, ref)
+    ]
+
+
+def _reachable(repo: git.Repo, commit: str, ref: str) -> bool:
+    try:
+        return repo.is_ancestor(commit, ref)
+    except git.GitError:
+        return False  # the commit itself is gone
+
+
+class Guard:
+    """Compares the repository with how the batch found it, and the target with what ce left."""
+
+    def __init__(self, repo: git.Repo, target: str) -> None:
+        self.repo = repo
+        self.ref = f"refs/heads/{target}"
+        self.baseline: Snapshot | None = None
+        self.tip: str | None = None  # where ce last left the target
+        self.said: set[str] = set()
+        self.pending: list[str] = []  # seen at a merge, said at the next check
+
+    def start(self) -> None:
+        self.baseline = snapshot(self.repo)
+        self.tip = self.repo.try_rev_parse(self.ref)
+
+    def merged(self, commit: str, tip: str) -> None:
+        """ce moved the target to `tip` with the merge `commit`, made on top of what it found."""
+        if tip == self.tip:
+            return  # a merge found already there (a resume): nothing moved
+        found = self.repo.try_rev_parse(f"{commit}^1")
+        if self.tip is not None and found is not None and found != self.tip:
+            self.pending.append(self._moved(self.tip, found))
+        self.tip = tip
+
+    def _moved(self, old: str, new: str) -> str:
+        target = self.ref.removeprefix("refs/heads/")
+        return f"{target} was moved outside ce (from {old[:10]} to {new[:10]})"
+
+    def news(self) -> list[str]:
+        """What changed outside the worktrees since the start, said once each."""
+        if self.baseline is None:
+            return []
+        found = [*self.pending, *differences(self.baseline, snapshot(self.repo))]
+        self.pending = []
+        tip = self.repo.try_rev_parse(self.ref)
+        if tip != self.tip and tip is not None and self.tip is not None:
+            found.append(self._moved(self.tip, tip))
+            self.tip = tip
+        fresh = [line for line in found if line not in self.said]
+        self.said.update(fresh)
+        return fresh
