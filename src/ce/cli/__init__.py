@@ -11,7 +11,7 @@ import traceback
 import click
 
 from ce import __version__
-from ce.cli.hints import next_step
+from ce.cli.hints import ENVIRONMENT_ERRORS, environment_error, next_step
 from ce.core.errors import CeError, CeFailure
 
 EXIT_OK = 0
@@ -85,6 +85,12 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRORS:
+            raise
+        message = environment_error(exc)
+        click.echo(f"error: {message}", err=True)
+        return _json_error(args, EXIT_USAGE, message)
     except Exception as exc:  # a bug: show everything we know
         traceback.print_exc()
         click.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,27 @@ def batch_args(context: BatchContext) -> str:
 
 def resume_command(context: BatchContext) -> str:
     return f"ce batch-exe {batch_args(context)} --resume"
+
+
+ENVIRONMENT_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE, errno.ENFILE}
+)
+
+
+def environment_error(exc: OSError) -> str:
+    """A full disk, a read-only directory, no file descriptors left: what and what to do."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        fix = "raise the limit (`ulimit -n 4096`) or run fewer PRPs at once (--max-parallel)"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space"
+    else:
+        fix = "make it writable (or run ce from a checkout you can write to)"
+    return (
+        f"{what}{where}: {fix}, then run the command again (a batch that had started "
+        "continues with --resume)."
+    )
 
 
 def next_step(step: NextStep | None) -> str:

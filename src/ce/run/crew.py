@@ -3,12 +3,14 @@ stop them all on Ctrl-C), and the phases the monitor sees them commit."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from ce import fsio, git, proc
 from ce.core import names
@@ -78,13 +80,14 @@ class Crew:
         try:
             result = worker.run(base)
         except Exception as exc:  # a failure of this PRP must not take the batch down
-            fsio.append_log(worker.log_path, "".join(traceback.format_exception(exc)))
+            with contextlib.suppress(OSError):
+                fsio.append_log(worker.log_path, "".join(traceback.format_exception(exc)))
             result = Worked(
                 state=PrpState.FAILED,
                 base=base,
                 head=None,
                 phases_done=0,
-                error=f"{type(exc).__name__}: {exc}".strip(),
+                error=_reason(exc, worker.log_path),
             )
         self.inbox.put(
             WorkDone(prp_id=worker.prp.id, result=with_usage(result, worker.assessments))
@@ -124,3 +127,11 @@ class Crew:
         if done:
             last = max(done)
             self.ledger.phases_committed(prp_id, len(done), last, done[last])
+
+
+def _reason(exc: Exception, log: Path) -> str:
+    """A failure's reason in words: what the system said for an OSError, else a bug in ce."""
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"ce could not go on with it: {exc.strerror or exc}{where}"
+    return f"a bug in ce stopped it ({type(exc).__name__}: {exc}); the traceback is in {log}"

@@ -147,7 +147,7 @@ class Engine:
             self._check_outside(None)
             status = self._final_status()
             self._hook("post_batch", self.ctx.config.hooks.post_batch, None)
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or the environment (a full disk): stop, resumable
             status = BatchStatus.INTERRUPTED
             self.crew.stop_all()
             raise
@@ -189,6 +189,8 @@ class Engine:
             if merged is not None:  # after the next starts: off the critical path
                 tidy.remove_worktree(self.ctx, self.journal, self.ledger.get(merged), self.emit)
                 merged = None
+            if actions:  # `ce status` reads what started or entered the lane
+                self.recorder.checkpoint(BatchStatus.IN_PROGRESS)
             if any(not isinstance(a, A.Start | A.SendToLane) for a in actions):
                 continue  # what they changed may allow more at once
             try:

@@ -97,13 +97,13 @@ class Journal:
     def read(path: Path) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             return entries
-        for line in text.splitlines():
+        for raw in data.splitlines():
             try:
-                entry = json.loads(line)
-            except ValueError:
+                entry = json.loads(raw.decode("utf-8"))
+            except ValueError:  # UnicodeDecodeError included
                 continue  # a line torn by a crash mid-write: the effect it announced is re-checked
             if isinstance(entry, dict):
                 entries.append(entry)
