@@ -17,8 +17,9 @@ from ce import git
 from ce.core.errors import CeError
 from ce.core.events import PrpState
 from ce.core.names import integration_worktree_name, phases_done
+from ce.run.checkpoint import Checkpoint, SavedPrp
 from ce.run.lock import LOCK_NAME
-from ce.run.state import StateDir, read_checkpoint
+from ce.run.state import StateDir
 
 HEADS = "refs/heads/"
 UNFINISHED = ("IN_PROGRESS", "PAUSED", "INTERRUPTED")
@@ -94,17 +95,10 @@ def checkpoints(state: StateDir, batch_id: str | None) -> list[Path]:
     return sorted(state.root.glob("batch-execution-*.json"))
 
 
-def _results(data: dict[str, Any]) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
-    for number in sorted(data.get("stages", {}), key=int):
-        results += (data["stages"][number].get("results") or {}).values()
-    return results
-
-
 def batch_status(repo: git.Repo, path: Path, now: float | None = None) -> BatchStatusView:
     """Where a batch stands: its checkpoint, corrected by git (branches, commits, worktrees)."""
     try:
-        data = read_checkpoint(path)
+        saved = Checkpoint.read(path)
     except CeError as exc:  # one damaged checkpoint must not hide the other batches
         return BatchStatusView(
             batch_id=path.stem.removeprefix("batch-execution-"),
@@ -116,21 +110,20 @@ def batch_status(repo: git.Repo, path: Path, now: float | None = None) -> BatchS
             prps=(),
             problem=str(exc),
         )
-    results = _results(data)
-    dates = repo.ref_dates([HEADS + r["branch"] for r in results])
+    results = list(saved.results().values())
+    dates = repo.ref_dates([HEADS + r.branch for r in results])
     now = time.time() if now is None else now
     holder = lock_holder(repo.common_dir())
-    running = holder if holder and holder.batch_id == str(data["batch_id"]) else None
-    status = str(data["status"])
-    target = str(data.get("target", ""))
+    running = holder if holder and holder.batch_id == saved.batch_id else None
+    status, target = saved.status.value, saved.target
     stopped = status in UNFINISHED and running is None
     return BatchStatusView(
-        batch_id=str(data["batch_id"]),
+        batch_id=saved.batch_id,
         status=status,
         target=target,
         checkpoint=path,
-        updated_at=data.get("updated_at"),
-        pause_reason=data.get("pause_reason"),
+        updated_at=saved.updated_at,
+        pause_reason=saved.pause_reason,
         prps=tuple(
             _prp_status(repo, r, dates, now, target=target, stopped=stopped) for r in results
         ),
@@ -140,45 +133,45 @@ def batch_status(repo: git.Repo, path: Path, now: float | None = None) -> BatchS
 
 def _prp_status(
     repo: git.Repo,
-    result: dict[str, Any],
+    result: SavedPrp,
     dates: dict[str, float],
     now: float,
     *,
     target: str,
     stopped: bool,
 ) -> PrpStatus:
-    ref = HEADS + result["branch"]
+    ref = HEADS + result.branch
     exists = ref in dates
-    state = result["state"]
+    state = result.state.value
     return PrpStatus(
-        id=result["prp_id"],
+        id=result.prp_id,
         state=INTERRUPTED if stopped and state in _ACTIVE else state,
         phases_done=_phases_done(repo, result, ref if exists else None, target),
-        phases_total=int(result.get("phases_total", 0)),
-        branch=result["branch"],
+        phases_total=result.phases_total,
+        branch=result.branch,
         branch_exists=exists,
-        worktree=result["worktree"],
-        worktree_exists=Path(result["worktree"]).exists(),
+        worktree=result.worktree,
+        worktree_exists=Path(result.worktree).exists(),
         last_commit_age=now - dates[ref] if exists else None,
-        merged_as=result.get("merged_as"),
-        error=result.get("error"),
+        merged_as=result.merged_as,
+        error=result.error,
     )
 
 
-def _phases_done(repo: git.Repo, result: dict[str, Any], ref: str | None, target: str) -> int:
+def _phases_done(repo: git.Repo, result: SavedPrp, ref: str | None, target: str) -> int:
     """The checkpoint's count, or git's when the branch is there: the checkpoint learns a
     PRP's phases when its agent ends, git as each one is committed (and a run killed before
     its checkpoint caught up has more phase commits than the checkpoint says). Before the
     checkpoint records the PRP's base, its branch is counted from the target."""
-    recorded = len(result.get("phases_completed", []))
-    base = result.get("base") or (HEADS + target if target else None)
+    recorded = len(result.phases_completed)
+    base = result.base or (HEADS + target if target else None)
     if ref is None or base is None:
         return recorded
     try:
         commits = repo.commits(base, ref)
     except git.GitError:
         return recorded
-    found = phases_done((c.subject for c in commits), result["prp_id"])
+    found = phases_done((c.subject for c in commits), result.prp_id)
     return max(recorded, len(found))
 
 
@@ -238,13 +231,14 @@ class CleanupReport:
 def checkpoint_leftovers(path: Path) -> tuple[str, list[Leftover]]:
     """The target and the PRPs a checkpoint names; an unreadable checkpoint names none."""
     try:
-        data = read_checkpoint(path)
+        saved = Checkpoint.read(path)
     except CeError:
         return "", []
     prps = [
-        Leftover(id=r["prp_id"], branch=r["branch"], worktree=r["worktree"]) for r in _results(data)
+        Leftover(id=r.prp_id, branch=r.branch, worktree=r.worktree)
+        for r in saved.results().values()
     ]
-    return str(data.get("target", "")), prps
+    return saved.target, prps
 
 
 def cleanup_batch(

@@ -44,13 +44,6 @@ class StateDir:
         return self.root / "run" / prp_id
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint as plain data (validated by `run.checkpoint.Checkpoint`)."""
-    from ce.run.checkpoint import Checkpoint
-
-    return Checkpoint.read(path).model_dump(mode="json")
-
-
 class Journal:
     """Append-only JSON lines, fsynced: an intent before each effect that matters, a fact after.
 
