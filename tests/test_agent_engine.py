@@ -27,7 +27,7 @@ from ce.cli import run
 from ce.cli.batch import run_context
 from ce.config import Config
 from ce.run.gate import AGENT_STAGGER_SECONDS, LaunchGate, stagger_seconds
-from ce.run.load import RunOptions, load
+from ce.run.load import Overrides, RunOptions, load
 from ce.run.state import Journal
 
 _REPORT = re.compile(r"^fake-agent (.*)$", re.MULTILINE)
@@ -89,7 +89,9 @@ def run_fake(
 ) -> tuple[int, dict[str, Any], str]:
     """`ce batch-exe --batch 7 --json` with the fake agent as the executor."""
     monkeypatch.chdir(repo)
-    context = replace(load(RunOptions(batch="7", **options), repo), executor=FakeAgent())
+    resume = bool(options.pop("resume", False))
+    chosen = RunOptions(batch="7", resume=resume, overrides=Overrides(**options))
+    context = replace(load(chosen, repo), executor=FakeAgent())
     code = run_context(context, as_json=True, quiet=False)
     out = capsys.readouterr()
     return code, json.loads(out.out), out.err

@@ -16,7 +16,7 @@ from ce.cli.hints import resume_command
 from ce.cli.signals import stop_on_signals
 from ce.core.outcome import ReportPaths, Summary
 from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES
-from ce.run.load import BatchContext, RunOptions, load
+from ce.run.load import BatchContext, Overrides, RunOptions, load
 from ce.secrets import mask_data
 from ce.ui.board import BoardState
 from ce.ui.live import Progress, progress_for
@@ -121,17 +121,19 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
         batch=batch,
         stage=params["stage"],
         resume=params["resume"],
-        executor=params["executor"],
-        model=params["model"],
-        max_parallel=params["max_parallel"],
-        timeout_minutes=params["timeout"],
         continue_on_error=params["continue_on_error"],
-        auto_review=False if params["no_auto_review"] else None,
-        schedule=params["schedule"],
-        conflict_policy=params["on_conflict"],
-        push=params["push"],
-        max_budget_usd=params["max_budget_usd"],
-        batch_budget_usd=params["batch_budget_usd"],
+        overrides=Overrides(
+            executor=params["executor"],
+            model=params["model"],
+            max_parallel=params["max_parallel"],
+            timeout_minutes=params["timeout"],
+            auto_review=False if params["no_auto_review"] else None,
+            schedule=params["schedule"],
+            conflict_policy=params["on_conflict"],
+            push=params["push"],
+            max_budget_usd=params["max_budget_usd"],
+            batch_budget_usd=params["batch_budget_usd"],
+        ),
     )
     if params["dry_run"]:
         return _dry_run(options, as_json=params["as_json"])

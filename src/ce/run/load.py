@@ -24,24 +24,31 @@ from ce.run.worktree_env import WorktreeSettings, relpath
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunOptions:
-    """What the user asked for on the command line (None: take the configuration's value)."""
+class Overrides:
+    """Flags that override the configuration (None: take the configuration's value)."""
 
-    prps: tuple[str, ...] = ()
-    batch: str | None = None
-    stage: int | None = None
-    resume: bool = False
     executor: str | None = None
     model: str | None = None
     max_parallel: int | None = None
     timeout_minutes: float | None = None
-    continue_on_error: bool = False
     auto_review: bool | None = None
     schedule: str | None = None
     conflict_policy: str | None = None
     push: bool | None = None
     max_budget_usd: float | None = None  # per PRP: the agent preset's own budget flag
     batch_budget_usd: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """What the user asked for on the command line."""
+
+    prps: tuple[str, ...] = ()
+    batch: str | None = None
+    stage: int | None = None
+    resume: bool = False
+    continue_on_error: bool = False
+    overrides: Overrides = Overrides()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,15 +116,16 @@ def _branch_name(prp_id: str, title: str) -> str:
 
 
 def config_overrides(options: RunOptions) -> dict[str, object]:
+    flags = options.overrides
     return {
-        "executor": options.executor,
-        "max_parallel": options.max_parallel,
-        "timeout_minutes": options.timeout_minutes,
-        "auto_review": options.auto_review,
-        "schedule": options.schedule,
-        "conflict_policy": options.conflict_policy,
-        "push": options.push,
-        "batch_budget_usd": options.batch_budget_usd,
+        "executor": flags.executor,
+        "max_parallel": flags.max_parallel,
+        "timeout_minutes": flags.timeout_minutes,
+        "auto_review": flags.auto_review,
+        "schedule": flags.schedule,
+        "conflict_policy": flags.conflict_policy,
+        "push": flags.push,
+        "batch_budget_usd": flags.batch_budget_usd,
     }
 
 
@@ -153,13 +161,15 @@ def open_repository(cwd: Path) -> tuple[git.Repo, Path]:
 
 def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> BatchContext:
     repo, root = open_repository(cwd)
-    config = with_prp_budget(load_config(root, config_overrides(options)), options.max_budget_usd)
+    config = with_prp_budget(
+        load_config(root, config_overrides(options)), options.overrides.max_budget_usd
+    )
     prp_dir = root / config.prp_dir
     prps, warnings, found_batch = _select(options, prp_dir, cwd)
     done = frozenset(p.id for p in prps if p.status_class is StatusClass.DONE)
     missing = {d for p in prps for d in p.dependencies} - {p.id for p in prps}
     external = find_external(prp_dir, sorted(missing)) if missing else {}
-    plan = plan_batch(prps, external=external, model_override=options.model)
+    plan = plan_batch(prps, external=external, model_override=options.overrides.model)
     batch_id = found_batch or _batch_id(prps)
     executor = make_executor(config.executor, config)
     state = StateDir.of(root)
