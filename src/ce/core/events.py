@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 
 class PrpState(enum.Enum):
@@ -67,13 +66,21 @@ class Health(enum.Enum):
     STALLED = "STALLED"
 
 
-def _now() -> float:
-    return time.time()
+UNSTAMPED = -1.0  # not stamped yet: the engine's listener stamps it from its clock
 
 
 @dataclass(frozen=True, kw_only=True)
 class Event:
-    at: float = field(default_factory=_now)
+    at: float = UNSTAMPED
+
+
+def stamping(listener: Listener, clock: Callable[[], float]) -> Listener:
+    """`listener`, with every event that carries no time stamped from `clock` first."""
+
+    def stamp(event: Event) -> None:
+        listener(event if event.at != UNSTAMPED else replace(event, at=clock()))
+
+    return stamp
 
 
 @dataclass(frozen=True, kw_only=True)

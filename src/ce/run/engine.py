@@ -14,7 +14,15 @@ from collections.abc import Callable
 from datetime import date
 
 from ce.core.errors import CeError, NextStep, Step
-from ce.core.events import BatchFinished, BatchStarted, Listener, Notice, NoticeLevel, PrpState
+from ce.core.events import (
+    BatchFinished,
+    BatchStarted,
+    Listener,
+    Notice,
+    NoticeLevel,
+    PrpState,
+    stamping,
+)
 from ce.core.outcome import BatchStatus
 from ce.run import scheduler, selection, tidy, worktree_env
 from ce.run.checkpoint import Checkpoint
@@ -46,6 +54,7 @@ class Engine:
         today: date | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        listener = stamping(listener, clock)  # events are stamped here, from one clock
         self.ctx, self.emit = ctx, listener
         self.plan, self.settings = selection.scheduling(ctx)
         stages = len(self.plan.stages)
