@@ -24,6 +24,12 @@ from ce.core.errors import CeError
 from ce.proc import Completed, ProcessError, run
 
 MIN_GIT = (2, 38)  # `git merge-tree --write-tree`
+# Every git call has a time limit (a hook, a lock, a network mount must not hang a batch):
+# generous, for pushes and worktree adds in large repositories; `CE_GIT_TIMEOUT` overrides it.
+DEFAULT_TIMEOUT = 600.0
+# For ce's own steps that need no hook (its integration worktree, its worktree adds, its
+# checkpoint commits): a hook an agent installed must not run, let alone block the lane.
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 LOCK_NAME = "ce-worktree.lock"
 
 # After pre-commit's `no_git_env`: what may pass through is transport, config and identity.
@@ -101,6 +107,15 @@ def _keep(name: str) -> bool:
     )
 
 
+def timeout_seconds() -> float:
+    """The time limit of one git call: `CE_GIT_TIMEOUT` (seconds), else DEFAULT_TIMEOUT."""
+    configured = os.environ.get("CE_GIT_TIMEOUT", "")
+    try:
+        return float(configured) if float(configured) > 0 else DEFAULT_TIMEOUT
+    except ValueError:
+        return DEFAULT_TIMEOUT
+
+
 def _git(
     args: Sequence[str],
     *,
@@ -108,14 +123,20 @@ def _git(
     check: bool = True,
     input: str | None = None,
     extra_env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
 ) -> Completed:
     argv = ("git", *args)
     env = git_env() | dict(extra_env or {})
     try:
-        completed = run(argv, cwd=cwd, env=env, check=False, input=input)
-    except ProcessError as exc:  # git missing, or cwd gone
+        completed = run(
+            argv, cwd=cwd, env=env, check=False, input=input, timeout=timeout or timeout_seconds()
+        )
+    except ProcessError as exc:  # git missing, cwd gone, or out of time
+        reason = exc.reason
+        if reason and reason.startswith("timed out"):
+            reason += " (CE_GIT_TIMEOUT=<seconds> raises the limit)"
         raise GitError(
-            argv=exc.argv, returncode=exc.returncode, stderr=exc.stderr, reason=exc.reason
+            argv=exc.argv, returncode=exc.returncode, stderr=exc.stderr, reason=reason
         ) from exc
     if check and completed.returncode != 0:
         raise GitError.from_completed(completed)
@@ -176,9 +197,11 @@ class Repo:
     def __repr__(self) -> str:
         return f"Repo({str(self.path)!r})"
 
-    def git(self, *args: str, check: bool = True, input: str | None = None) -> Completed:
+    def git(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float | None = None
+    ) -> Completed:
         """Run `git <args>` here. Prefer a typed method; add one when a caller needs it."""
-        return _git(args, cwd=self.path, check=check, input=input)
+        return _git(args, cwd=self.path, check=check, input=input, timeout=timeout)
 
     def _line(self, *args: str, input: str | None = None) -> str:
         return self.git(*args, input=input).stdout.rstrip("\n")
@@ -400,6 +423,37 @@ class Repo:
         output = self.git("ls-tree", "-z", "--end-of-options", commit, "--", path).stdout
         return output.split(" ", 1)[0] if output else None
 
+    def set_ref(self, ref: str, commit: str, message: str) -> None:
+        """Point `ref` (refs/...) at `commit`, whatever it held (ce's own refs under refs/ce/)."""
+        self.git("update-ref", "-m", message, ref, commit)
+
+    def delete_refs(self, refs: Sequence[str]) -> None:
+        """Delete `refs` in one call; absent ones are fine."""
+        if refs:
+            self.git("update-ref", "--stdin", input="".join(f"delete {ref}\n" for ref in refs))
+
+    def git_path(self, name: str) -> Path:
+        """The absolute path of `name` in this checkout's git dir (`index`, `HEAD`, ...)."""
+        return Path(self._line("rev-parse", "--path-format=absolute", "--git-path", name))
+
+    def is_bare(self) -> bool:
+        return self._line("rev-parse", "--is-bare-repository") == "true"
+
+    def index_matches(self, tree: str) -> bool:
+        """Whether the index holds exactly `tree` (what is staged; the files are not looked at)."""
+        return self._answer("diff-index", "--cached", "--quiet", tree, "--") == 0
+
+    def two_tree_checkout(self, old: str, new: str, index_file: Path) -> Completed:
+        """`read-tree -m -u old new` on `index_file`: the files here go from `old` to `new`
+        like a checkout, refusing (and changing nothing) when a local change or an untracked
+        file is in the way. No hook runs."""
+        return _git(
+            [*NO_HOOKS, "read-tree", "-m", "-u", old, new],
+            cwd=self.path,
+            check=False,
+            extra_env={"GIT_INDEX_FILE": str(index_file)},
+        )
+
     def merge_ff_only(self, rev: str) -> None:
         """Fast-forward this checkout to `rev`; git refuses if local changes are in the way."""
         self.git("merge", "--ff-only", "--quiet", "--end-of-options", rev)
@@ -417,7 +471,9 @@ class Repo:
             return None
         # --no-verify: this saves an agent's work; the user's hooks must not make us lose it
         # (ce validates the result itself).
-        self.git("commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", input=message)
+        self.git(
+            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", input=message
+        )
         return self.rev_parse("HEAD")
 
     def commit_paths(self, paths: Sequence[str], message: str) -> str | None:
@@ -431,8 +487,9 @@ class Repo:
         if self._answer("diff", "--cached", "--quiet", "--", *paths) == 0:
             return None
         self.git(
-            "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths, input=message
-        )
+            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths,
+            input=message,
+        )  # fmt: skip
         return self.rev_parse("HEAD")
 
     def upstream(self, branch: str) -> tuple[str, str] | None:
@@ -470,14 +527,15 @@ class Repo:
     def commit_tracked(self, paths: Sequence[str], message: str) -> str:
         """Commit the working-tree content of tracked `paths` only; returns the new HEAD."""
         self.git(
-            "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths, input=message
-        )
+            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths,
+            input=message,
+        )  # fmt: skip
         return self.rev_parse("HEAD")
 
     def force_checkout_detached(self, commit: str) -> None:
         """Make this (integration) worktree exactly `commit`: local changes and untracked
         files are thrown away; ignored files (caches, virtualenvs) are kept."""
-        self.git("checkout", "--quiet", "--force", "--detach", commit)
+        self.git(*NO_HOOKS, "checkout", "--quiet", "--force", "--detach", commit)
         self.git("clean", "--quiet", "--force", "-d")
 
     # -- worktrees and branches (serialized) -------------------------------------------------
@@ -502,8 +560,8 @@ class Repo:
         no_checkout = [] if sparse is None else ["--no-checkout"]
         with self.worktree_lock(), self._undo_failed_add(target, branch):
             self.git(
-                "worktree", "add", "--no-track", *no_checkout, "-b", branch, "--", str(target),
-                base,
+                *NO_HOOKS, "worktree", "add", "--no-track", *no_checkout, "-b", branch, "--",
+                str(target), base,
             )  # fmt: skip
             if sparse is not None:
                 Repo(target)._check_out_sparse(sparse)
@@ -516,7 +574,7 @@ class Repo:
         target = self._absolute(path)
         no_checkout = [] if sparse is None else ["--no-checkout"]
         with self.worktree_lock(), self._undo_failed_add(target, None):
-            self.git("worktree", "add", *no_checkout, "--", str(target), branch)
+            self.git(*NO_HOOKS, "worktree", "add", *no_checkout, "--", str(target), branch)
             if sparse is not None:
                 Repo(target)._check_out_sparse(sparse)
 
@@ -531,14 +589,14 @@ class Repo:
         """
         listed = "".join(f"{directory}\n" for directory in directories)
         self.git("sparse-checkout", "set", "--cone", "--stdin", input=listed)
-        self.git("read-tree", "-mu", "HEAD")
+        self.git(*NO_HOOKS, "read-tree", "-mu", "HEAD")
         self.git("config", "--worktree", "core.sparseCheckout", "false")
 
     def add_detached_worktree(self, path: Path, commit: str) -> None:
         """A new worktree at `path` with HEAD detached at `commit` (the integration worktree)."""
         target = self._absolute(path)
         with self.worktree_lock(), self._undo_failed_add(target, None):
-            self.git("worktree", "add", "--detach", "--", str(target), commit)
+            self.git(*NO_HOOKS, "worktree", "add", "--detach", "--", str(target), commit)
 
     def remove_worktree(self, path: Path, force: bool = False) -> None:
         """Remove a worktree; `force` also drops its uncommitted changes."""

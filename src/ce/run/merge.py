@@ -2,14 +2,18 @@
 
 merge-tree → commit-tree (two parents) → validate the merged tree in a detached integration
 worktree (skipped when it is the very tree already validated on the branch) → a status commit
-for the PRP file → compare-and-swap of the target. The user's working tree is only ever moved by
-`merge --ff-only` in the checkout that holds the target, which git refuses rather than overwrite
-local changes.
+for the PRP file → compare-and-swap of the target. A checkout that holds the target is brought
+along under its index lock, or left untouched (`ce.run.advance`, docs/merge-safety.md).
+
+Every object the lane relies on is held by a ref until it is merged or released, so that `git gc`
+cannot prune it: `refs/ce/<batch>/head/<prp>` (the validated head) and
+`refs/ce/<batch>/merge/<prp>` (the merge commit, from its creation to the advance).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +22,7 @@ from ce import git
 from ce.config import ValidateConfig
 from ce.core.events import LaneStep, Listener, MergeStep
 from ce.core.names import merge_subject
+from ce.run import advance
 from ce.run.record import LevelResult
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
@@ -79,6 +84,7 @@ class MergeLane:
         listener: Listener,
         resuming: bool = False,
         on_integration_created: Callable[[Path], None] | None = None,
+        batch_id: str = "lane",
     ) -> None:
         self.checkout = checkout
         self.target = target
@@ -90,13 +96,16 @@ class MergeLane:
         self.resuming = resuming  # an earlier run may have merged some PRPs already
         self.on_integration_created = on_integration_created
         self.validated_trees: set[str] = set()
+        self.refs = f"refs/ce/{_ref_part(batch_id)}"
 
     def merge(self, req: MergeRequest) -> MergeResult:
         self.validated_trees.add(self.checkout.rev_parse(f"{req.head}^{{tree}}"))
+        self.checkout.set_ref(self._held("head", req.prp_id), req.head, "ce: validated head")
         for _ in range(_MAX_RACES):
             old = self.checkout.rev_parse(self.ref)
             existing = self.find_merge(req.prp_id, req.head) if self.resuming else None
             if existing is not None:
+                self.release(req.prp_id)
                 return MergeResult(outcome=MergeOutcome.MERGED, commit=existing, tip=old)
             result = self._attempt(req, old)
             if result is not None:
@@ -105,6 +114,18 @@ class MergeLane:
             outcome=MergeOutcome.BLOCKED,
             message=f"{self.target} kept moving while merging {req.prp_id}; try --resume",
         )
+
+    def release(self, prp_id: str) -> None:
+        """Drop the refs that hold this PRP's objects: once it is merged (the target holds
+        them) or removed from the batch."""
+        self.checkout.delete_refs([self._held(kind, prp_id) for kind in ("head", "merge")])
+
+    def release_all(self) -> None:
+        """Drop every ref this batch's lane holds (`ce cleanup`, the end of a batch)."""
+        self.checkout.delete_refs(list(self.checkout.ref_tips([f"{self.refs}/"])))
+
+    def _held(self, kind: str, prp_id: str) -> str:
+        return f"{self.refs}/{kind}/{_ref_part(prp_id)}"
 
     def find_merge(self, prp_id: str, head: str) -> str | None:
         """The merge commit of this PRP on the target, if an earlier attempt or run made it."""
@@ -125,6 +146,7 @@ class MergeLane:
         commit = self.checkout.commit_tree(
             merged.tree, [old, req.head], merge_subject(req.prp_id, req.title)
         )
+        self.checkout.set_ref(self._held("merge", req.prp_id), commit, "ce: merge to validate")
         validation = self._validate(req, merged.tree, old, commit)
         if first_failure(validation) is not None:
             return MergeResult(outcome=MergeOutcome.INVALID, commit=commit, validation=validation)
@@ -133,16 +155,18 @@ class MergeLane:
         self.emit(
             MergeStep(prp=req.prp_id, step=LaneStep.ADVANCE, detail=f"{self.target} → {tip[:10]}")
         )
-        advanced = self._advance(old, tip)
-        if advanced is None:
+        advanced = advance.advance(self.checkout, self.ref, old, tip)
+        if advanced.moved is None:
             return None
-        if not advanced:
+        if not advanced.moved:
             return MergeResult(
                 outcome=MergeOutcome.BLOCKED,
                 commit=commit,
-                message=self._blocked_message(req),
+                message=f"{req.prp_id} is validated and ready, but {self.target} was not "
+                f"advanced: {advanced.reason} Then run again with --resume.",
             )
         self.journal.fact("merged", prp=req.prp_id, merge=commit, tip=tip)
+        self.release(req.prp_id)
         self.emit(MergeStep(prp=req.prp_id, step=LaneStep.MERGED, detail=commit[:10]))
         return MergeResult(
             outcome=MergeOutcome.MERGED, commit=commit, tip=tip, validation=validation
@@ -180,37 +204,14 @@ class MergeLane:
         for _ in range(_MAX_RACES):
             old = self.checkout.rev_parse(self.ref)
             tree = self.checkout.tree_with_file(old, path, text)
-            advanced = self._advance(old, self.checkout.commit_tree(tree, [old], message))
-            if advanced is not None:
-                return advanced
+            commit = self.checkout.commit_tree(tree, [old], message)
+            advanced = advance.advance(self.checkout, self.ref, old, commit)
+            if advanced.moved is not None:
+                return advanced.moved
         return False
 
-    def _advance(self, old: str, new: str) -> bool | None:
-        """True: moved. False: blocked by the user's checkout. None: lost a race, recompute."""
-        holder = self._holder()
-        if holder is None:
-            return True if self.checkout.update_ref(self.ref, new, old) else None
-        repo = git.Repo(holder)
-        try:
-            repo.merge_ff_only(new)
-        except git.GitError:
-            if repo.try_rev_parse("HEAD") != old or repo.current_branch() != self.target:
-                return None
-            return False
-        return True
 
-    def _holder(self) -> Path | None:
-        if self.checkout.current_branch() == self.target:
-            return self.checkout.path
-        for info in self.checkout.worktrees():
-            if info.branch == self.ref:
-                return Path(info.path)
-        return None
-
-    def _blocked_message(self, req: MergeRequest) -> str:
-        holder = self._holder()
-        return (
-            f"{req.prp_id} is validated and ready, but the checkout at {holder} (on {self.target}) "
-            "refused the fast-forward: it has local changes or untracked files that the merge "
-            "would overwrite. Commit or move them away, then run again with --resume."
-        )
+def _ref_part(name: str) -> str:
+    """`name` as one component of a ref (`git check-ref-format`): `PRP-43.2.1` stays as is."""
+    part = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "-", name).strip(".-")
+    return part + "-" if part.endswith(".lock") else part or "-"
