@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shlex
 import shutil
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from ce.run.record import LevelResult
 
 LEVELS = (1, 2, 3, 4)
 _OUTPUT_TAIL = 40
+SCAN_CAP = 8 * 1024 * 1024  # what a file scan reads of one file at most
+_CONFIG_CAP = 1024 * 1024  # package.json, Makefile, pyproject.toml read to detect the tests
 _MARKER = re.compile(r"^(<{7} |>{7} )", re.MULTILINE)
 # run/orchestrator.py still matches subjects with this; new code asks ce.core.names.
 
@@ -79,12 +83,69 @@ def run_levels(
     gates: dict[int, _Gate] = {1: _level1, 2: _level2, 3: _level3, 4: _level4}
     changes = _Changes(target)
     results: dict[str, LevelResult] = {}
+    before = _tracked_state(changes.repo)
     for level in sorted(set(levels)):
         result = gates[level](target, config, env, changes)
+        changed = _changed_since(changes.repo, before)
+        if changed:
+            # What passed is the tree the check produced, not what is committed (and merged).
+            errors = [f"changed tracked files: {', '.join(changed)}", *result.errors]
+            result = LevelResult(passed=False, errors=errors)
         results[level_key(level)] = result
         if not result.passed:
             break
     return results
+
+
+_Stamp = tuple[int, int, int] | None
+
+
+def _tracked_state(repo: git.Repo) -> dict[str, _Stamp]:
+    """The tracked files with uncommitted changes, each with its (inode, size, mtime)."""
+    return {name: _stamp(repo.path / name) for name in repo.dirty_tracked()}
+
+
+def _changed_since(repo: git.Repo, before: dict[str, _Stamp]) -> list[str]:
+    """The tracked files a check changed: newly changed, rewritten again, or restored."""
+    now = _tracked_state(repo)
+    return sorted(
+        name for name in now.keys() | before.keys() if now.get(name, 0) != before.get(name, 0)
+    )
+
+
+def _stamp(path: Path) -> _Stamp:
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def read_regular(path: Path, cap: int = SCAN_CAP) -> bytes | None:
+    """The first `cap` bytes of `path` if it is a regular file; None for a symlink (never
+    followed), a FIFO, a device, a directory or a file that cannot be read. Never blocks."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lstat
+            return None
+        return handle.read(cap)
+
+
+def _read_text(path: Path) -> str | None:
+    """`read_regular` as UTF-8; None when it is not (a file cut at the cap may end
+    mid-character)."""
+    data = read_regular(path, SCAN_CAP)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8", errors="strict" if len(data) < SCAN_CAP else "ignore")
+    except UnicodeDecodeError:
+        return None
 
 
 def _command_for(level: int, target: ValidationTarget, config: ValidateConfig) -> str | None:
@@ -152,10 +213,8 @@ def _structure_errors(changes: _Changes, target: ValidationTarget, prp: Prp) -> 
 def _conflict_marker_errors(changes: _Changes, target: ValidationTarget) -> list[str]:
     errors = []
     for name in changes.files:
-        path = target.worktree / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        text = _read_text(target.worktree / name)
+        if text is None:
             continue
         if _MARKER.search(text) and "\n=======" in text:
             errors.append(f"conflict markers in {name}")
@@ -173,14 +232,17 @@ def _level2(
         return run_command(command, target, config, env)
     errors = []
     for name in changes.files:
-        if name.endswith(".py") and (target.worktree / name).is_file():
+        if name.endswith(".py"):
             errors += _compile_errors(target.worktree / name, name)
     return LevelResult(passed=not errors, errors=errors)
 
 
 def _compile_errors(path: Path, name: str) -> list[str]:
+    source = read_regular(path, SCAN_CAP + 1)
+    if source is None or len(source) > SCAN_CAP:
+        return []  # not a regular file (a symlink is not followed), or too large to judge
     try:
-        compile(path.read_bytes(), name, "exec", dont_inherit=True)
+        compile(source, name, "exec", dont_inherit=True)
     except SyntaxError as exc:
         return [f"{name}:{exc.lineno}: {exc.msg}"]
     except ValueError as exc:  # e.g. null bytes
@@ -205,10 +267,10 @@ def _level3(
 
 def detect_test_command(root: Path) -> Sequence[str] | None:
     """pytest, npm test or make test, when the repository clearly uses one of them."""
-    package = root / "package.json"
-    if package.is_file():
+    package = _read_config(root / "package.json")
+    if package is not None:
         try:
-            scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts", {})
+            scripts = json.loads(package).get("scripts", {})
         except (ValueError, AttributeError):
             scripts = {}
         if isinstance(scripts, dict) and "test" in scripts:
@@ -217,18 +279,23 @@ def detect_test_command(root: Path) -> Sequence[str] | None:
         if (root / "uv.lock").is_file() and shutil.which("uv"):
             return ["uv", "run", "pytest", "-q"]
         return ["python3", "-m", "pytest", "-q"]
-    makefile = root / "Makefile"
-    if makefile.is_file() and re.search(r"^test:", makefile.read_text("utf-8", "replace"), re.M):
+    makefile = _read_config(root / "Makefile")
+    if makefile is not None and re.search(r"^test:", makefile, re.M):
         return ["make", "test"]
     return None
+
+
+def _read_config(path: Path) -> str | None:
+    data = read_regular(path, _CONFIG_CAP)
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def _uses_pytest(root: Path) -> bool:
     if (root / "pytest.ini").is_file() or (root / "conftest.py").is_file():
         return True
     for name, marker in (("pyproject.toml", "[tool.pytest"), ("setup.cfg", "[tool:pytest]")):
-        path = root / name
-        if path.is_file() and marker in path.read_text("utf-8", "replace"):
+        text = _read_config(root / name)
+        if text is not None and marker in text:
             return True
     return False
 
