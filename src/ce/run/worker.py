@@ -347,7 +347,8 @@ class Worker:
             prp_relpath=self.crew.ctx.relpath(self.prp),
         )
         environ = dict(os.environ) | self.extra_env
-        results = run_levels(target, self.crew.ctx.config.validation, (1, 2, 3, 4), environ)
+        with worktree_env.committed_only(self.path, self.crew.ctx.state.scratch(self.prp.id)):
+            results = run_levels(target, self.crew.ctx.config.validation, (1, 2, 3, 4), environ)
         failure = first_failure(results)
         if failure is None:
             return replace(judged, state=PrpState.VALIDATED, validation=results)

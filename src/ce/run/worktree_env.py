@@ -14,22 +14,29 @@ own block of ports; for large repositories, only the paths its PRP works on (spa
 
 A worktree is prepared once: a marker in its git admin dir (removed with the worktree) says so,
 so a resumed run prepares a worktree it re-creates and leaves alone one it adopts as it is.
+
+Validated means committed (I3): what is untracked or ignored right after preparing (the
+included files, what `setup` made) is the environment, recorded beside the marker;
+`committed_only` moves anything else untracked or ignored (an agent's generated files) out of
+the worktree while the checks run, and puts it back after. Nothing is deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import shlex
 import shutil
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from ce import git, proc
 from ce.config import Config
+from ce.core.errors import CeError
 from ce.core.paths import cone, is_literal, normalize_path
 from ce.fsio import append_log
 from ce.prp.model import Prp
@@ -37,6 +44,8 @@ from ce.secrets import log_filter
 
 INCLUDE_FILE = ".worktreeinclude"
 READY_MARKER = "ce-prepared"
+ENVIRONMENT_LIST = "ce-environment"  # beside the marker: the untracked files ce prepared
+ASIDE_DIR = "aside"  # in the PRP's scratch directory: files kept out of validation
 _MAX_PORT = 65535
 
 
@@ -114,8 +123,70 @@ def prepare(
         )
         if error is not None:
             return error
+    record_environment(worktree)
     marker.write_text(f"{prp.id}\n", encoding="utf-8")
     return None
+
+
+def record_environment(worktree: Path) -> None:
+    """Remember what is untracked or ignored now (just prepared): the environment ce made."""
+    listed = "".join(f"{name}\0" for name in _untracked(worktree))
+    (_admin_dir(worktree) / ENVIRONMENT_LIST).write_text(listed, encoding="utf-8")
+
+
+def _untracked(worktree: Path) -> list[str]:
+    """Untracked files, ignored ones too; a directory with nothing tracked in it as `dir/`."""
+    output = git.Repo(worktree).git("ls-files", "-z", "--others", "--directory").stdout
+    return [name for name in output.split("\0") if name]
+
+
+@contextlib.contextmanager
+def committed_only(worktree: Path, scratch: Path) -> Iterator[list[str]]:
+    """While the block runs (validation), the worktree holds its committed files and the
+    environment ce prepared, nothing else: other untracked or ignored files wait in
+    `scratch/aside`, and come back after (a file a check made meanwhile wins; the other stays
+    in `scratch/aside`). Yields what was moved. A worktree prepared without a record: no-op."""
+    record = _admin_dir(worktree) / ENVIRONMENT_LIST
+    for left in scratch.glob(f"{ASIDE_DIR}*"):  # by a run killed during validation
+        _put_back(left, worktree, _listed(left))
+    if not record.is_file():
+        yield []
+        return
+    aside = _empty_dir(scratch)
+    prepared = set(record.read_text(encoding="utf-8").split("\0"))
+    moved = [name for name in _untracked(worktree) if name not in prepared]
+    try:
+        _move(worktree, aside, moved)
+        yield moved
+    finally:
+        _put_back(aside, worktree, moved)
+
+
+def _empty_dir(scratch: Path) -> Path:
+    """`scratch/aside`, or `aside-2`, ... when files that could not go back are in it."""
+    for number in range(1, 1000):
+        aside = scratch / (ASIDE_DIR if number == 1 else f"{ASIDE_DIR}-{number}")
+        if not _listed(aside):
+            return aside
+    raise CeError(f"{scratch} is full of files set aside during validation: look at them")
+
+
+def _listed(aside: Path) -> list[str]:
+    if not aside.is_dir():
+        return []
+    files = (path for path in aside.rglob("*") if path.is_symlink() or not path.is_dir())
+    return [str(path.relative_to(aside)) for path in files]
+
+
+def _move(source: Path, target: Path, names: Sequence[str]) -> None:
+    for name in (name.rstrip("/") for name in names):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source / name, target / name)
+
+
+def _put_back(aside: Path, worktree: Path, names: Sequence[str]) -> None:
+    back = [n for n in names if os.path.lexists(aside / n.rstrip("/"))]
+    _move(aside, worktree, [n for n in back if not os.path.lexists(worktree / n.rstrip("/"))])
 
 
 def _listing(names: Sequence[str], most: int = 20) -> str:
