@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ce import git
 from ce.config import ValidateConfig
-from ce.run.state import LevelResult
+from ce.run.record import LevelResult
 from ce.run.validate import ValidationTarget, level_key, run_levels
 
 _PY = sys.executable
