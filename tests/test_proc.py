@@ -232,3 +232,47 @@ def test_kill_pgid_stops_a_group_recorded_by_an_earlier_run(tmp_path: Path) -> N
 
 def test_group_alive_of_a_group_that_never_existed() -> None:
     assert not group_alive(2**22 + 12345)  # above the default pid_max
+
+
+# -- escapes (issue 13 case 12, I7) -------------------------------------------------------------
+
+_ESCAPE = "setsid sh -c 'echo $$ > {pid}; exec sleep 1000' > /dev/null 2>&1 &"
+
+
+def _escaped_pid(path: Path) -> int:
+    assert _wait_for(lambda: path.is_file() and path.read_text().strip() != "")
+    return int(path.read_text())
+
+
+def test_stop_group_stops_what_left_the_group_with_setsid(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    child = _spawn(tmp_path, _ESCAPE.format(pid=pid_file) + " sleep 60")
+    escaped = _escaped_pid(pid_file)
+    assert os.getpgid(escaped) != child.pgid  # out of the group, for real
+    stop_group(child, grace=2)
+    assert _wait_for(lambda: not _running(escaped))
+
+
+def test_stop_group_stops_a_double_forked_setsid_daemon(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    child = _spawn(tmp_path, f"( {_ESCAPE.format(pid=pid_file)} ); sleep 60")
+    escaped = _escaped_pid(pid_file)
+    stop_group(child, grace=2)
+    assert _wait_for(lambda: not _running(escaped))
+
+
+def test_a_command_is_judged_by_its_exit_not_by_its_pipes_closing(tmp_path: Path) -> None:
+    """A check that exits 0 and leaves a daemon holding its stdout passes promptly."""
+    pid_file = tmp_path / "pid"
+    script = f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 1000' & echo done; exit 0"
+    started = time.monotonic()
+    done = run(["sh", "-c", script], timeout=60, contain=True)
+    assert time.monotonic() - started < 15
+    assert (done.returncode, done.stdout) == (0, "done\n")
+    assert _wait_for(lambda: not _running(_escaped_pid(pid_file)))
+
+
+def test_contain_stops_a_setsid_daemon_that_closed_its_pipes(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    run(["sh", "-c", _ESCAPE.format(pid=pid_file) + " sleep 0.5"], contain=True)
+    assert _wait_for(lambda: not _running(_escaped_pid(pid_file)))

@@ -8,8 +8,11 @@ session, so everything it starts stays in its group unless it leaves on purpose,
 first spawns a group, so members orphaned by their parent (a double-forked daemon) are
 re-parented to us and reaped by `stop_group` instead of lingering as zombies.
 
-Limit: a descendant that calls `setsid()` or `setpgid()` leaves the group and escapes
-`stop_group`; nothing short of cgroups can follow it.
+A descendant that calls `setsid()` or `setpgid()` leaves the group, but not its environment:
+every child gets its own `CE_RUN_TOKEN`, and stopping it also stops every process whose
+environment carries that token (Linux /proc; a process that clears its environment still
+escapes). A command is judged by its exit status: once it exited, its pipes get a moment to
+close, then whatever still holds them is stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import itertools
 import os
 import re
 import shlex
@@ -36,6 +40,10 @@ _STDERR_TAIL_LINES = 20
 _DRAIN_SECONDS = 5.0  # after killing a timed-out group, how long its pipes may take to close
 _KILL_WAIT_SECONDS = 5.0  # after SIGKILL, how long the group may take to disappear
 _POLL_SECONDS = 0.05
+_EXITED_DRAIN_SECONDS = 2.0  # after the leader exited, how long its pipes may stay open
+_STEP_SECONDS = 0.1  # how often `run` looks whether the leader exited while its pipes are open
+RUN_MARK = "CE_RUN_TOKEN"  # marks everything a child started, setsid or not
+_TOKENS = itertools.count(1)
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 _EXIT_NOT_FOUND = 127  # the shell's codes for "command not found" / "cannot execute"
 _EXIT_CANNOT_EXECUTE = 126
@@ -99,60 +107,104 @@ def run(
     check: bool = True,
     input: str | None = None,  # the name subprocess uses
     timeout: float | None = None,
+    contain: bool = False,
 ) -> Completed:
     """Run `argv` to completion and capture its output.
 
     Output is utf-8 with undecodable bytes replaced; newlines are kept as written (no
     universal-newline translation, so file contents read through git survive a round trip).
     The child gets its own process group, so a timeout (or Ctrl-C) kills everything it
-    started. stdin is closed unless `input` is given.
+    started. stdin is closed unless `input` is given. It is judged by its exit: what it left
+    holding its output is stopped shortly after it exited. With `contain` (a check), whatever
+    it started is stopped once it exited, setsid or not.
     """
     args = tuple(argv)
     # Encoded first: text that cannot be encoded must not leave a started child behind.
     data = None if input is None else input.encode("utf-8")
+    token = new_token()
     with _starting(args):
         popen = subprocess.Popen(
             args,
             cwd=cwd,
-            env=None if env is None else dict(env),
+            env=(dict(os.environ) if env is None else dict(env)) | {RUN_MARK: token},
             stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-    stdout, stderr = _communicate(popen, args, data, timeout)
+    stdout, stderr = _communicate(popen, args, data, timeout, token)
+    if contain:
+        _stop_leftovers(popen.pid, token)
     completed = Completed(argv=args, returncode=popen.returncode, stdout=stdout, stderr=stderr)
     if check and completed.returncode != 0:
         raise ProcessError.from_completed(completed)
     return completed
 
 
+def new_token() -> str:
+    """A value of CE_RUN_TOKEN no other child of any `ce` process has."""
+    return f"{os.getpid()}-{next(_TOKENS)}-{time.time_ns()}"
+
+
 def _communicate(
-    popen: subprocess.Popen[bytes], args: tuple[str, ...], data: bytes | None, timeout: float | None
+    popen: subprocess.Popen[bytes],
+    args: tuple[str, ...],
+    data: bytes | None,
+    timeout: float | None,
+    token: str,
 ) -> tuple[str, str]:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    exited: float | None = None  # when the leader was first seen gone with its pipes open
+    while True:
+        left = _STEP_SECONDS if deadline is None else deadline - time.monotonic()
+        try:
+            stdout, stderr = popen.communicate(data, timeout=max(0.0, min(_STEP_SECONDS, left)))
+            return _decode(stdout), _decode(stderr)
+        except subprocess.TimeoutExpired as partial:
+            now = time.monotonic()
+            if popen.poll() is not None:
+                exited = now if exited is None else exited
+                if now - exited >= _EXITED_DRAIN_SECONDS:
+                    _stop_leftovers(popen.pid, token)
+                    return _drained(popen, partial)
+            elif deadline is not None and now >= deadline:
+                stdout_b, stderr_b = _kill_and_drain(popen, token)
+                raise ProcessError(
+                    argv=args,
+                    returncode=popen.returncode,
+                    stdout=_decode(stdout_b),
+                    stderr=_decode(stderr_b),
+                    reason=f"timed out after {timeout:g}s and was killed",
+                ) from None
+        except BaseException:
+            _kill_and_drain(popen, token)
+            raise
+
+
+def _drained(popen: subprocess.Popen[bytes], partial: subprocess.TimeoutExpired) -> tuple[str, str]:
+    """The output of an exited leader whose pipes were held by what it left behind (stopped
+    now): the rest of it, or what was read so far when a holder escaped us."""
     try:
-        stdout, stderr = popen.communicate(data, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stdout, stderr = _kill_and_drain(popen)
-        raise ProcessError(
-            argv=args,
-            returncode=popen.returncode,
-            stdout=_decode(stdout),
-            stderr=_decode(stderr),
-            reason=f"timed out after {timeout:g}s and was killed",
-        ) from None
-    except BaseException:
-        _kill_and_drain(popen)
-        raise
+        stdout, stderr = popen.communicate(timeout=_DRAIN_SECONDS)
+    except subprocess.TimeoutExpired as late:
+        stdout, stderr = _as_bytes(late.output or partial.output), _as_bytes(late.stderr)
+        for pipe in (popen.stdout, popen.stderr):
+            if pipe is not None:
+                pipe.close()
     return _decode(stdout), _decode(stderr)
+
+
+def _as_bytes(data: object) -> bytes:
+    return data if isinstance(data, bytes) else b""
 
 
 def _decode(data: bytes | None) -> str:
     return (data or b"").decode("utf-8", errors="replace")
 
 
-def _kill_and_drain(popen: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+def _kill_and_drain(popen: subprocess.Popen[bytes], token: str) -> tuple[bytes, bytes]:
     _signal_group(popen.pid, signal.SIGKILL)
+    _stop_tagged(token, 0.0, popen.pid)
     try:
         stdout, stderr = popen.communicate(timeout=_DRAIN_SECONDS)
     except subprocess.TimeoutExpired:
@@ -176,10 +228,15 @@ class Child:
     """A supervised child: the leader of its own process group."""
 
     def __init__(
-        self, popen: subprocess.Popen[bytes], log_path: Path, copier: threading.Thread | None = None
+        self,
+        popen: subprocess.Popen[bytes],
+        log_path: Path,
+        copier: threading.Thread | None = None,
+        token: str = "",
     ) -> None:
         self._popen = popen
         self.log_path = log_path
+        self.token = token  # CE_RUN_MARK: what it started, even outside its group
         self._copier = copier  # filtering the output into the log; done once the pipe closes
 
     def drain(self, timeout: float = _DRAIN_SECONDS) -> None:
@@ -233,9 +290,11 @@ def spawn_group(
     _become_subreaper()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     args = tuple(argv)
+    token = new_token()
+    env = {**env, RUN_MARK: token}
     with log_path.open("ab") as log, _starting(args):
         if output_filter is None:
-            return Child(_popen_group(args, cwd, env, log.fileno()), log_path)
+            return Child(_popen_group(args, cwd, env, log.fileno()), log_path, token=token)
         read_end, write_end = os.pipe()  # not inheritable: only this child holds the write end
         try:
             popen = _popen_group(args, cwd, env, write_end)
@@ -251,7 +310,7 @@ def spawn_group(
         daemon=True,
     )
     copier.start()
-    return Child(popen, log_path, copier)
+    return Child(popen, log_path, copier, token)
 
 
 def _popen_group(
@@ -283,6 +342,8 @@ def stop_group(child: Child, grace: float = 5.0) -> int | None:
     code (None only if it survived SIGKILL, e.g. stuck in the kernel).
     """
     _stop(child.pgid, grace, child)
+    if child.token:
+        _stop_tagged(child.token, grace, child.pid)  # what left the group with setsid
     child.drain()
     return child.returncode
 
@@ -367,6 +428,52 @@ def _wait_gone(pgid: int, deadline: float, leader: Child | None) -> bool:
         time.sleep(_POLL_SECONDS)
 
 
+def _stop_leftovers(pgid: int, token: str) -> None:
+    """What an exited command left running: its group, and what escaped it."""
+    _signal_group(pgid, signal.SIGKILL)
+    _stop_tagged(token, 0.0, pgid)
+    _reap_group(pgid)
+
+
+def _stop_tagged(token: str, grace: float, leader: int) -> None:
+    """Stop every process carrying CE_RUN_TOKEN=`token`: SIGTERM, `grace`, SIGKILL; reap
+    those re-parented to us (we are a subreaper). Not the `leader`: its Popen reaps it."""
+    pids = [pid for pid in tagged(token) if pid != leader]
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+        deadline = time.monotonic() + (grace if signum == signal.SIGTERM else _KILL_WAIT_SECONDS)
+        while pids and time.monotonic() < deadline:
+            pids = [pid for pid in pids if not _reaped_or_dead(pid)]
+            time.sleep(_POLL_SECONDS if pids else 0)
+        if not pids:
+            return
+
+
+def tagged(token: str) -> list[int]:
+    """The live processes whose environment carries CE_RUN_TOKEN=`token` (Linux /proc)."""
+    needle = f"\0{RUN_MARK}={token}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, or not ours to read
+        if needle in b"\0" + environ:
+            found.append(int(entry.name))
+    return found
+
+
+def _reaped_or_dead(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    return not _stat_says_live(Path(f"/proc/{pid}/stat"))
+
+
 def _reap_group(pgid: int) -> None:
     """Collect the exit status of every dead member of `pgid` that is our child."""
     while True:
@@ -393,15 +500,22 @@ def _has_live_member(pgid: int) -> bool:
 
 
 def _stat_says_live_member(stat: Path, pgid: int) -> bool:
+    match = _stat_fields(stat)
+    return match is not None and int(match["pgrp"]) == pgid and match["state"] not in "ZX"
+
+
+def _stat_says_live(stat: Path) -> bool:
+    match = _stat_fields(stat)
+    return match is not None and match["state"] not in "ZX"
+
+
+def _stat_fields(stat: Path) -> re.Match[str] | None:
     try:
         text = stat.read_text(errors="replace")
     except OSError:
-        return False  # exited while we looked
+        return None  # exited while we looked
     # The command name may contain ") ", so parse from the last one.
-    match = _STAT_FIELDS.search(text, text.rfind(")"))
-    if match is None:
-        return False
-    return int(match["pgrp"]) == pgid and match["state"] not in "ZX"
+    return _STAT_FIELDS.search(text, text.rfind(")"))
 
 
 @functools.cache

@@ -165,7 +165,12 @@ def run_command(
         return LevelResult(passed=True, skipped=True)
     try:
         done = proc.run(
-            argv, cwd=target.worktree, env=env, check=False, timeout=config.timeout_minutes * 60
+            argv,
+            cwd=target.worktree,
+            env=env,
+            check=False,
+            timeout=config.timeout_minutes * 60,
+            contain=True,  # nothing a check started outlives it
         )
     except proc.ProcessError as exc:
         return LevelResult(passed=False, errors=[f"`{command}`: {exc}"])
