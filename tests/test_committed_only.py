@@ -4,6 +4,7 @@ takes no part in validation; what ce prepared (`.worktreeinclude`, `setup`) does
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,26 @@ def test_committed_only_moves_the_rest_aside_and_back(tmp_path: Path, repo: Path
     with worktree_env.committed_only(worktree, scratch) as again:
         assert again == ["agent.log", "build/"]
     assert (worktree / "agent.log").read_text() == "agent\n"
+
+
+def test_included_files_skip_fifos_and_copy_symlinks_as_symlinks(
+    tmp_path: Path, repo: Path
+) -> None:
+    """Case 8 / I6 for the worktree's environment: a FIFO matched by .worktreeinclude is
+    neither opened nor copied; a symlink to /dev/zero is copied as a link, never read."""
+    user = cegit.Repo(repo)
+    (repo / ".gitignore").write_text("local/\n", encoding="utf-8")
+    (repo / ".worktreeinclude").write_text("local/\n", encoding="utf-8")
+    user.commit_all("include local/")
+    (repo / "local").mkdir()
+    os.mkfifo(repo / "local" / "pipe")
+    (repo / "local" / "zero").symlink_to("/dev/zero")
+    (repo / "local" / "settings").write_text("s\n", encoding="utf-8")
+    worktree = tmp_path / "wt"
+    worktree.mkdir()
+
+    copied, refused = worktree_env.copy_included(repo, worktree)
+
+    assert (sorted(copied), refused) == (["local/settings", "local/zero"], [])
+    assert (worktree / "local" / "zero").readlink() == Path("/dev/zero")
+    assert not (worktree / "local" / "pipe").exists()

@@ -216,10 +216,21 @@ def copy_included(root: Path, worktree: Path) -> tuple[list[str], list[str]]:
         target = worktree / name
         if not _inside(target, worktree) or os.path.lexists(target):
             continue  # the worktree's own file wins; nothing is written outside it
+        if not _copyable(root / name):
+            continue  # a FIFO or a device: copying would block or fail
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, target, follow_symlinks=False)
         copied.append(name)
     return copied, [name for name in matched if name not in ignored]
+
+
+def _copyable(path: Path) -> bool:
+    """A regular file, or a symlink (copied as a symlink, never followed)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
 
 
 def _inside(path: Path, root: Path) -> bool:
