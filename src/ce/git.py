@@ -432,6 +432,21 @@ class Repo:
         if refs:
             self.git("update-ref", "--stdin", input="".join(f"delete {ref}\n" for ref in refs))
 
+    def changed_between(self, a: str, b: str) -> list[str]:
+        """Paths that differ between commits `a` and `b` (no rename detection)."""
+        output = self.git("diff", "--name-only", "-z", "--no-renames", a, b, "--").stdout
+        return [path for path in output.split("\0") if path]
+
+    def blob(self, rev: str, path: str) -> str | None:
+        """The blob id of `path` in `rev`, or None when it has none."""
+        return self.try_rev_parse(f"{rev}:{path}")
+
+    def hash_file(self, path: str) -> str | None:
+        """The blob id this checkout's file `path` would get (None: no such file)."""
+        if not os.path.lexists(self.path / path):
+            return None
+        return self._line("hash-object", "--", path)
+
     def git_path(self, name: str) -> Path:
         """The absolute path of `name` in this checkout's git dir (`index`, `HEAD`, ...)."""
         return Path(self._line("rev-parse", "--path-format=absolute", "--git-path", name))
@@ -443,12 +458,15 @@ class Repo:
         """Whether the index holds exactly `tree` (what is staged; the files are not looked at)."""
         return self._answer("diff-index", "--cached", "--quiet", tree, "--") == 0
 
-    def two_tree_checkout(self, old: str, new: str, index_file: Path) -> Completed:
+    def two_tree_checkout(
+        self, old: str, new: str, index_file: Path, *, reset: bool = False
+    ) -> Completed:
         """`read-tree -m -u old new` on `index_file`: the files here go from `old` to `new`
         like a checkout, refusing (and changing nothing) when a local change or an untracked
-        file is in the way. No hook runs."""
+        file is in the way (`reset`: overwriting them). No hook runs."""
+        mode = ["--reset"] if reset else ["-m"]
         return _git(
-            [*NO_HOOKS, "read-tree", "-m", "-u", old, new],
+            [*NO_HOOKS, "read-tree", *mode, "-u", old, new],
             cwd=self.path,
             check=False,
             extra_env={"GIT_INDEX_FILE": str(index_file)},

@@ -11,6 +11,7 @@ target just as it moved (the reverse race) is brought along the same way, or the
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -44,11 +45,19 @@ class _Busy(Exception):
 
 class _IndexLock:
     """The checkout's `index.lock`, taken the way git takes it; `commit` installs the index
-    written into it, anything else leaves the old index in place."""
+    written into it, anything else leaves the old index in place.
 
-    def __init__(self, repo: git.Repo) -> None:
+    While ce holds it, `ce-advance` beside it says who and what (pid, ref, old, new): a lock
+    left by a `ce` that was killed is recognised, and either dropped (the checkout was not
+    touched yet) or its fast-forward finished (only files of `old` or `new` in the way).
+    """
+
+    def __init__(self, repo: git.Repo, move: dict[str, str]) -> None:
+        self.repo = repo
         self.index = repo.git_path("index")
         self.path = self.index.with_name(self.index.name + ".lock")
+        self.owner = self.index.with_name(OWNER_FILE)
+        self.move = move  # ref, old, new
         self.done = False
 
     def take(self, wait: float) -> None:
@@ -58,25 +67,72 @@ class _IndexLock:
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                 break
             except FileExistsError:
+                if self.recovered():
+                    continue
                 if time.monotonic() >= deadline:
                     raise _Busy from None
                 time.sleep(_LOCK_POLL_SECONDS)
+        self.owner.write_text(json.dumps({"pid": os.getpid(), **self.move}), encoding="utf-8")
         if self.index.exists():
             shutil.copyfile(self.index, self.path)
 
     def commit(self) -> None:
+        self.owner.unlink(missing_ok=True)  # first: an owner file always means our lock
         self.path.replace(self.index)
         self.done = True
 
     def release(self) -> None:
         if not self.done:  # never another process's lock: ours is only gone once committed
+            self.owner.unlink(missing_ok=True)
             self.path.unlink(missing_ok=True)
             self.done = True
 
+    def recovered(self) -> bool:
+        """Whether the lock in the way was a dead `ce`'s, and is gone now."""
+        dead = _dead_owner(self.owner)
+        if dead is None:
+            return False
+        ref, old, new = dead["ref"], dead["old"], dead["new"]
+        moved = self.repo.try_rev_parse(ref) == new
+        if moved and not _finish(self.repo, old, new, self.path):
+            return False
+        self.path.with_name(self.path.name + ".lock").unlink(missing_ok=True)  # read-tree's
+        self.owner.unlink(missing_ok=True)  # first: an owner file always means our lock
+        if moved:
+            self.path.replace(self.index)
+        else:  # killed before the ref moved: the checkout was not touched
+            self.path.unlink(missing_ok=True)
+        return True
+
+
+OWNER_FILE = "ce-advance"
+
+
+def _dead_owner(owner: Path) -> dict[str, str] | None:
+    try:
+        record = json.loads(owner.read_text(encoding="utf-8"))
+        os.kill(int(record["pid"]), 0)
+    except ProcessLookupError:
+        return {key: str(record[key]) for key in ("ref", "old", "new")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None  # alive: a `ce` at work
+
+
+def _finish(checkout: git.Repo, old: str, new: str, lock: Path) -> bool:
+    """Finish, into `lock`, a killed fast-forward from `old` to `new` (the ref is at `new`, the
+    index still `old`): only when each file it changes holds `old`'s or `new`'s content, so
+    that nothing but ce's own half-done work is overwritten."""
+    for path in checkout.changed_between(old, new):
+        if checkout.hash_file(path) not in {checkout.blob(old, path), checkout.blob(new, path)}:
+            return False
+    shutil.copyfile(lock.with_name(lock.name.removesuffix(".lock")), lock)
+    return checkout.two_tree_checkout(old, new, lock, reset=True).returncode == 0
+
 
 @contextlib.contextmanager
-def _locked(repo: git.Repo) -> Iterator[_IndexLock]:
-    lock = _IndexLock(repo)
+def _locked(repo: git.Repo, ref: str, old: str, new: str) -> Iterator[_IndexLock]:
+    lock = _IndexLock(repo, {"ref": ref, "old": old, "new": new})
     lock.take(_LOCK_WAIT_SECONDS)
     try:
         yield lock
@@ -92,6 +148,16 @@ def holder(repo: git.Repo, ref: str) -> Path | None:
         if info.branch == ref:
             return Path(info.path)
     return None
+
+
+def recover(repo: git.Repo, ref: str) -> None:
+    """What a `ce` killed while advancing left in the checkout holding `ref`: its index lock
+    dropped, or its fast-forward finished (resume may find the merge done and not advance)."""
+    path = holder(repo, ref)
+    if path is not None:
+        lock = _IndexLock(git.Repo(path), {})
+        if lock.path.exists():
+            lock.recovered()
 
 
 def advance(repo: git.Repo, ref: str, old: str, new: str) -> Advance:
@@ -119,7 +185,7 @@ def _swap(repo: git.Repo, ref: str, new: str, old: str) -> Advance:
 
 def _with_checkout(checkout: git.Repo, ref: str, old: str, new: str) -> Advance:
     try:
-        with _locked(checkout) as lock:
+        with _locked(checkout, ref, old, new) as lock:
             unsafe = _unsafe(checkout, ref, old)
             if unsafe is not None:
                 return unsafe
@@ -183,7 +249,7 @@ def _catch_up(repo: git.Repo, ref: str, old: str, new: str) -> Advance:
         return _MOVED
     checkout = git.Repo(path)
     try:
-        with _locked(checkout) as lock:
+        with _locked(checkout, ref, old, new) as lock:
             if checkout.current_branch() != ref.removeprefix("refs/heads/"):
                 return _MOVED
             if checkout.is_bare() or not checkout.index_matches(old):

@@ -101,6 +101,7 @@ class MergeLane:
     def merge(self, req: MergeRequest) -> MergeResult:
         self.validated_trees.add(self.checkout.rev_parse(f"{req.head}^{{tree}}"))
         self.checkout.set_ref(self._held("head", req.prp_id), req.head, "ce: validated head")
+        advance.recover(self.checkout, self.ref)  # a killed run's half-done fast-forward
         for _ in range(_MAX_RACES):
             old = self.checkout.rev_parse(self.ref)
             existing = self.find_merge(req.prp_id, req.head) if self.resuming else None
