@@ -276,3 +276,9 @@ def test_contain_stops_a_setsid_daemon_that_closed_its_pipes(tmp_path: Path) -> 
     pid_file = tmp_path / "pid"
     run(["sh", "-c", _ESCAPE.format(pid=pid_file) + " sleep 0.5"], contain=True)
     assert _wait_for(lambda: not _running(_escaped_pid(pid_file)))
+
+
+def test_run_feeds_input_to_a_command_slower_than_one_look() -> None:
+    """`run` looks at the child every 0.1 s: input given once is written across the looks."""
+    done = run(["sh", "-c", "sleep 0.5; cat"], input="slow input\n")
+    assert done.stdout == "slow input\n"

@@ -161,6 +161,7 @@ def _communicate(
             stdout, stderr = popen.communicate(data, timeout=max(0.0, min(_STEP_SECONDS, left)))
             return _decode(stdout), _decode(stderr)
         except subprocess.TimeoutExpired as partial:
+            data = None  # Popen keeps writing what it was given; passing it again is an error
             now = time.monotonic()
             if popen.poll() is not None:
                 exited = now if exited is None else exited
