@@ -70,6 +70,7 @@ class Engine:
             listener=listener,
             resuming=ctx.options.resume,
             on_integration_created=lambda path: prepare_integration(ctx, path),
+            batch_id=ctx.batch_id,  # its objects are held under refs/ce/<batch>/
         )
         env = dict(os.environ) | worktree_env.lane_variables(ctx.worktree_settings)  # port
         self.driver = LaneDriver(
@@ -82,7 +83,7 @@ class Engine:
             env=env,
         )
         self.guard = Guard(ctx.repo, ctx.target)
-        self.settle = Settler(ctx, self.ledger, self.journal, listener)
+        self.settle = Settler(ctx, self.ledger, self.journal, listener, lane.release)
         self.crew = Crew(
             ctx,
             ledger=self.ledger,
@@ -327,6 +328,9 @@ class Engine:
         if status is not BatchStatus.INTERRUPTED:
             merged = [r for r in self.ledger.records() if r.state is PrpState.MERGED]
             tidy.clean_up(self.ctx, self.journal, merged, self.emit)
+        if status in (BatchStatus.COMPLETED, BatchStatus.FAILED):
+            # Nothing is left to resume: the objects the lane held are the branches' or gone.
+            self.driver.lane.release_all()
             self.recorder.checkpoint(status)
         self.journal.fact("end", status=status.value)
         self.journal.close()

@@ -4,6 +4,7 @@ thread; every change goes through the ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,11 +22,19 @@ from ce.run.state import Journal, write_json_atomic
 
 
 class Settler:
-    def __init__(self, ctx: BatchContext, ledger: Ledger, journal: Journal, emit: Listener) -> None:
+    def __init__(
+        self,
+        ctx: BatchContext,
+        ledger: Ledger,
+        journal: Journal,
+        emit: Listener,
+        release: Callable[[str], None],
+    ) -> None:
         self.ctx = ctx
         self.ledger = ledger
         self.journal = journal
         self.emit = emit
+        self.release = release  # drop the refs the lane holds for a PRP
 
     def worked(self, prp_id: str, result: Worked, *, interrupted: bool) -> None:
         if interrupted and result.state is not PrpState.VALIDATED:
@@ -94,6 +103,7 @@ class Settler:
             self.ledger.again(record.id, "resolving", resolving=True)
             return
         if decision.action is ConflictAction.RERUN:
+            self.release(record.id)  # its first attempt is kept by its renamed branch
             kept = conflicts.rerun_branch(
                 self.ctx.repo,
                 self.journal,
