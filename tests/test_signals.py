@@ -80,3 +80,43 @@ def test_a_second_signal_while_stopping_exits_130(
     while sleepers(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.05)  # a group stop already under way finishes on its own
     assert checkpoint_status(repo) in ("IN_PROGRESS", "INTERRUPTED")
+
+
+CHECKS = {
+    # The branch's own L3: it runs in the PRP's worktree.
+    "branch": 'level3 = "sleep {marker}"',
+    # Only the merged tree's L3 sleeps: it runs in the integration worktree, from the lane.
+    "merged tree": ("level3 = \"bash -c 'case $PWD in *integration*) sleep {marker};; esac'\""),
+}
+
+
+@pytest.mark.parametrize("where", sorted(CHECKS))
+def test_ctrl_c_during_a_check_stops_it_within_seconds(tmp_path: Path, where: str) -> None:
+    marker = "60.0704" if where == "branch" else "60.0705"
+    specs = [
+        Spec(id="PRP-7.1.1", title="One", phases=[[write("a.txt", "a")]], files=["a.txt"]),
+        Spec(id="PRP-7.1.2", title="Two", phases=[[write("b.txt", "b")]], files=["b.txt"]),
+    ]
+    config = (
+        'executor = "script"\nauto_review = false\n[monitor]\npoll_seconds = 0.2\n'
+        f"[validate]\n{CHECKS[where].format(marker=marker)}\n"
+    )
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ce", "batch-exe", "--batch", "7", "--quiet"],
+        cwd=repo,
+        env=CHILD_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not sleepers(f"sleep {marker}"):
+        assert time.monotonic() < deadline, "the check never started"
+        assert child.poll() is None, "the batch ended before its check ran"
+        time.sleep(0.05)
+    stopped_at = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=60) == 130
+    assert time.monotonic() - stopped_at < 15  # not the validation timeout
+    assert not sleepers(f"sleep {marker}")  # and the check is not left running
+    assert checkpoint_status(repo) == "INTERRUPTED"

@@ -44,6 +44,9 @@ _EXITED_DRAIN_SECONDS = 2.0  # after the leader exited, how long its pipes may s
 _STEP_SECONDS = 0.1  # how often `run` looks whether the leader exited while its pipes are open
 RUN_MARK = "CE_RUN_TOKEN"  # marks everything a child started, setsid or not
 _TOKENS = itertools.count(1)
+# The contained commands (checks) running now, group → token: stopped all at once on Ctrl-C.
+_CHECKS: dict[int, str] = {}
+_CHECKS_LOCK = threading.Lock()
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
 _EXIT_NOT_FOUND = 127  # the shell's codes for "command not found" / "cannot execute"
 _EXIT_CANNOT_EXECUTE = 126
@@ -132,7 +135,15 @@ def run(
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-    stdout, stderr = _communicate(popen, args, data, timeout, token)
+    if contain:
+        with _CHECKS_LOCK:
+            _CHECKS[popen.pid] = token
+    try:
+        stdout, stderr = _communicate(popen, args, data, timeout, token)
+    finally:
+        if contain:
+            with _CHECKS_LOCK:
+                _CHECKS.pop(popen.pid, None)
     if contain:
         _stop_leftovers(popen.pid, token)
     completed = Completed(argv=args, returncode=popen.returncode, stdout=stdout, stderr=stderr)
@@ -347,6 +358,30 @@ def stop_group(child: Child, grace: float = 5.0) -> int | None:
         _stop_tagged(child.token, grace, child.pid)  # what left the group with setsid
     child.drain()
     return child.returncode
+
+
+def running_checks() -> int:
+    with _CHECKS_LOCK:
+        return len(_CHECKS)
+
+
+def stop_checks(grace: float) -> None:
+    """Stop every contained command running now (the batch is interrupted): SIGTERM to each
+    group and what it started, `grace`, then SIGKILL. Their `run` calls return at once and
+    reap them; nothing is reaped here, so no exit status is taken from them."""
+    deadline = time.monotonic() + grace
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with _CHECKS_LOCK:
+            running = list(_CHECKS.items())
+        for pgid, token in running:
+            _signal_group(pgid, signum)
+            for pid in tagged(token):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signum)
+        while running_checks() and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+        if not running_checks():
+            return
 
 
 def kill_pgid(pgid: int, grace: float) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ce import fsio, git, proc
 from ce.core import names
-from ce.core.events import Listener, PrpState
+from ce.core.events import Listener, Notice, NoticeLevel, PrpState
 from ce.run.gate import LaunchGate
 from ce.run.ledger import Ledger, Worked
 from ce.run.load import BatchContext
@@ -98,11 +98,16 @@ class Crew:
         self.stopping.set()
         self.gate.close()  # workers waiting for their turn to launch give up at once
         grace = self.ctx.config.monitor.grace_seconds
+        groups = [w.pgid for w in list(self._workers.values()) if w.pgid is not None]
+        checks = proc.running_checks()
+        if groups or checks:
+            what = f"{len(groups)} agent(s) and {checks} check(s)"
+            self.emit(Notice(level=NoticeLevel.WARNING, message=f"stopping {what}"))
         stoppers = [
-            threading.Thread(target=proc.kill_pgid, args=(worker.pgid, grace), daemon=True)
-            for worker in list(self._workers.values())
-            if worker.pgid is not None
+            threading.Thread(target=proc.kill_pgid, args=(pgid, grace), daemon=True)
+            for pgid in groups
         ]
+        stoppers.append(threading.Thread(target=proc.stop_checks, args=(grace,), daemon=True))
         for thread in stoppers:
             thread.start()
         for thread in stoppers:
