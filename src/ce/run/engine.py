@@ -245,8 +245,8 @@ class Engine:
             )
         elif isinstance(message, Merged):
             result = message.result
-            if result.commit is not None and result.tip is not None:
-                self.guard.merged(result.commit, result.tip)
+            if result.onto is not None and result.tip is not None:
+                self.guard.merged(result.onto, result.tip)
             if self.settle.merged(message):
                 return message.prp_id
         elif isinstance(message, Reviewed):

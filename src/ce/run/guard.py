@@ -109,13 +109,10 @@ class Guard:
         self.baseline = snapshot(self.repo)
         self.tip = self.repo.try_rev_parse(self.ref)
 
-    def merged(self, commit: str, tip: str) -> None:
-        """ce moved the target to `tip` with the merge `commit`, made on top of what it found."""
-        if tip == self.tip:
-            return  # a merge found already there (a resume): nothing moved
-        found = self.repo.try_rev_parse(f"{commit}^1")
-        if self.tip is not None and found is not None and found != self.tip:
-            self.pending.append(self._moved(self.tip, found))
+    def merged(self, onto: str, tip: str) -> None:
+        """ce moved the target to `tip` with a merge made on top of `onto`, what it found."""
+        if self.tip is not None and onto != self.tip:
+            self.pending.append(self._moved(self.tip, onto))
         self.tip = tip
 
     def _moved(self, old: str, new: str) -> str:

@@ -51,6 +51,7 @@ class MergeResult:
     outcome: MergeOutcome
     commit: str | None = None  # the merge commit
     tip: str | None = None  # what the target points at afterwards (status commit)
+    onto: str | None = None  # what the target pointed at when the merge was made
     conflicts: tuple[str, ...] = ()
     validation: dict[str, LevelResult] = field(default_factory=dict)
     message: str = ""
@@ -170,7 +171,7 @@ class MergeLane:
         self.release(req.prp_id)
         self.emit(MergeStep(prp=req.prp_id, step=LaneStep.MERGED, detail=commit[:10]))
         return MergeResult(
-            outcome=MergeOutcome.MERGED, commit=commit, tip=tip, validation=validation
+            outcome=MergeOutcome.MERGED, commit=commit, tip=tip, onto=old, validation=validation
         )
 
     def _validate(

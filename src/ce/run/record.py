@@ -13,6 +13,7 @@ class LevelResult:
     passed: bool
     skipped: bool = False
     errors: list[str] = field(default_factory=list)
+    ran_command: bool = False  # a command ran (it may have changed files); not saved
 
     def to_json(self) -> dict[str, Any]:
         return {"passed": self.passed, "skipped": self.skipped, "errors": self.errors}

@@ -86,7 +86,8 @@ def run_levels(
     before = _tracked_state(changes.repo)
     for level in sorted(set(levels)):
         result = gates[level](target, config, env, changes)
-        changed = _changed_since(changes.repo, before)
+        # Only a command can change files: the built-in gates read them (one status saved each).
+        changed = _changed_since(changes.repo, before) if result.ran_command else []
         if changed:
             # What passed is the tree the check produced, not what is committed (and merged).
             errors = [f"changed tracked files: {', '.join(changed)}", *result.errors]
@@ -173,11 +174,12 @@ def run_command(
             contain=True,  # nothing a check started outlives it
         )
     except proc.ProcessError as exc:
-        return LevelResult(passed=False, errors=[f"`{command}`: {exc}"])
+        return LevelResult(passed=False, errors=[f"`{command}`: {exc}"], ran_command=True)
     if done.returncode == 0:
-        return LevelResult(passed=True)
+        return LevelResult(passed=True, ran_command=True)
     output = (done.stdout + done.stderr).strip().splitlines()[-_OUTPUT_TAIL:]
-    return LevelResult(passed=False, errors=[f"`{command}` exited {done.returncode}", *output])
+    errors = [f"`{command}` exited {done.returncode}", *output]
+    return LevelResult(passed=False, errors=errors, ran_command=True)
 
 
 def _level1(
