@@ -1,0 +1,107 @@
+"""History and commits: what a branch holds, what it changed, and committing a worktree."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ce.git._run import NO_HOOKS, GitError
+from ce.git.base import RepoBase
+
+
+@dataclass(frozen=True, kw_only=True)
+class Commit:
+    sha: str
+    subject: str
+
+
+class CommitCommands(RepoBase):
+    """The git commands that read history and write commits."""
+
+    def commits(self, base: str, head: str) -> list[Commit]:
+        """Commits in `head` and not in `base`, oldest first."""
+        output = self.git(
+            "log", "--reverse", "--no-show-signature", "--format=%H %s",
+            "--end-of-options", f"{base}..{head}", "--",
+        ).stdout  # fmt: skip
+        pairs = (line.partition(" ") for line in output.splitlines() if line)
+        return [Commit(sha=sha, subject=subject) for sha, _, subject in pairs]
+
+    def changed_files(self, base: str, head: str) -> list[str]:
+        """Paths `head` changed since its merge-base with `base` (a rename: both names)."""
+        output = self.git(
+            "diff", "--name-only", "-z", "--no-renames", "--no-relative",
+            "--end-of-options", f"{base}...{head}", "--",
+        ).stdout  # fmt: skip
+        return [path for path in output.split("\0") if path]
+
+    def changed_between(self, a: str, b: str) -> list[str]:
+        """Paths that differ between commits `a` and `b` (no rename detection)."""
+        output = self.git("diff", "--name-only", "-z", "--no-renames", a, b, "--").stdout
+        return [path for path in output.split("\0") if path]
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self._answer("merge-base", "--is-ancestor", ancestor, descendant) == 0
+
+    def merge_base(self, a: str, b: str) -> str:
+        """The best common ancestor of `a` and `b`; GitError when they share no history."""
+        completed = self.git("merge-base", "--end-of-options", a, b, check=False)
+        if completed.returncode == 1 and not completed.stderr:
+            raise GitError.from_completed(completed, reason="found no common ancestor")
+        if completed.returncode != 0:
+            raise GitError.from_completed(completed)
+        return completed.stdout.strip()
+
+    def find_first_parent_commit(self, rev: str, subject_prefix: str) -> str | None:
+        """The newest commit on `rev`'s first-parent line whose subject starts with the prefix."""
+        output = self.git(
+            "log", "--first-parent", "--no-show-signature", "--format=%H %s",
+            "--fixed-strings", f"--grep={subject_prefix}", "--end-of-options", rev, "--",
+        ).stdout  # fmt: skip
+        pairs = (line.partition(" ") for line in output.splitlines() if line)
+        return next((sha for sha, _, subject in pairs if subject.startswith(subject_prefix)), None)
+
+    def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
+        """A new commit object for `tree` (no ref moves)."""
+        parent_args = [arg for parent in parents for arg in ("-p", parent)]
+        return self._line("commit-tree", tree, *parent_args, "-F", "-", input=message)
+
+    def commit_all(self, message: str, *, allow_empty: bool = False) -> str | None:
+        """Commit every change here (new files too) and return the new HEAD.
+
+        None when nothing changed, unless `allow_empty` (a phase that changed nothing still
+        gets its checkpoint commit).
+        """
+        self.git("add", "--all")
+        if not allow_empty and self._answer("diff", "--cached", "--quiet") == 0:
+            return None
+        # --no-verify: this saves an agent's work; the user's hooks must not make us lose it
+        # (ce validates the result itself).
+        self.git(
+            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", input=message
+        )
+        return self.rev_parse("HEAD")
+
+    def commit_paths(self, paths: Sequence[str], message: str) -> str | None:
+        """Commit only `paths` (repo-relative; new files too), leaving other changes alone.
+
+        The new HEAD, or None when those paths have no changes.
+        """
+        if not paths:
+            return None
+        self.git("add", "--all", "--", *paths)
+        if self._answer("diff", "--cached", "--quiet", "--", *paths) == 0:
+            return None
+        self.git(
+            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths,
+            input=message,
+        )  # fmt: skip
+        return self.rev_parse("HEAD")
+
+    def commit_tracked(self, paths: Sequence[str], message: str) -> str:
+        """Commit the working-tree content of tracked `paths` only; returns the new HEAD."""
+        self.git(
+            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths,
+            input=message,
+        )  # fmt: skip
+        return self.rev_parse("HEAD")
