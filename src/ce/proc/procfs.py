@@ -1,0 +1,103 @@
+"""Looking at processes through Linux /proc: who carries a run token, which groups still have
+a live member, where they work. Elsewhere the answers are the safe ones."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import time
+from pathlib import Path
+
+RUN_MARK = "CE_RUN_TOKEN"  # marks everything a child started, setsid or not
+_TOKENS = itertools.count(1)
+_STAT_FIELDS = re.compile(r"\) (?P<state>\S) -?\d+ (?P<pgrp>-?\d+) ")
+
+
+def new_token() -> str:
+    """A value of CE_RUN_TOKEN no other child of any `ce` process has."""
+    return f"{os.getpid()}-{next(_TOKENS)}-{time.time_ns()}"
+
+
+def tagged(token: str) -> list[int]:
+    """The live processes whose environment carries CE_RUN_TOKEN=`token` (Linux /proc)."""
+    needle = f"\0{RUN_MARK}={token}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, or not ours to read
+        if needle in b"\0" + environ:
+            found.append(int(entry.name))
+    return found
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` still runs (zombies, on Linux, do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists but belongs to someone else
+    return _has_live_member(pgid)
+
+
+def group_working_in(pgid: int, directory: Path) -> bool:
+    """Whether a live member of group `pgid` has its working directory in `directory`.
+
+    How a resumed run tells an agent it launched earlier from an unrelated process that got the
+    same group number since (after a reboot, say): it only stops groups working in its
+    worktrees. Linux (/proc) only; elsewhere: False, so nothing is ever stopped by mistake.
+    """
+    proc = Path("/proc")
+    root = directory.resolve()
+    if not (proc / "self" / "stat").exists():
+        return False
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and _stat_says_live_member(entry / "stat", pgid):
+            try:
+                cwd = (entry / "cwd").readlink()
+            except OSError:
+                continue
+            if cwd == root or root in cwd.parents:
+                return True
+    return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs and is not a zombie (Linux /proc; elsewhere: assume not)."""
+    return _stat_says_live(Path(f"/proc/{pid}/stat"))
+
+
+def _has_live_member(pgid: int) -> bool:
+    """Whether a member of `pgid` is not a zombie (Linux /proc; elsewhere: assume so)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return True
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and _stat_says_live_member(entry / "stat", pgid):
+            return True
+    return False
+
+
+def _stat_says_live_member(stat: Path, pgid: int) -> bool:
+    match = _stat_fields(stat)
+    return match is not None and int(match["pgrp"]) == pgid and match["state"] not in "ZX"
+
+
+def _stat_says_live(stat: Path) -> bool:
+    match = _stat_fields(stat)
+    return match is not None and match["state"] not in "ZX"
+
+
+def _stat_fields(stat: Path) -> re.Match[str] | None:
+    try:
+        text = stat.read_text(errors="replace")
+    except OSError:
+        return None  # exited while we looked
+    # The command name may contain ") ", so parse from the last one.
+    return _STAT_FIELDS.search(text, text.rfind(")"))
