@@ -7,6 +7,7 @@ merged once, no phase commit twice, and nothing left behind (worktree, branch, l
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import random
 import shutil
@@ -297,3 +298,31 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_a_run_killed_while_fast_forwarding_the_checkout_resumes(tmp_path: Path) -> None:
+    """kill -9 after the target moved and ce's own files were written, before the index was:
+    the checkout looks changed (`.gitignore` modified), yet the next run finishes the fast
+    forward first and goes on (found by the random kill trials)."""
+    repo = make_batch_repo(tmp_path / "repo", SPECS, config=CONFIG)
+    old = git(repo, "rev-parse", "main")
+    (repo / ".gitignore").write_text(".ce/tmp/\n")
+    blob = git(repo, "hash-object", "-w", ".gitignore")
+    tree = subprocess.run(
+        ["git", "mktree"],
+        cwd=repo,
+        input=git(repo, "ls-tree", "main") + f"\n100644 blob {blob}\t.gitignore\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    new = git(repo, "commit-tree", tree, "-p", old, "-m", "ce: ignore .ce/tmp/")
+    dead = int(
+        subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout
+    )
+    shutil.copyfile(repo / ".git" / "index", repo / ".git" / "index.lock")
+    owner = {"pid": dead, "ref": "refs/heads/main", "old": old, "new": new}
+    (repo / ".git" / "ce-advance").write_text(json.dumps(owner))
+    git(repo, "update-ref", "refs/heads/main", new, old)
+    assert finish(repo) == 1
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""

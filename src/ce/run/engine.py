@@ -101,6 +101,9 @@ class Engine:
     def prepare(self) -> bool:
         """Readiness checks that need git; False when a resumed batch has nothing left to do."""
         ctx = self.ctx
+        # A run killed while fast-forwarding the checkout left it half done: finish that first
+        # (only ce's own half-written files are touched), then the checkout is clean again.
+        self.driver.lane.recover()
         check_clean(ctx)
         if ctx.config.push:
             upstream = ctx.repo.upstream(ctx.target)

@@ -98,11 +98,19 @@ class MergeLane:
         self.on_integration_created = on_integration_created
         self.validated_trees: set[str] = set()
         self.refs = f"refs/ce/{_ref_part(batch_id)}"
+        self._recovered = False
+
+    def recover(self) -> None:
+        """Once per run, before anything else touches the checkout holding the target: a
+        killed run's half-done fast-forward there is finished, or its index lock dropped."""
+        if not self._recovered:
+            advance.recover(self.checkout, self.ref)
+            self._recovered = True
 
     def merge(self, req: MergeRequest) -> MergeResult:
         self.validated_trees.add(self.checkout.rev_parse(f"{req.head}^{{tree}}"))
         self.checkout.set_ref(self._held("head", req.prp_id), req.head, "ce: validated head")
-        advance.recover(self.checkout, self.ref)  # a killed run's half-done fast-forward
+        self.recover()
         for _ in range(_MAX_RACES):
             old = self.checkout.rev_parse(self.ref)
             existing = self.find_merge(req.prp_id, req.head) if self.resuming else None
