@@ -88,3 +88,14 @@ def write(path: str, text: str) -> str:
 
 def append(path: str, text: str) -> str:
     return f"printf '%s\\n' '{text}' >> {path}"
+
+
+def assert_merged_once(repo: Path, prp_ids: Sequence[str]) -> None:
+    """Every PRP merged into main exactly once (by merge subject), and nothing left behind:
+    no worktree, branch or directory beside the repository."""
+    subjects = git(repo, "log", "--format=%s", "main").splitlines()
+    for prp_id in prp_ids:
+        assert sum(s.startswith(f"Merge {prp_id}:") for s in subjects) == 1, (prp_id, subjects)
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git(repo, "branch", "--format=%(refname:short)") == "main"
+    assert sorted(p.name for p in repo.parent.iterdir()) == [repo.name]

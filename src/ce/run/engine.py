@@ -12,6 +12,7 @@ import queue
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 from ce.core.errors import CeError, NextStep, Step
 from ce.core.events import (
@@ -24,7 +25,7 @@ from ce.core.events import (
     stamping,
 )
 from ce.core.outcome import BatchStatus
-from ce.run import scheduler, selection, tidy, worktree_env
+from ce.run import repair, scheduler, selection, tidy, worktree_env
 from ce.run.checkpoint import Checkpoint
 from ce.run.crew import Crew, WorkDone
 from ce.run.gate import LaunchGate, stagger_seconds
@@ -113,6 +114,7 @@ class Engine:
                     f"`git branch --set-upstream-to=origin/{ctx.target}`, or drop --push."
                 )
             self.driver.push_to = Upstream(remote=upstream[0], branch=upstream[1])
+        repair.report_user_locks(ctx.repo, ctx.root, ctx.target, self.emit)
         path = ctx.state.checkpoint(ctx.batch_id)
         if ctx.options.resume:
             return self._resume(Checkpoint.read(path))
@@ -122,6 +124,7 @@ class Engine:
                 next_step=NextStep(step=Step.RESUME_OR_CLEANUP, batch_id=ctx.batch_id),
             )
         check_leftovers(ctx, self.ledger.ids())
+        repair.repair_worktrees(ctx.repo, [self._integration()], self.emit)
         return bool(self.ledger.ids())
 
     def _resume(self, saved: Checkpoint) -> bool:
@@ -129,11 +132,20 @@ class Engine:
         records = selection.resumed(
             self.ctx, saved, self.ledger.records(), self.plan.stage_of, self.driver.lane.find_merge
         )
+        # The agents are stopped: what a power cut left in ce's own worktrees can go.
+        own = [
+            repair.OwnWorktree(path=Path(r.info.worktree), branch=r.info.branch, prp=r.id)
+            for r in records
+        ]
+        repair.repair_worktrees(self.ctx.repo, [*own, self._integration()], self.emit)
         self.ledger.restore(records)
         self.recorder.elapsed_before = saved.elapsed_seconds
         for stage in saved.failed_reviews():  # a failed review is repeated before going on
             self.ledger.review_again(stage)
         return any(r.state is not PrpState.MERGED for r in records)
+
+    def _integration(self) -> repair.OwnWorktree:
+        return repair.OwnWorktree(path=self.ctx.integration_worktree, branch=None)
 
     def finish_resumed(self) -> BatchOutcome:
         """Resume found every PRP merged: finish what the earlier run may not have (cleanup)."""

@@ -1,0 +1,144 @@
+"""Resume always has a way forward (issue 13, I8; cases 13, 14 and 15).
+
+Each test leaves a repository the way a crash leaves it (kill -9 at a journal write, then the
+debris a power cut adds: a git process killed mid-command), and checks that `--resume` repairs
+what is ce's own and finishes: every PRP merged once, nothing left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from batchkit import Spec, assert_merged_once, git, make_batch_repo, write
+
+CONFIG = """\
+executor = "script"
+max_parallel = 1
+[monitor]
+poll_seconds = 0.1
+grace_seconds = 0.3
+"""
+ALPHA = Spec(
+    id="PRP-5.1.1",
+    title="Alpha",
+    phases=[[write("a.txt", "a")], [write("a2.txt", "a2")]],
+    files=["a.txt", "a2.txt"],
+)
+BRAVO = Spec(id="PRP-5.1.2", title="Bravo", phases=[[write("b.txt", "b")]], files=["b.txt"])
+SPECS = [ALPHA, BRAVO]
+
+
+def ce(repo: Path, *args: str, kill_at: int | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if kill_at is not None:
+        env["CE_TEST_KILL_AT"] = str(kill_at)
+    return subprocess.run(
+        [sys.executable, "-m", "ce", *(args or ("batch-exe", "--batch", "5", "--quiet"))],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def resume(repo: Path) -> subprocess.CompletedProcess[str]:
+    """Not --quiet: the warnings of what was repaired are printed."""
+    return ce(repo, "batch-exe", "--batch", "5", "--resume")
+
+
+def killed_at(tmp_path: Path, entry: str, prp: str, nth: int = 1) -> Path:
+    """A batch killed right after the `nth` journal entry `entry` (intent or fact) of `prp`."""
+    reference = make_batch_repo(tmp_path / "reference" / "repo", SPECS, batch="5", config=CONFIG)
+    assert ce(reference).returncode == 0
+    k = journal_index(reference, entry, prp, nth)
+    repo = make_batch_repo(tmp_path / "run" / "repo", SPECS, batch="5", config=CONFIG)
+    assert ce(repo, kill_at=k).returncode == -signal.SIGKILL
+    return repo
+
+
+def journal_index(repo: Path, entry: str, prp: str, nth: int) -> int:
+    lines = (repo / ".ce/tmp/batch-5.journal.jsonl").read_text().splitlines()
+    seen = 0
+    for k, line in enumerate(lines, start=1):
+        if f'"{entry}"' in line and f'"prp": "{prp}"' in line:
+            seen += 1
+            if seen == nth:
+                return k
+    raise AssertionError(f"no {entry} of {prp} in the journal")
+
+
+def admin_dir(repo: Path, worktree: Path) -> Path:
+    """The worktree's administrative directory in the repository (`.git/worktrees/<name>`)."""
+    for candidate in (repo / ".git" / "worktrees").iterdir():
+        if (candidate / "gitdir").read_text().strip() == str(worktree / ".git"):
+            return candidate
+    raise AssertionError(f"{worktree} is not registered")
+
+
+# -- case 13: what a power cut leaves ---------------------------------------------------------
+
+
+def test_stale_index_lock_in_a_prp_worktree_is_removed_on_resume(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "launched", ALPHA.id)
+    worktree = repo.parent / "repo-prp-5.1.1"
+    (worktree / "a.txt").write_text("half\n")  # there is work to save first
+    lock = admin_dir(repo, worktree) / "index.lock"
+    lock.write_text("")  # a `git add` killed mid-write
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "removed stale" in done.stderr and "index.lock" in done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
+
+
+def test_index_lock_in_the_users_checkout_is_reported_not_removed(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "launched", ALPHA.id)
+    lock = repo / ".git" / "index.lock"
+    lock.write_text("")
+    done = resume(repo)
+    assert lock.exists()  # the user's: never ce's to remove
+    assert str(lock) in done.stderr and "remove it" in done.stderr, done.stderr
+    lock.unlink()
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
+
+
+def test_half_created_integration_worktree_is_repaired(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "worktree", ALPHA.id, nth=2)
+    integration = repo.parent / "repo-ce-integration"
+    # `git worktree add` killed before it made the directory: registered, locked, missing.
+    git(repo, "worktree", "add", "--detach", str(integration), "HEAD")
+    (admin_dir(repo, integration) / "locked").write_text("initializing\n")
+    shutil.rmtree(integration)
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
+
+
+def test_half_created_prp_worktree_is_repaired(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "launched", ALPHA.id)
+    worktree = repo.parent / "repo-prp-5.1.2"
+    # Bravo's `git worktree add -b` killed while checking out: locked, branch made, no files.
+    git(repo, "worktree", "add", "--no-checkout", "-b", "prp-5-1-2-bravo", str(worktree), "HEAD")
+    (admin_dir(repo, worktree) / "locked").write_text("initializing\n")
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
+
+
+def test_half_removed_merged_worktree_is_repaired(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "remove-worktree", ALPHA.id)
+    worktree = repo.parent / "repo-prp-5.1.1"
+    # `git worktree remove` killed midway: some files and its `.git` gone, still registered.
+    (worktree / ".git").unlink()
+    (worktree / "a.txt").unlink()
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
