@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from batchkit import Spec, assert_merged_once, git, make_batch_repo, write
@@ -53,12 +54,22 @@ def resume(repo: Path) -> subprocess.CompletedProcess[str]:
     return ce(repo, "batch-exe", "--batch", "5", "--resume")
 
 
-def killed_at(tmp_path: Path, entry: str, prp: str, nth: int = 1) -> Path:
+def killed_at(
+    tmp_path: Path,
+    entry: str,
+    prp: str,
+    nth: int = 1,
+    prepare: Callable[[Path], None] | None = None,
+) -> Path:
     """A batch killed right after the `nth` journal entry `entry` (intent or fact) of `prp`."""
     reference = make_batch_repo(tmp_path / "reference" / "repo", SPECS, batch="5", config=CONFIG)
+    if prepare is not None:
+        prepare(reference)
     assert ce(reference).returncode == 0
     k = journal_index(reference, entry, prp, nth)
     repo = make_batch_repo(tmp_path / "run" / "repo", SPECS, batch="5", config=CONFIG)
+    if prepare is not None:
+        prepare(repo)
     assert ce(repo, kill_at=k).returncode == -signal.SIGKILL
     return repo
 
@@ -141,4 +152,32 @@ def test_half_removed_merged_worktree_is_repaired(tmp_path: Path) -> None:
     (worktree / "a.txt").unlink()
     done = resume(repo)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
+
+
+# -- case 15: names are recorded when made, and reused ----------------------------------------
+
+
+def alpha_file(repo: Path) -> Path:
+    return repo / "PRPs" / "feature-requests" / "PRP-5.1.1-alpha.md"
+
+
+def title_last(repo: Path) -> None:
+    """Alpha's title at the end of its frontmatter: editing it on the target then does not
+    touch the lines next to `status:`, which the PRP's own status commit changes."""
+    prp = alpha_file(repo)
+    text = prp.read_text().replace("title: Alpha\n", "")
+    prp.write_text(text.replace("\n---\n", "\ntitle: Alpha\n---\n", 1))
+    git(repo, "commit", "-qam", "title last")
+
+
+def test_title_edited_between_kill_and_resume_keeps_the_recorded_branch(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "launched", ALPHA.id, prepare=title_last)
+    prp = alpha_file(repo)
+    prp.write_text(prp.read_text().replace("title: Alpha\n", "title: Alpha renamed\n"))
+    git(repo, "commit", "-qam", "rename Alpha")
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    subjects = git(repo, "log", "--format=%s", "main").splitlines()
+    assert "Merge PRP-5.1.1: Alpha renamed" in subjects
     assert_merged_once(repo, [s.id for s in SPECS])

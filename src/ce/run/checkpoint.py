@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ce.core.errors import CeError
 from ce.core.events import PrpState
 from ce.core.outcome import BatchStatus
 from ce.run.record import PrpRecord
-from ce.run.state import write_json_atomic
+from ce.run.state import Journal, StateDir, write_json_atomic
 
 CHECKPOINT_VERSION = 1
 
@@ -171,3 +172,29 @@ def build(
         reviews=reviews,
         hooks=hooks,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Names:
+    """A PRP's branch and worktree, as a run made (or was to make) them."""
+
+    branch: str
+    worktree: str
+
+
+def recorded_names(state: StateDir, batch_id: str) -> dict[str, Names]:
+    """Each PRP's names as the batch recorded them: the checkpoint's, and over them the
+    journal's (written before each worktree is made, so it knows one the checkpoint missed)."""
+    names: dict[str, Names] = {}
+    try:
+        saved = Checkpoint.read(state.checkpoint(batch_id)).results()
+    except CeError:
+        saved = {}  # missing or damaged: the journal still says what was made
+    for prp_id, prp in saved.items():
+        names[prp_id] = Names(branch=prp.branch, worktree=prp.worktree)
+    for entry in Journal.read(state.journal(batch_id)):
+        if entry.get("intent") == "worktree" and entry.get("branch") and entry.get("path"):
+            names[str(entry["prp"])] = Names(
+                branch=str(entry["branch"]), worktree=str(entry["path"])
+            )
+    return names

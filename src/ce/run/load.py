@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from ce.core.vocab import AGENT_PRESETS
 from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass
+from ce.run.checkpoint import Names, recorded_names
 from ce.run.state import StateDir
 from ce.run.worktree_env import WorktreeSettings, relpath
 
@@ -66,6 +67,9 @@ class BatchContext:
     executor: Executor
     state: StateDir
     warnings: tuple[str, ...]
+    # Resuming: each PRP's branch and worktree as an earlier run recorded them. The names are
+    # computed from the title and the configuration, which may have changed since.
+    recorded: Mapping[str, Names] = field(default_factory=dict)
 
     def prp(self, prp_id: str) -> Prp:
         return self.plan.prps[prp_id]
@@ -77,9 +81,13 @@ class BatchContext:
         return (self.root / self.config.worktree_root).resolve()
 
     def worktree(self, prp_id: str) -> Path:
+        if prp_id in self.recorded:
+            return Path(self.recorded[prp_id].worktree)
         return worktree_path(self.root, prp_id, self.worktree_root)
 
     def branch(self, prp_id: str) -> str:
+        if prp_id in self.recorded:
+            return self.recorded[prp_id].branch
         return _branch_name(prp_id, self.prp(prp_id).title)
 
     def relpath(self, prp: Prp) -> str | None:
@@ -186,6 +194,7 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
         executor=executor,
         state=state,
         warnings=(*warnings, *plan.warnings, *moved),
+        recorded=recorded_names(state, batch_id) if options.resume else {},
     )
     if executor_preflight:
         check_distinct_names(context, [p for p in plan.plan.sorted_order if p not in done])

@@ -29,7 +29,7 @@ def ensure_worktree(
         _clear_debris(ctx, prp, path, emit)
     if may_exist and repo.branch_exists(branch):
         if not path.exists():
-            journal.intent("worktree", prp=prp.id, path=str(path), adopt=True)
+            journal.intent("worktree", prp=prp.id, path=str(path), branch=branch, adopt=True)
             sparse = worktree_env.sparse_dirs(ctx.worktree_settings, prp, f"refs/heads/{branch}")
             repo.add_worktree_for_branch(path, branch, sparse=sparse)
         # Not the recorded base: if the target was merged into the branch since (a conflict
