@@ -181,3 +181,44 @@ def test_title_edited_between_kill_and_resume_keeps_the_recorded_branch(tmp_path
     subjects = git(repo, "log", "--format=%s", "main").splitlines()
     assert "Merge PRP-5.1.1: Alpha renamed" in subjects
     assert_merged_once(repo, [s.id for s in SPECS])
+
+
+# -- case 14: a lost or damaged checkpoint is rebuilt from the journal and git ----------------
+
+
+def test_resume_rebuilds_a_checkpoint_git_clean_removed(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "launched", BRAVO.id)  # Alpha merged, Bravo running
+    git(repo, "clean", "-qfdx")  # .ce/tmp is gone: checkpoint and journal alike
+    assert not (repo / ".ce" / "tmp").exists()
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rebuilt it from git" in done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
+
+
+def test_a_truncated_checkpoint_is_explained_then_rebuilt_from_the_journal(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "launched", BRAVO.id)
+    checkpoint = repo / ".ce" / "tmp" / "batch-execution-5.json"
+    checkpoint.write_text(checkpoint.read_text()[:40])
+    plain = ce(repo)
+    assert plain.returncode == 2
+    assert f"{checkpoint}: the checkpoint cannot be read" in plain.stderr
+    assert "`ce batch-exe --batch 5 --resume` rebuilds it from the journal and git" in plain.stderr
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rebuilt it from the journal and git" in done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
+
+
+def test_cleanup_without_a_checkpoint_offers_the_resume_that_works(tmp_path: Path) -> None:
+    repo = killed_at(tmp_path, "exited", BRAVO.id)  # Bravo's work committed, not merged
+    git(repo, "clean", "-qfdx")
+    kept = ce(repo, "cleanup", "--batch", "5")
+    assert kept.returncode == 1
+    assert "prp-5-1-2-bravo has commits not on main" in kept.stderr
+    assert "kept the checkpoint" not in kept.stderr  # there is none
+    assert "--resume can still continue it" in kept.stderr
+    assert "`ce batch-exe --batch 5 --resume` (it rebuilds the checkpoint" in kept.stderr
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])

@@ -65,6 +65,13 @@ def next_step(step: NextStep | None) -> str:
     cleanup = f"`ce cleanup --batch {step.batch_id}`"
     if step.step is Step.RESUME_OR_CLEANUP:
         return f" Continue it with {resume}, or remove it with {cleanup}."
+    if step.step is Step.CHECKPOINT_LOST:
+        return (
+            f"\n{resume} rebuilds it from the journal and git (branches, checkpoint commits, "
+            f"merges on the target) and continues the batch. To start over instead, `ce cleanup` "
+            f"(--batch {step.batch_id}) removes what it left; work not merged is kept unless "
+            "--force."
+        )
     return (
         f"\nContinue it with {resume}, or remove it with {cleanup} "
         "(add --force to drop unmerged commits)."

@@ -162,11 +162,30 @@ def _print_report(report: CleanupReport) -> None:
     for item in report.refused:
         click.echo(f"kept {item}", err=True)
     if report.refused:
-        click.echo(
-            f"kept the checkpoint and journal of batch {report.batch_id}: "
-            "--resume can still continue it",
-            err=True,
+        click.echo(_what_resume_can_do(report.batch_id), err=True)
+
+
+def _what_resume_can_do(batch_id: str) -> str:
+    """The truth about --resume once cleanup kept work: it continues the batch whenever its PRP
+    files are there, rebuilding a lost or damaged checkpoint from the journal and git."""
+    state = StateDir.of(open_repository(Path.cwd())[1])
+    files = {"checkpoint": state.checkpoint(batch_id), "journal": state.journal(batch_id)}
+    kept = [name for name, path in files.items() if path.exists()]
+    what = (
+        f"kept the {' and '.join(kept)} of batch {batch_id}"
+        if kept
+        else f"batch {batch_id} has no checkpoint or journal left"
+    )
+    if _from_prp_files(batch_id) is None:
+        return (
+            f"{what}: --resume cannot continue it, its PRP files are not found; restore them to "
+            "resume, or delete the work kept with `ce cleanup --force`"
         )
+    rebuilt = "" if "checkpoint" in kept else " (it rebuilds the checkpoint from git)"
+    return (
+        f"{what}: --resume can still continue it and merge the work kept: "
+        f"`ce batch-exe --batch {batch_id} --resume`{rebuilt}"
+    )
 
 
 COMMANDS: list[click.Command] = [status, cleanup]

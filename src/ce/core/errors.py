@@ -15,6 +15,7 @@ class Step(enum.Enum):
     RESUME_OR_CLEANUP = "resume or cleanup"  # an earlier run of the batch is unfinished
     LEFT_BEHIND = "left behind"  # branches or worktrees of an earlier run are there
     WAIT_OR_RESUME = "wait or resume"  # another ce runs in this repository
+    CHECKPOINT_LOST = "checkpoint lost"  # missing or damaged: --resume rebuilds it
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -88,18 +88,17 @@ class Checkpoint(_Model):
 
     @classmethod
     def read(cls, path: Path) -> Checkpoint:
+        """The checkpoint at `path`; `CheckpointLost` when it is missing or damaged."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise CeError(
+            raise CheckpointLost(
                 f"No checkpoint at {path}: there is nothing to resume. "
-                "Run the batch without --resume to start it."
+                "Run the batch without --resume to start it.",
+                missing=True,
             ) from None
         except (OSError, ValueError) as exc:
-            raise CeError(
-                f"{path}: the checkpoint cannot be read ({exc}). Inspect it, or remove it with "
-                "`ce cleanup` to start over."
-            ) from None
+            raise CheckpointLost(f"{path}: the checkpoint cannot be read ({exc}).") from None
         version = data.get("version") if isinstance(data, dict) else "?"
         if version != CHECKPOINT_VERSION:
             raise CeError(
@@ -111,10 +110,18 @@ class Checkpoint(_Model):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            raise CeError(
-                f"{path}: the checkpoint is damaged ({where}: {first['msg']}). Inspect it, or "
-                "remove it with `ce cleanup` to start over."
+            raise CheckpointLost(
+                f"{path}: the checkpoint is damaged ({where}: {first['msg']})."
             ) from None
+
+
+class CheckpointLost(CeError):
+    """The checkpoint is missing, or damaged (truncated, unparsable): `--resume` rebuilds it
+    from the journal and git (`run.selection.rebuilt`)."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def build(
@@ -198,3 +205,11 @@ def recorded_names(state: StateDir, batch_id: str) -> dict[str, Names]:
                 branch=str(entry["branch"]), worktree=str(entry["path"])
             )
     return names
+
+
+def journal_target(state: StateDir, batch_id: str) -> str | None:
+    """The target the batch's first run recorded in its journal (when its checkpoint is lost)."""
+    for entry in Journal.read(state.journal(batch_id)):
+        if entry.get("fact") == "start" and entry.get("target"):
+            return str(entry["target"])
+    return None

@@ -26,7 +26,7 @@ from ce.core.events import (
 )
 from ce.core.outcome import BatchStatus
 from ce.run import repair, scheduler, selection, tidy, worktree_env
-from ce.run.checkpoint import Checkpoint
+from ce.run.checkpoint import Checkpoint, CheckpointLost
 from ce.run.crew import Crew, WorkDone
 from ce.run.gate import LaunchGate, stagger_seconds
 from ce.run.guard import Guard, lost_merges
@@ -117,8 +117,8 @@ class Engine:
         repair.report_user_locks(ctx.repo, ctx.root, ctx.target, self.emit)
         path = ctx.state.checkpoint(ctx.batch_id)
         if ctx.options.resume:
-            return self._resume(Checkpoint.read(path))
-        if path.exists() and Checkpoint.read(path).status.unfinished:
+            return self._resume(self._saved())
+        if path.exists() and self._unfinished_before():
             raise CeError(
                 f"Batch {ctx.batch_id} has an unfinished run ({path}).",
                 next_step=NextStep(step=Step.RESUME_OR_CLEANUP, batch_id=ctx.batch_id),
@@ -126,6 +126,30 @@ class Engine:
         check_leftovers(ctx, self.ledger.ids())
         repair.repair_worktrees(ctx.repo, [self._integration()], self.emit)
         return bool(self.ledger.ids())
+
+    def _unfinished_before(self) -> bool:
+        try:
+            return Checkpoint.read(self.ctx.state.checkpoint(self.ctx.batch_id)).status.unfinished
+        except CheckpointLost as lost:
+            raise CeError(
+                f"{lost} ce cannot tell how far batch {self.ctx.batch_id}'s earlier run got.",
+                next_step=NextStep(step=Step.CHECKPOINT_LOST, batch_id=self.ctx.batch_id),
+            ) from None
+
+    def _saved(self) -> Checkpoint:
+        """The checkpoint to resume from; rebuilt from the journal and git when it is lost."""
+        path = self.ctx.state.checkpoint(self.ctx.batch_id)
+        try:
+            return Checkpoint.read(path)
+        except CheckpointLost as lost:
+            rebuilt = selection.rebuilt(self.ctx, self.driver.lane.find_merge)
+            if rebuilt is None:
+                raise
+            journal = Journal.read(self.ctx.state.journal(self.ctx.batch_id))
+            sources = "the journal and git" if journal else "git"
+            message = f"{lost} ce rebuilt it from {sources}"
+            self.emit(Notice(level=NoticeLevel.WARNING, message=message))
+            return rebuilt
 
     def _resume(self, saved: Checkpoint) -> bool:
         selection.stop_stale_agents(self.ctx, self.emit)
@@ -157,7 +181,9 @@ class Engine:
     def run(self) -> BatchOutcome:
         # The checkpoint exists before any effect: whatever happens next, --resume finds it.
         self.recorder.checkpoint(BatchStatus.IN_PROGRESS)
-        self.journal.fact("start", batch=self.ctx.batch_id, resume=self.ctx.options.resume)
+        self.journal.fact(
+            "start", batch=self.ctx.batch_id, target=self.ctx.target, resume=self.ctx.options.resume
+        )
         tidy.ensure_ignored(self.ctx, self.driver.lane, self.emit)
         self.guard.start()
         self._announce()

@@ -281,13 +281,13 @@ def _target_branch(
 
 
 def _saved_target(state: StateDir, batch_id: str) -> str | None:
-    from ce.run.checkpoint import Checkpoint
+    from ce.run.checkpoint import Checkpoint, journal_target
 
     path = state.checkpoint(batch_id)
     try:
         return Checkpoint.read(path).target or None
     except CeError:
-        return None  # no readable checkpoint: the resume says so itself
+        return journal_target(state, batch_id)  # lost: the resume rebuilds it
 
 
 def _current_branch(branch: str | None) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from ce import proc
 from ce.core.errors import CeError
 from ce.core.events import Listener, Notice, NoticeLevel, PrpInfo, PrpState
+from ce.core.names import merge_subject
+from ce.core.outcome import BatchStatus
 from ce.plan.schedule import critical_path_priority
-from ce.run import scheduler
+from ce.run import checkpoint, scheduler
 from ce.run.checkpoint import Checkpoint
 from ce.run.load import BatchContext
 from ce.run.record import PrpRecord
@@ -117,6 +121,58 @@ def _reconcile(
         record.state = PrpState.PENDING
         record.error = None
         record.merged_as = None
+
+
+def rebuilt(ctx: BatchContext, find_merge: Callable[[str, str], str | None]) -> Checkpoint | None:
+    """The checkpoint of a batch whose file is lost (`git clean -fdx`) or damaged, rebuilt
+    from its journal and git; None when neither knows of an earlier run.
+
+    Its PRPs are those not done, and those done whose branch or worktree is still there or
+    whose merge the journal saw (this batch merged them, and cleans up after them). Each
+    record's head is its branch, or the merge on the target found by its subject; resume then
+    reconciles them with git as it does any checkpoint's.
+    """
+    entries = Journal.read(ctx.state.journal(ctx.batch_id))
+    merged = {str(e["prp"]) for e in entries if e.get("fact") == "merged"}
+    bases = {str(e["prp"]): e["base"] for e in entries if e.get("fact") == "worktree"}
+    tips = ctx.repo.ref_tips([f"refs/heads/{ctx.branch(p)}" for p in ctx.plan.plan.sorted_order])
+    records: dict[str, PrpRecord] = {}
+    stage_of = {p: n for n, ids in enumerate(ctx.plan.plan.stages, start=1) for p in ids}
+    for prp_id in ctx.plan.plan.sorted_order:
+        head = tips.get(f"refs/heads/{ctx.branch(prp_id)}")
+        left = head is not None or ctx.worktree(prp_id).exists()
+        if prp_id in ctx.done and not (left or prp_id in merged):
+            continue
+        record = new_record(ctx, prp_id, stage_of[prp_id])
+        record.base = bases.get(prp_id)
+        record.head = head or _merged_head(ctx, prp_id)
+        records[prp_id] = record
+    if not entries and not any(r.head or Path(r.info.worktree).exists() for r in records.values()):
+        return None
+    for record in records.values():
+        _reconcile(ctx, record, find_merge)
+    now = time.time()
+    return checkpoint.build(
+        batch_id=ctx.batch_id,
+        target=ctx.target,
+        executor=ctx.executor.name,
+        status=BatchStatus.INTERRUPTED,
+        stages=ctx.plan.plan.stages,
+        records=records,
+        done=ctx.done - records.keys(),
+        reasons=(None, None),
+        started_at=float(entries[0]["t"]) if entries else now,
+        elapsed_seconds=0.0,
+        reviews={},
+        hooks=[],
+        now=now,
+    )
+
+
+def _merged_head(ctx: BatchContext, prp_id: str) -> str | None:
+    """The PRP's head as its merge commit on the target has it (second parent)."""
+    merge = ctx.repo.find_first_parent_commit(f"refs/heads/{ctx.target}", merge_subject(prp_id, ""))
+    return None if merge is None else ctx.repo.try_rev_parse(f"{merge}^2")
 
 
 def stop_stale_agents(ctx: BatchContext, emit: Listener) -> None:
