@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,11 +68,17 @@ def killed_at(
         prepare(reference)
     assert ce(reference).returncode == 0
     k = journal_index(reference, entry, prp, nth)
-    repo = make_batch_repo(tmp_path / "run" / "repo", SPECS, batch="5", config=CONFIG)
-    if prepare is not None:
-        prepare(repo)
-    assert ce(repo, kill_at=k).returncode == -signal.SIGKILL
-    return repo
+    # Threads may order the journal otherwise: the writes around k, until one is that entry.
+    for attempt, kill in enumerate((k, k - 1, k + 1, k, k - 2, k + 2, k - 1, k + 1, k)):
+        repo = make_batch_repo(tmp_path / f"run{attempt}" / "repo", SPECS, batch="5", config=CONFIG)
+        if prepare is not None:
+            prepare(repo)
+        assert ce(repo, kill_at=kill).returncode == -signal.SIGKILL
+        last = (repo / ".ce/tmp/batch-5.journal.jsonl").read_text().splitlines()[-1]
+        if f'"{entry}"' in last and f'"prp": "{prp}"' in last:
+            return repo
+        shutil.rmtree(repo.parent, ignore_errors=True)
+    raise AssertionError(f"never killed at {entry} of {prp}")
 
 
 def journal_index(repo: Path, entry: str, prp: str, nth: int) -> int:
@@ -83,6 +90,24 @@ def journal_index(repo: Path, entry: str, prp: str, nth: int) -> int:
             if seen == nth:
                 return k
     raise AssertionError(f"no {entry} of {prp} in the journal")
+
+
+def wait_idle(directory: Path, timeout: float = 30) -> None:
+    """Until no process works in `directory` (an agent that outlived its killed ce)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(_cwd_in(pid, directory) for pid in Path("/proc").iterdir()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes still work in {directory}")
+
+
+def _cwd_in(entry: Path, directory: Path) -> bool:
+    try:
+        cwd = (entry / "cwd").readlink()
+    except OSError:
+        return False
+    return cwd == directory or directory in cwd.parents
 
 
 def admin_dir(repo: Path, worktree: Path) -> Path:
@@ -99,6 +124,7 @@ def admin_dir(repo: Path, worktree: Path) -> Path:
 def test_stale_index_lock_in_a_prp_worktree_is_removed_on_resume(tmp_path: Path) -> None:
     repo = killed_at(tmp_path, "launched", ALPHA.id)
     worktree = repo.parent / "repo-prp-5.1.1"
+    wait_idle(worktree)  # the agent the kill left running must not race the forged lock
     (worktree / "a.txt").write_text("half\n")  # there is work to save first
     lock = admin_dir(repo, worktree) / "index.lock"
     lock.write_text("")  # a `git add` killed mid-write
@@ -187,7 +213,8 @@ def test_title_edited_between_kill_and_resume_keeps_the_recorded_branch(tmp_path
 
 
 def test_resume_rebuilds_a_checkpoint_git_clean_removed(tmp_path: Path) -> None:
-    repo = killed_at(tmp_path, "launched", BRAVO.id)  # Alpha merged, Bravo running
+    # Killed once Alpha's merge is done (not midway through moving the user's checkout).
+    repo = killed_at(tmp_path, "merged", ALPHA.id)
     git(repo, "clean", "-qfdx")  # .ce/tmp is gone: checkpoint and journal alike
     assert not (repo / ".ce" / "tmp").exists()
     done = resume(repo)
@@ -197,7 +224,7 @@ def test_resume_rebuilds_a_checkpoint_git_clean_removed(tmp_path: Path) -> None:
 
 
 def test_a_truncated_checkpoint_is_explained_then_rebuilt_from_the_journal(tmp_path: Path) -> None:
-    repo = killed_at(tmp_path, "launched", BRAVO.id)
+    repo = killed_at(tmp_path, "merged", ALPHA.id)
     checkpoint = repo / ".ce" / "tmp" / "batch-execution-5.json"
     checkpoint.write_text(checkpoint.read_text()[:40])
     plain = ce(repo)
