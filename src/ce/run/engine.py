@@ -12,7 +12,6 @@ import queue
 import time
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 from ce.core.errors import CeError, NextStep, Step
 from ce.core.events import (
@@ -26,7 +25,7 @@ from ce.core.events import (
 )
 from ce.core.outcome import BatchStatus
 from ce.run import repair, scheduler, selection, tidy, worktree_env
-from ce.run.checkpoint import Checkpoint, CheckpointLost
+from ce.run.checkpoint import Checkpoint
 from ce.run.crew import Crew, WorkDone
 from ce.run.gate import LaunchGate, stagger_seconds
 from ce.run.guard import Guard, lost_merges
@@ -117,59 +116,28 @@ class Engine:
         repair.report_user_locks(ctx.repo, ctx.root, ctx.target, self.emit)
         path = ctx.state.checkpoint(ctx.batch_id)
         if ctx.options.resume:
-            return self._resume(self._saved())
-        if path.exists() and self._unfinished_before():
+            saved = selection.saved_or_rebuilt(ctx, self.driver.lane.find_merge, self.emit)
+            return self._resume(saved)
+        if path.exists() and selection.unfinished_before(ctx):
             raise CeError(
                 f"Batch {ctx.batch_id} has an unfinished run ({path}).",
                 next_step=NextStep(step=Step.RESUME_OR_CLEANUP, batch_id=ctx.batch_id),
             )
         check_leftovers(ctx, self.ledger.ids())
-        repair.repair_worktrees(ctx.repo, [self._integration()], self.emit)
+        selection.repair_own(ctx, [], self.emit)
         return bool(self.ledger.ids())
-
-    def _unfinished_before(self) -> bool:
-        try:
-            return Checkpoint.read(self.ctx.state.checkpoint(self.ctx.batch_id)).status.unfinished
-        except CheckpointLost as lost:
-            raise CeError(
-                f"{lost} ce cannot tell how far batch {self.ctx.batch_id}'s earlier run got.",
-                next_step=NextStep(step=Step.CHECKPOINT_LOST, batch_id=self.ctx.batch_id),
-            ) from None
-
-    def _saved(self) -> Checkpoint:
-        """The checkpoint to resume from; rebuilt from the journal and git when it is lost."""
-        path = self.ctx.state.checkpoint(self.ctx.batch_id)
-        try:
-            return Checkpoint.read(path)
-        except CheckpointLost as lost:
-            rebuilt = selection.rebuilt(self.ctx, self.driver.lane.find_merge)
-            if rebuilt is None:
-                raise
-            journal = Journal.read(self.ctx.state.journal(self.ctx.batch_id))
-            sources = "the journal and git" if journal else "git"
-            message = f"{lost} ce rebuilt it from {sources}"
-            self.emit(Notice(level=NoticeLevel.WARNING, message=message))
-            return rebuilt
 
     def _resume(self, saved: Checkpoint) -> bool:
         selection.stop_stale_agents(self.ctx, self.emit)
         records = selection.resumed(
             self.ctx, saved, self.ledger.records(), self.plan.stage_of, self.driver.lane.find_merge
         )
-        # The agents are stopped: what a power cut left in ce's own worktrees can go.
-        own = [
-            repair.OwnWorktree(path=Path(r.info.worktree), branch=r.info.branch, prp=r.id)
-            for r in records
-        ]
-        repair.repair_worktrees(self.ctx.repo, [*own, self._integration()], self.emit)
+        selection.repair_own(self.ctx, records, self.emit)  # the agents are stopped
         self.ledger.restore(records)
         self.recorder.elapsed_before = saved.elapsed_seconds
         for stage in saved.failed_reviews():  # a failed review is repeated before going on
             self.ledger.review_again(stage)
         return any(r.state is not PrpState.MERGED for r in records)
-
-    def _integration(self) -> repair.OwnWorktree:
-        return repair.OwnWorktree(path=self.ctx.integration_worktree, branch=None)
 
     def finish_resumed(self) -> BatchOutcome:
         """Resume found every PRP merged: finish what the earlier run may not have (cleanup)."""

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ce import proc
-from ce.core.errors import CeError
+from ce.core.errors import CeError, NextStep, Step
 from ce.core.events import Listener, Notice, NoticeLevel, PrpInfo, PrpState
 from ce.core.names import merge_subject
 from ce.core.outcome import BatchStatus
 from ce.plan.schedule import critical_path_priority
-from ce.run import checkpoint, scheduler
-from ce.run.checkpoint import Checkpoint
+from ce.run import checkpoint, repair, scheduler
+from ce.run.checkpoint import Checkpoint, CheckpointLost
 from ce.run.load import BatchContext
 from ce.run.record import PrpRecord
 from ce.run.state import Journal
@@ -121,6 +121,45 @@ def _reconcile(
         record.state = PrpState.PENDING
         record.error = None
         record.merged_as = None
+
+
+def unfinished_before(ctx: BatchContext) -> bool:
+    """Whether the batch's checkpoint says an earlier run is unfinished; a lost one is said so,
+    with the way on (`--resume` rebuilds it)."""
+    try:
+        return Checkpoint.read(ctx.state.checkpoint(ctx.batch_id)).status.unfinished
+    except CheckpointLost as lost:
+        raise CeError(
+            f"{lost} ce cannot tell how far batch {ctx.batch_id}'s earlier run got.",
+            next_step=NextStep(step=Step.CHECKPOINT_LOST, batch_id=ctx.batch_id),
+        ) from None
+
+
+def saved_or_rebuilt(
+    ctx: BatchContext, find_merge: Callable[[str, str], str | None], emit: Listener
+) -> Checkpoint:
+    """The checkpoint to resume from; rebuilt from the journal and git when it is lost."""
+    try:
+        return Checkpoint.read(ctx.state.checkpoint(ctx.batch_id))
+    except CheckpointLost as lost:
+        found = rebuilt(ctx, find_merge)
+        if found is None:
+            raise
+        journal = Journal.read(ctx.state.journal(ctx.batch_id))
+        sources = "the journal and git" if journal else "git"
+        emit(Notice(level=NoticeLevel.WARNING, message=f"{lost} ce rebuilt it from {sources}"))
+        return found
+
+
+def repair_own(ctx: BatchContext, records: Iterable[PrpRecord], emit: Listener) -> None:
+    """What a power cut left in the PRPs' worktrees and the integration worktree, repaired
+    (`run.repair`); only once no agent of an earlier run is left in them."""
+    own = [
+        repair.OwnWorktree(path=Path(r.info.worktree), branch=r.info.branch, prp=r.id)
+        for r in records
+    ]
+    integration = repair.OwnWorktree(path=ctx.integration_worktree, branch=None)
+    repair.repair_worktrees(ctx.repo, [*own, integration], emit)
 
 
 def rebuilt(ctx: BatchContext, find_merge: Callable[[str, str], str | None]) -> Checkpoint | None:
