@@ -53,3 +53,41 @@ def test_an_agent_rewinding_main_past_a_merge_is_not_success(
     subjects = git(repo, "log", "--format=%s", "main").splitlines()
     assert sum(s.startswith("Merge PRP-7.1.1") for s in subjects) == 1
     assert (repo / "a.txt").exists() and (repo / "r.txt").exists()
+
+
+def test_the_guard_looks_at_each_merge_once_while_the_target_moves_forward(tmp_path: Path) -> None:
+    """Reachability is re-checked only for new merges while the target only moves forward,
+    and for every merge again once it moved back (linear over a batch, and still exact)."""
+    from ce import git as ce_git
+    from ce.core.events import PrpInfo
+    from ce.run.guard import Guard
+    from ce.run.record import PrpRecord
+
+    repo = make_batch_repo(tmp_path / "repo", [])
+    first = git(repo, "rev-parse", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    second = git(repo, "rev-parse", "main")
+
+    def merged(prp: str, commit: str) -> PrpRecord:
+        info = PrpInfo(id=prp, title=prp, stage=1, model="", phases=1, branch=prp, worktree="")
+        return PrpRecord(info=info, merged_as=commit)
+
+    guard = Guard(ce_git.Repo(repo), "main")
+    records = [merged("A", first), merged("B", second)]
+    calls: list[str] = []
+    real = ce_git.Repo.is_ancestor
+
+    def counted(self: ce_git.Repo, ancestor: str, descendant: str) -> bool:
+        calls.append(ancestor)
+        return real(self, ancestor, descendant)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ce_git.Repo, "is_ancestor", counted)
+        assert guard.lost(records) == []
+        assert sorted(calls) == sorted([first, second])
+        calls.clear()
+        git(repo, "commit", "-q", "--allow-empty", "-m", "three")
+        assert guard.lost(records) == []
+        assert calls == [second]  # only: is the tip it checked still under the new one
+    git(repo, "reset", "-q", "--hard", first)  # someone moved main back past B
+    assert guard.lost(records) == ["B"]

@@ -28,7 +28,7 @@ from ce.run import repair, scheduler, selection, tidy, worktree_env
 from ce.run.checkpoint import Checkpoint
 from ce.run.crew import Crew, WorkDone
 from ce.run.gate import LaunchGate, stagger_seconds
-from ce.run.guard import Guard, lost_merges
+from ce.run.guard import Guard
 from ce.run.hooks import run_hook
 from ce.run.integration import prepare_integration
 from ce.run.lane import LaneDriver, Merged, Reviewed, Upstream
@@ -311,7 +311,7 @@ class Engine:
         who = f" (while {', '.join(ran)} ran)" if ran else " (during the batch)"
         for news in self.guard.news():
             self.emit(Notice(level=NoticeLevel.WARNING, message=f"{news}{who}"))
-        lost = lost_merges(self.ctx.repo, self.ctx.target, self.ledger.records())
+        lost = self.guard.lost(self.ledger.records())
         if not lost:
             return True
         for prp_id in lost:

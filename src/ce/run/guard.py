@@ -79,14 +79,6 @@ def differences(before: Snapshot, now: Snapshot) -> list[str]:
     return found
 
 
-def lost_merges(repo: git.Repo, target: str, records: Iterable[PrpRecord]) -> list[str]:
-    """The PRPs whose merge commit is no longer reachable from the target."""
-    ref = f"refs/heads/{target}"
-    return [
-        r.id for r in records if r.merged_as is not None and not _reachable(repo, r.merged_as, ref)
-    ]
-
-
 def _reachable(repo: git.Repo, commit: str, ref: str) -> bool:
     try:
         return repo.is_ancestor(commit, ref)
@@ -104,6 +96,31 @@ class Guard:
         self.tip: str | None = None  # where ce last left the target
         self.said: set[str] = set()
         self.pending: list[str] = []  # seen at a merge, said at the next check
+        # The target's tip at the last check, and the merges found reachable from it: while the
+        # tip only moves forward, they still are, so each check looks at the new merges only
+        # (one git call per merge over the whole batch, not per merge per stage).
+        self.checked_tip: str | None = None
+        self.checked: set[str] = set()
+
+    def lost(self, records: Iterable[PrpRecord]) -> list[str]:
+        """The PRPs whose merge commit is no longer reachable from the target."""
+        tip = self.repo.try_rev_parse(self.ref)
+        if (
+            tip is None
+            or self.checked_tip is None
+            or not _reachable(self.repo, self.checked_tip, tip)
+        ):
+            self.checked = set()  # moved back (or first look): everything is looked at again
+        merges = [(r.id, r.merged_as) for r in records if r.merged_as is not None]
+        lost = [
+            prp
+            for prp, merge in merges
+            if merge not in self.checked and not _reachable(self.repo, merge, self.ref)
+        ]
+        if not lost and tip is not None:
+            self.checked_tip = tip
+            self.checked.update(merge for _, merge in merges)
+        return lost
 
     def start(self) -> None:
         self.baseline = snapshot(self.repo)
