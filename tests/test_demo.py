@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -110,3 +111,24 @@ def test_demo_plan_has_three_stages_and_a_serialized_conflict(
     shared = [f for f, ids in plan["file_conflicts"].items() if move["prp"] in ids]
     assert shared, plan["file_conflicts"]
     assert all(p["status"] == "completed" for p in plan["prps"].values())
+
+
+def test_demo_next_steps_work_as_printed(
+    demo: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
+    """Run from this checkout's environment, the demo prints `uv run --project <checkout> ce`:
+    `ce` is not on the user's PATH and plain `uv run ce` fails outside the project."""
+    done, _ = demo
+    root = printed_path(done.stderr, r"^Demo repository: (\S+)$")
+    step = re.search(r"^  (.+) +# the plan it followed$", done.stderr, re.MULTILINE)
+    assert step, done.stderr
+    command = shlex.split(step[1])
+    assert command[:4] == ["uv", "run", "--project", str(Path(__file__).parent.parent)]
+
+    again = subprocess.run(
+        command, cwd=root, env=CHILD_ENV, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "PRP-1.1.1" in again.stdout
+    assert not (root / ".venv").exists() and not (root / "uv.lock").exists()

@@ -46,11 +46,16 @@ def test_init_writes_the_files(
         "    created  .gitignore\n"
     )
     batch = repo / SLASH / "batch-exe-prp.md"
-    assert "uv run ce batch-exe $ARGUMENTS" in batch.read_text()
-    assert frontmatter(batch)["allowed-tools"] == (
-        "Bash(uv run ce batch-exe:*), Bash(uv run ce status:*), Read"
-    )
-    assert "uv run ce execute-prp $ARGUMENTS" in (repo / SLASH / "execute-prp.md").read_text()
+    # Not a project that depends on ce: the installed `ce`, and what to do when it is missing.
+    assert "\nce batch-exe $ARGUMENTS\n" in batch.read_text()
+    assert frontmatter(batch)["allowed-tools"] == "Bash(ce batch-exe:*), Bash(ce status:*), Read"
+    execute = (repo / SLASH / "execute-prp.md").read_text()
+    assert "\nce execute-prp $ARGUMENTS\n" in execute
+    for text in (batch.read_text(), execute):
+        assert "uv run ce" not in text.replace("Do not try `uv run ce`", "")
+        assert "`ce: command not found`" in text
+        assert "uv tool install" in text and "pipx install" in text
+        assert "{{" not in text
     assert "description" in frontmatter(repo / SLASH / "execute-prp.md")
     assert (repo / ".gitignore").read_text() == ".ce/tmp/\n"
     config = load_config(repo)  # the starter configuration is valid as written
@@ -116,3 +121,40 @@ def test_init_outside_a_repository(
 
     assert "is not inside a git repository" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        '[project]\nname = "app"\ndependencies = ["click", "ce>=0.1"]\n',
+        '[project]\nname = "app"\n[dependency-groups]\ndev = ["ce @ git+https://h/ce"]\n',
+        '[project]\nname = "ce"\n',
+    ],
+    ids=["dependency", "dev-group", "ce-itself"],
+)
+def test_a_project_depending_on_ce_calls_it_through_uv(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, pyproject: str
+) -> None:
+    (repo / "pyproject.toml").write_text(pyproject)
+
+    ce_init(repo, monkeypatch)
+
+    batch = repo / SLASH / "batch-exe-prp.md"
+    assert "\nuv run ce batch-exe $ARGUMENTS\n" in batch.read_text()
+    assert frontmatter(batch)["allowed-tools"] == (
+        "Bash(uv run ce batch-exe:*), Bash(uv run ce status:*), Read"
+    )
+    assert "`uv sync`" in batch.read_text()
+    assert "\nuv run ce execute-prp $ARGUMENTS\n" in (repo / SLASH / "execute-prp.md").read_text()
+
+
+def test_a_project_with_other_dependencies_calls_the_installed_ce(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "app"\ndependencies = ["cement", "ce-tools"]\n'
+    )
+
+    ce_init(repo, monkeypatch)
+
+    assert "\nce batch-exe $ARGUMENTS\n" in (repo / SLASH / "batch-exe-prp.md").read_text()

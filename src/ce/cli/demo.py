@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ce.cli import batch
+from ce.cli.hints import ce_invocation
 from ce.demo import BATCH_ID, make_demo_repo
 from ce.run.load import RunOptions, load
 
@@ -35,10 +36,11 @@ def demo(parent: Path | None, as_json: bool, quiet: bool) -> int:
     console.print(f"Demo repository: [bold]{escape(str(root))}[/]", soft_wrap=True)
     context = load(RunOptions(batch=BATCH_ID), root)
     code = batch.run_context(context, as_json=as_json, quiet=quiet)
+    ce = ce_invocation(root)
     console.print(
         f"\nThe result is in {escape(str(root))}:\n"
         f"  cd {escape(str(root))} && git log --oneline --graph\n"
-        f"  ce batch-exe --batch {BATCH_ID} --dry-run   # the plan it followed\n"
+        f"  {escape(ce)} batch-exe --batch {BATCH_ID} --dry-run   # the plan it followed\n"
         f"Remove it when done: rm -rf {escape(str(root.parent))}",
         soft_wrap=True,  # paths are copied from here: never broken across lines
     )

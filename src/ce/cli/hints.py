@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +32,19 @@ def batch_args(context: BatchContext) -> str:
 
 def resume_command(context: BatchContext) -> str:
     return f"ce batch-exe {batch_args(context)} --resume"
+
+
+def ce_invocation(cwd: Path) -> str:
+    """How to call this `ce` from `cwd` in the user's shell: `ce` when it is installed as a tool
+    (uv tool, pipx, pip), else through uv and the project whose `.venv` runs it, which
+    `uv run ce` alone finds only from inside that project."""
+    environment = Path(sys.prefix)
+    project = environment.parent
+    if environment.name != ".venv" or not (project / "pyproject.toml").is_file():
+        return "ce"
+    if cwd.resolve().is_relative_to(project.resolve()):
+        return "uv run ce"
+    return f"uv run --project {shlex.quote(str(project))} ce"
 
 
 ENVIRONMENT_ERRORS = frozenset(
