@@ -16,6 +16,23 @@ TEMPLATE_OVERRIDE = Path(".ce") / "templates" / "executor.md"
 
 
 @dataclass(frozen=True, kw_only=True)
+class Task:
+    """What one launch is for: "implement" the phases left, "resolve-conflict" (merge
+    `conflict_with` into the branch and resolve, the `agent` conflict policy) or "review"."""
+
+    kind: str = "implement"
+    conflict_with: str | None = None
+    notes: str = ""  # task-specific text for the prompt (the PRPs a review looks at)
+
+    @classmethod
+    def resolving(cls, conflict_with: str | None) -> Task:
+        """Implementing, or, given the target it conflicts with, resolving that conflict."""
+        if conflict_with is None:
+            return cls()
+        return cls(kind="resolve-conflict", conflict_with=conflict_with)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExecutorJob:
     """One launch of an executor for one PRP, in its worktree."""
 
@@ -30,11 +47,7 @@ class ExecutorJob:
     model: str
     scratch: Path  # per-PRP directory for the prompt, plans and the result file
     validation_commands: tuple[str, ...] = ()
-    # "implement" the phases left, or "resolve-conflict": merge `conflict_with` into the branch
-    # and resolve (the `agent` conflict policy).
-    task: str = "implement"
-    conflict_with: str | None = None
-    notes: str = ""  # task-specific text for the prompt (the PRPs a review looks at)
+    task: Task = Task()
 
     @property
     def result_path(self) -> Path:
@@ -60,10 +73,10 @@ class ExecutorJob:
             CE_MODEL=self.model,
             CE_RESULT_PATH=str(self.result_path),
             CE_WORKTREE=str(self.worktree),
-            CE_TASK=self.task,
+            CE_TASK=self.task.kind,
         )
-        if self.conflict_with is not None:
-            env["CE_CONFLICT_WITH"] = self.conflict_with
+        if self.task.conflict_with is not None:
+            env["CE_CONFLICT_WITH"] = self.task.conflict_with
         return env
 
 
@@ -97,7 +110,8 @@ class Executor(Protocol):
 def render_prompt(job: ExecutorJob) -> str:
     """The executor prompt: the repository's `.ce/templates/<task>.md`, else the package's
     (`executor.md` for implementing, `resolve-conflict.md` for the agent conflict policy)."""
-    name = "executor.md" if job.task == "implement" else f"{job.task}.md"
+    kind = job.task.kind
+    name = "executor.md" if kind == "implement" else f"{kind}.md"
     override = job.repo_root / TEMPLATE_OVERRIDE.with_name(name)
     if override.is_file():
         text = override.read_text(encoding="utf-8")
@@ -109,8 +123,8 @@ def render_prompt(job: ExecutorJob) -> str:
     validation = "\n".join(f"- `{cmd}`" for cmd in job.validation_commands) or "- (none configured)"
     return Template(text).safe_substitute(
         prp_id=job.prp.id,
-        conflict_with=job.conflict_with or "",
-        notes=job.notes,
+        conflict_with=job.task.conflict_with or "",
+        notes=job.task.notes,
         prp_title=job.prp.title,
         prp_path=str(job.prp_path),
         worktree=str(job.worktree),

@@ -33,9 +33,9 @@ class ScriptExecutor:
         folder = job.scratch / "script"
         folder.mkdir(parents=True, exist_ok=True)
         lines = [_PROLOGUE.format(prp_id=job.prp.id)]
-        if job.task == "resolve-conflict" and job.conflict_with:
+        if job.task.kind == "resolve-conflict" and job.task.conflict_with:
             # Scripts cannot resolve a real conflict: a clean merge is all they can make.
-            target = shlex.quote(job.conflict_with)
+            target = shlex.quote(job.task.conflict_with)
             lines += [
                 f"git merge --no-edit {target} || {{ git merge --abort; "
                 "fail 'the script executor cannot resolve merge conflicts'; }"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ce import proc
-from ce.agents.base import Executor, ExecutorJob
+from ce.agents.base import Executor, ExecutorJob, Task
 from ce.prp.model import Prp
 from ce.run.monitor import append_log
 
@@ -46,8 +46,7 @@ def agent_review(
         resume_from=1,
         model="sonnet",
         scratch=scratch,
-        task="review",
-        notes=listed,
+        task=Task(kind="review", notes=listed),
     )
     job.result_path.unlink(missing_ok=True)
     argv = executor.command(job)

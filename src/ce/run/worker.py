@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from ce import fsio, git, proc
-from ce.agents.base import Assessment, ExecutorJob
+from ce.agents.base import Assessment, ExecutorJob, Task
 from ce.core import names
 from ce.core.events import Listener, NoticeLevel, PrpState, StopKind
 from ce.prp.model import Prp
@@ -231,8 +231,7 @@ class Worker:
             model=self.job.model,
             scratch=self.crew.ctx.state.scratch(self.prp.id),
             validation_commands=_validation_commands(self.crew.ctx),
-            task="implement" if conflict_with is None else "resolve-conflict",
-            conflict_with=conflict_with,
+            task=Task.resolving(conflict_with),
         )
 
     def _launch(
