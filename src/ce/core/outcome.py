@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ce.core.events import PrpInfo, PrpState
+from ce.core.excerpt import CHECKS_PER_PRP, LINES_PER_CHECK
 
 
 class BatchStatus(enum.Enum):
@@ -132,13 +133,34 @@ class LevelOutcome:
     passed: bool
     skipped: bool = False
     errors: tuple[str, ...] = ()
+    command: str | None = None  # the check's command line, when one ran
+    exit_code: int | None = None
+    excerpt: tuple[str, ...] = ()  # the lines of its output that matter (`core.excerpt`)
 
     @property
     def name(self) -> str:
         return level_name(self.key)
 
+    @property
+    def failed(self) -> bool:
+        return not self.passed and not self.skipped
+
+    def why(self) -> tuple[str, ...]:
+        """What the summary, JUnit and the page show of a failed check: what failed, then the
+        lines that matter of its output (or its errors, when it ran no command), capped."""
+        if self.excerpt:
+            return (*self.errors[:1], *self.excerpt)
+        return self.errors[: LINES_PER_CHECK + 1]
+
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "skipped": self.skipped, "errors": list(self.errors)}
+        return {
+            "passed": self.passed,
+            "skipped": self.skipped,
+            "errors": list(self.errors),
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "excerpt": list(self.excerpt),
+        }
 
 
 def level_name(key: str) -> str:
@@ -179,6 +201,11 @@ class PrpOutcome:
     @property
     def bucket(self) -> Bucket:
         return BUCKET[self.state]
+
+    @property
+    def failed_checks(self) -> tuple[LevelOutcome, ...]:
+        """The checks that failed, the first few (the rest are in the PRP's log)."""
+        return tuple(level for level in self.validation if level.failed)[:CHECKS_PER_PRP]
 
     def to_json(self) -> dict[str, Any]:
         info, commits, timing, usage = self.info, self.commits, self.timing, self.usage

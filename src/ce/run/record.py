@@ -14,16 +14,30 @@ class LevelResult:
     skipped: bool = False
     errors: list[str] = field(default_factory=list)
     ran_command: bool = False  # a command ran (it may have changed files); not saved
+    command: str | None = None  # the check's command line, when one ran
+    exit_code: int | None = None  # its exit code (None: it did not exit by itself)
+    excerpt: list[str] = field(default_factory=list)  # its output's lines that matter
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "skipped": self.skipped, "errors": self.errors}
+        return {
+            "passed": self.passed,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "excerpt": self.excerpt,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LevelResult:
+        code = data.get("exit_code")
         return cls(
             passed=bool(data.get("passed")),
             skipped=bool(data.get("skipped")),
             errors=[str(e) for e in data.get("errors", [])],
+            command=None if data.get("command") is None else str(data["command"]),
+            exit_code=code if isinstance(code, int) else None,
+            excerpt=[str(line) for line in data.get("excerpt", [])],
         )
 
 

@@ -104,7 +104,15 @@ def _prp(record: PrpRecord, now: float) -> PrpOutcome:
             duration_seconds=None if duration is None else round(duration, 3),
         ),
         validation=tuple(
-            LevelOutcome(key=key, passed=v.passed, skipped=v.skipped, errors=tuple(v.errors))
+            LevelOutcome(
+                key=key,
+                passed=v.passed,
+                skipped=v.skipped,
+                errors=tuple(v.errors),
+                command=v.command,
+                exit_code=v.exit_code,
+                excerpt=tuple(v.excerpt),
+            )
             for key, v in sorted(record.validation.items())
         ),
         usage=PrpUsage(

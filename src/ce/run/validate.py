@@ -10,11 +10,12 @@ import shlex
 import shutil
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ce import git, proc
+from ce import fsio, git, proc
 from ce.config import ValidateConfig
+from ce.core.excerpt import failure_lines
 from ce.core.names import parse_checkpoint
 from ce.core.paths import covers, is_literal
 from ce.prp.model import Prp
@@ -38,6 +39,7 @@ class ValidationTarget:
     prp: Prp | None = None
     prp_relpath: str | None = None  # the PRP file inside the repository, excluded from drift
     branch_checks: bool = True  # structure and drift: for a PRP's branch, not a merged tree
+    log: Path | None = None  # the PRP's log: each check's output and verdict are added to it
 
 
 def level_key(level: int) -> str:
@@ -91,7 +93,8 @@ def run_levels(
         if changed:
             # What passed is the tree the check produced, not what is committed (and merged).
             errors = [f"changed tracked files: {', '.join(changed)}", *result.errors]
-            result = LevelResult(passed=False, errors=errors)
+            result = replace(result, passed=False, errors=errors)
+        _log(target, f"[ce] validation L{level}: {_verdict(result)}\n")
         results[level_key(level)] = result
         if not result.passed:
             break
@@ -174,12 +177,33 @@ def run_command(
             contain=True,  # nothing a check started outlives it
         )
     except proc.ProcessError as exc:
-        return LevelResult(passed=False, errors=[f"`{command}`: {exc}"], ran_command=True)
-    if done.returncode == 0:
-        return LevelResult(passed=True, ran_command=True)
-    output = (done.stdout + done.stderr).strip().splitlines()[-_OUTPUT_TAIL:]
-    errors = [f"`{command}` exited {done.returncode}", *output]
-    return LevelResult(passed=False, errors=errors, ran_command=True)
+        _log(target, f"[ce] $ {command}\n[ce] {exc}\n")
+        errors = [f"`{command}`: {exc}"]
+        return LevelResult(passed=False, errors=errors, ran_command=True, command=command)
+    output = done.stdout + done.stderr
+    _log(target, f"[ce] $ {command}\n{output.rstrip()}\n[ce] exit code {done.returncode}\n")
+    result = LevelResult(
+        passed=done.returncode == 0, ran_command=True, command=command, exit_code=done.returncode
+    )
+    if not result.passed:
+        tail = output.strip().splitlines()[-_OUTPUT_TAIL:]
+        result.errors = [f"`{command}` exited {done.returncode}", *tail]
+        result.excerpt = list(failure_lines(output))
+    return result
+
+
+def _verdict(result: LevelResult) -> str:
+    if result.skipped:
+        return "skipped" + (f" ({result.errors[0]})" if result.errors else "")
+    if result.passed:
+        return "passed"
+    return "failed: " + "; ".join(result.errors[:1] if result.command else result.errors)
+
+
+def _log(target: ValidationTarget, text: str) -> None:
+    """What a check printed, into the PRP's log (masked), for `ce logs` and the reports."""
+    if target.log is not None:
+        fsio.append_log(target.log, text)
 
 
 def _level1(

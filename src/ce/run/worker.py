@@ -13,6 +13,7 @@ from ce import fsio, git, proc
 from ce.agents.base import Assessment, ExecutorJob, Task
 from ce.core import names
 from ce.core.events import Listener, NoticeLevel, PrpState, StopKind
+from ce.core.excerpt import reason
 from ce.prp.model import Prp
 from ce.run import retry, worktree_env
 from ce.run.gate import LaunchGate
@@ -344,6 +345,7 @@ class Worker:
             head=head,
             prp=self.prp,
             prp_relpath=self.crew.ctx.relpath(self.prp),
+            log=self.log_path,
         )
         environ = dict(os.environ) | self.extra_env
         with worktree_env.committed_only(self.path, self.crew.ctx.state.scratch(self.prp.id)):
@@ -352,7 +354,7 @@ class Worker:
         if failure is None:
             return replace(judged, state=PrpState.VALIDATED, validation=results)
         level, failed = failure
-        why = f"validation L{level} failed: {failed.errors[0] if failed.errors else ''}"
+        why = f"validation L{level} failed: {reason(failed.errors, failed.excerpt)}"
         return replace(judged, state=PrpState.PARTIAL, error=why, validation=results)
 
 

@@ -18,6 +18,8 @@ from ce.ui.text import clean
 
 _ACTIVE = frozenset({PrpState.PREPARING, PrpState.RUNNING})
 _NOTICES_SHOWN = 3
+_REASONS_SHOWN = 3
+_FAILING = frozenset({PrpState.FAILED, PrpState.PARTIAL, PrpState.CONFLICT})
 
 STATE_STYLE = {
     PrpState.PENDING: "dim",
@@ -50,7 +52,8 @@ def render(state: BoardState, now: float, width: int, height: int | None = None)
     """The board as lines of at most `width` cells; with `height`, at most that many lines."""
     width = max(width, 20)
     columns = _layout(state, width)
-    tail = _lane_lines(state, now, width) + _notice_lines(state, width)
+    tail = _reason_lines(state, width) + _lane_lines(state, now, width)
+    tail += _notice_lines(state, width)
     room = None if height is None else max(height - 2 - len(tail), 1)
     rows = _visible(state.rows, room)
     lines = [_header(state, now, width), _column_header(columns, width)]
@@ -218,3 +221,18 @@ def _notice_lines(state: BoardState, width: int) -> list[Text]:
         style = _NOTICE_STYLE.get(notice.level, "")
         lines.append(_fit(Text(f"{notice.level}: {who}{clean(notice.message)}", style), width))
     return lines
+
+
+def _reason_lines(state: BoardState, width: int) -> list[Text]:
+    """Why the latest PRPs that failed did (the summary has them all)."""
+    failing = [row for row in state.rows if row.state in _FAILING and row.message]
+    failing.sort(key=lambda row: row.finished_at or 0.0)
+    return [
+        _fit(
+            Text(
+                f"{clean(row.id)} {row.state.value}: {clean(row.message)}", STATE_STYLE[row.state]
+            ),
+            width,
+        )
+        for row in failing[-_REASONS_SHOWN:]
+    ]

@@ -49,7 +49,11 @@ def render_summary(summary: Summary, console: Console) -> None:
         console.print(f"  Stage {stage.stage}: {items}{parallel}")
     console.print("\nValidation results:")
     for prp in summary.prps:
-        console.print(f"  {escape(prp.id)}: {_validation_line(prp)}")
+        # Output lines are printed unwrapped too: a test id cut in two cannot be searched for.
+        first, *more = _validation_lines(prp)
+        console.print(f"  {escape(prp.id)}: {first}", soft_wrap=True)
+        for line in more:
+            console.print(f"      {line}", soft_wrap=True)
     guidance = summary.guidance
     # Paths and commands are printed unwrapped so they can be copied from the terminal.
     if guidance.kept_worktrees:
@@ -91,14 +95,21 @@ def _tokens(usage: Usage) -> str:
     return f" ({inputs:,} tokens in, {outputs:,} out)"
 
 
-def _validation_line(prp: PrpOutcome) -> str:
-    failed = [level for level in prp.validation if not level.passed]
+def _validation_lines(prp: PrpOutcome) -> list[str]:
+    """The verdict; for each failed check (a few at most) what failed and the lines of its
+    output that matter, then where the whole output is."""
     if prp.state is PrpState.MERGED:
         skipped = [level.name for level in prp.validation if level.skipped]
         note = f" ({', '.join(skipped)} skipped)" if skipped else ""
-        return f"[green]✓ All levels passed[/]{note}"
-    if failed:
-        detail = failed[0].errors[0] if failed[0].errors else ""
-        return f"[yellow]⚠ {failed[0].name} failed[/] {escape(detail)}"
+        return [f"[green]✓ All levels passed[/]{note}"]
+    lines: list[str] = []
+    for level in prp.failed_checks:
+        what, *output = level.why() or ("",)
+        heading = f"[yellow]⚠ {level.name} failed[/]: {escape(what)}".rstrip(": ")
+        lines += [heading, *(f"  {escape(line)}" for line in output)]
+    if any(level.command for level in prp.failed_checks):
+        lines.append(f"  [dim]the whole output: ce logs {escape(prp.id)}[/]")
+    if lines:
+        return lines
     mark = _MARK.get(prp.state, "·")
-    return f"{mark} {prp.state.value} {escape(prp.error or '')}"
+    return [f"{mark} {prp.state.value} {escape(prp.error or '')}".rstrip()]

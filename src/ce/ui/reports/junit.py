@@ -56,9 +56,10 @@ def _testcase(batch_id: str, prp: PrpOutcome, tail: str | None) -> ET.Element:
 
 
 def _validation_failures(prp: PrpOutcome) -> list[str]:
+    """Each failed check: what failed, then the lines of its output that matter."""
     lines = []
-    for level in prp.validation:
-        if not level.passed and not level.skipped:
-            errors = "; ".join(level.errors)
-            lines.append(clean_text(f"{level.name} failed: {errors}".rstrip(": ")))
+    for level in prp.failed_checks:
+        what, *output = level.why() or ("",)
+        lines.append(clean_text(f"{level.name} failed: {what}".rstrip(": ")))
+        lines += [clean_text(f"  {line}") for line in output]
     return lines

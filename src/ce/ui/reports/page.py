@@ -221,7 +221,7 @@ def _html_validation(levels: tuple[LevelOutcome, ...]) -> str:
             chips.append(f'<span class="lvl ok">{name} ✓</span>')
         else:
             chips.append(f'<span class="lvl bad">{name} ✗</span>')
-            detail = "\n".join(level.errors) or "failed"
+            detail = "\n".join(level.why()) or "failed"
             errors.append(f"<pre>{name}: {_e(detail)}</pre>")
     return f'<div class="levels">Validation {"".join(chips)}</div>{"".join(errors)}'
 
