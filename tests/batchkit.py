@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -99,3 +100,43 @@ def assert_merged_once(repo: Path, prp_ids: Sequence[str]) -> None:
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(repo, "branch", "--format=%(refname:short)") == "main"
     assert sorted(p.name for p in repo.parent.iterdir()) == [repo.name]
+
+
+_TAKE_INDEX_LOCK = """\
+import sys
+from ce import git
+from ce.run.index_lock import IndexLock
+checkout, ref, old, new = sys.argv[1:]
+assert IndexLock(git.Repo(checkout), {"ref": ref, "old": old, "new": new}).take()
+print("taken", flush=True)
+sys.stdin.read()
+"""
+
+
+def hold_index_lock(
+    checkout: Path, old: str, new: str, *, ref: str = "refs/heads/main"
+) -> subprocess.Popen[str]:
+    """A process that takes the checkout's index lock the way ce's advance does (owner record
+    and all) and holds it until its stdin closes; `kill_holder` it to leave what a `ce` killed
+    -9 under the lock leaves."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _TAKE_INDEX_LOCK, str(checkout), ref, old, new],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "taken\n"
+    return holder
+
+
+def kill_holder(holder: subprocess.Popen[str]) -> None:
+    holder.kill()
+    holder.wait()
+    for stream in (holder.stdin, holder.stdout):
+        if stream is not None:
+            stream.close()
+
+
+def killed_under_index_lock(checkout: Path, old: str, new: str) -> None:
+    """What a `ce` killed -9 while holding the checkout's index lock leaves."""
+    kill_holder(hold_index_lock(checkout, old, new))

@@ -7,7 +7,6 @@ merged once, no phase commit twice, and nothing left behind (worktree, branch, l
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import random
 import shutil
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from batchkit import Spec, git, make_batch_repo, write
+from batchkit import Spec, git, killed_under_index_lock, make_batch_repo, write
 
 CONFIG = """\
 executor = "script"
@@ -317,12 +316,7 @@ def test_a_run_killed_while_fast_forwarding_the_checkout_resumes(tmp_path: Path)
         check=True,
     ).stdout.strip()
     new = git(repo, "commit-tree", tree, "-p", old, "-m", "ce: ignore .ce/tmp/")
-    dead = int(
-        subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout
-    )
-    shutil.copyfile(repo / ".git" / "index", repo / ".git" / "index.lock")
-    owner = {"pid": dead, "ref": "refs/heads/main", "old": old, "new": new}
-    (repo / ".git" / "ce-advance").write_text(json.dumps(owner))
+    killed_under_index_lock(repo, old, new)
     git(repo, "update-ref", "refs/heads/main", new, old)
     assert finish(repo) == 1
     assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""

@@ -6,9 +6,7 @@ method is wrapped to do the user's action right then.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +15,8 @@ from typing import TypeVar
 
 import pytest
 
-from ce import git, proc
+from batchkit import hold_index_lock, kill_holder, killed_under_index_lock
+from ce import git
 from ce.config import ValidateConfig
 from ce.core.events import Event, MergeStep
 from ce.run import advance
@@ -317,20 +316,11 @@ def _in_thread(work: Callable[[], T], seconds: float = 60.0) -> Callable[[], T]:
     return result
 
 
-def _killed_while_advancing(repo: Path, old: str, new: str) -> None:
-    """What a `ce` killed -9 under the index lock leaves: index.lock and its owner record."""
-    dead = int(proc.run(["sh", "-c", "echo $$"]).stdout)
-    git_dir = repo / ".git"
-    shutil.copyfile(git_dir / "index", git_dir / "index.lock")
-    owner = {"pid": dead, "ref": "refs/heads/main", "old": old, "new": new}
-    (git_dir / advance.OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
-
-
 def test_a_lock_left_by_a_killed_ce_before_the_ref_moved_is_dropped(repo: Path) -> None:
     """kill -9 while checking the checkout: the next advance goes on (resume has a way)."""
     user = git.Repo(repo)
     req = _branch(repo)
-    _killed_while_advancing(repo, user.rev_parse("main"), req.head)
+    killed_under_index_lock(repo, user.rev_parse("main"), req.head)
     result = _lane(repo).merge(req)
     assert result.outcome is MergeOutcome.MERGED
     assert user.rev_parse("HEAD") == result.tip
@@ -347,7 +337,7 @@ def test_a_fast_forward_half_done_by_a_killed_ce_is_finished_on_resume(repo: Pat
     merge = user.commit_tree(
         user.rev_parse(f"{req.head}^{{tree}}"), [old, req.head], "Merge PRP-1.1: work"
     )
-    _killed_while_advancing(repo, old, merge)
+    killed_under_index_lock(repo, old, merge)
     user.update_ref("refs/heads/main", merge, old)
     (repo / "work.py").write_text("x = 1\n", encoding="utf-8")  # written before the kill
     lane = _lane(repo)
@@ -364,8 +354,26 @@ def test_a_lock_of_a_live_git_is_never_taken_over(
     monkeypatch.setattr(advance, "_LOCK_WAIT_SECONDS", 0.2)
     user = git.Repo(repo)
     req = _branch(repo)
-    _killed_while_advancing(repo, user.rev_parse("main"), req.head)
-    owner = json.loads((repo / ".git" / advance.OWNER_FILE).read_text())
-    (repo / ".git" / advance.OWNER_FILE).write_text(json.dumps(owner | {"pid": os.getpid()}))
+    holder = hold_index_lock(repo, user.rev_parse("main"), req.head)  # a live ce holds it
+    try:
+        assert _lane(repo).merge(req).outcome is MergeOutcome.BLOCKED
+        assert (repo / ".git" / "index.lock").exists()
+    finally:
+        kill_holder(holder)
+
+
+def test_a_lock_no_record_names_is_never_taken_over(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead ce's record beside an `index.lock` that is another file (a git command took the
+    lock since): the record names another inode, so the lock is not ce's; the record goes."""
+    monkeypatch.setattr(advance, "_LOCK_WAIT_SECONDS", 0.2)
+    user = git.Repo(repo)
+    req = _branch(repo)
+    killed_under_index_lock(repo, user.rev_parse("main"), req.head)
+    lock = repo / ".git" / "index.lock"
+    lock.unlink()
+    lock.write_bytes(b"")  # git's own
     assert _lane(repo).merge(req).outcome is MergeOutcome.BLOCKED
-    assert (repo / ".git" / "index.lock").exists()
+    assert lock.exists()
+    assert not list((repo / ".git").glob("ce-advance-*"))

@@ -1,8 +1,9 @@
 """Resume always has a way forward (issue 13, I8; cases 13, 14 and 15).
 
-Each test leaves a repository the way a crash leaves it (kill -9 at a journal write, then the
-debris a power cut adds: a git process killed mid-command), and checks that `--resume` repairs
-what is ce's own and finishes: every PRP merged once, nothing left behind.
+Each test leaves a repository the way a crash leaves it (kill -9 at a journal write, or at a
+named point between two, then the debris a power cut adds: a git process killed mid-command),
+and checks that `--resume` repairs what is ce's own and finishes: every PRP merged once,
+nothing left behind.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from batchkit import Spec, assert_merged_once, git, make_batch_repo, write
 
@@ -35,10 +38,14 @@ BRAVO = Spec(id="PRP-5.1.2", title="Bravo", phases=[[write("b.txt", "b")]], file
 SPECS = [ALPHA, BRAVO]
 
 
-def ce(repo: Path, *args: str, kill_at: int | None = None) -> subprocess.CompletedProcess[str]:
+def ce(
+    repo: Path, *args: str, kill_at: int | None = None, kill_point: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     if kill_at is not None:
         env["CE_TEST_KILL_AT"] = str(kill_at)
+    if kill_point is not None:
+        env["CE_TEST_KILL_POINT"] = kill_point
     return subprocess.run(
         [sys.executable, "-m", "ce", *(args or ("batch-exe", "--batch", "5", "--quiet"))],
         cwd=repo,
@@ -249,3 +256,30 @@ def test_cleanup_without_a_checkpoint_offers_the_resume_that_works(tmp_path: Pat
     done = resume(repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert_merged_once(repo, [s.id for s in SPECS])
+
+
+# Each window of the advance in the user's checkout (`ce.run.index_lock`, `ce.run.advance`):
+# a kill there leaves an index.lock the next run proves its own, or debris it removes.
+ADVANCE_WINDOWS = (
+    "advance:pinned",  # ce's own lock file made, no record yet, index.lock not taken
+    "advance:recorded",  # the record written, index.lock not taken
+    "advance:locked",  # index.lock taken, the ref not moved
+    "advance:swapped",  # the ref moved, the checkout not touched yet
+    "advance:checked-out",  # the files written, the new index not in place
+    "advance:installed",  # the new index in place, index.lock still there
+    "advance:unlocked",  # index.lock given back, the record still there
+)
+
+
+@pytest.mark.parametrize("window", ADVANCE_WINDOWS)
+def test_a_kill_in_each_window_of_the_advance_resumes(tmp_path: Path, window: str) -> None:
+    repo = make_batch_repo(tmp_path / "repo", SPECS, batch="5", config=CONFIG)
+    killed = ce(repo, kill_point=window)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = resume(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_merged_once(repo, [s.id for s in SPECS])
+    assert not (repo / ".git" / "index.lock").exists()
+    assert not list((repo / ".git").glob("*ce-advance*"))
+    assert git(repo, "status", "--porcelain") == ""
+    assert (repo / "a2.txt").read_text() == "a2\n" and (repo / "b.txt").read_text() == "b\n"

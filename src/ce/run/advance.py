@@ -6,20 +6,20 @@ The ref moves by compare-and-swap. A checkout on the target is brought along wit
 meanwhile), and only once it is proven to be on the target with exactly the old tree staged;
 HEAD is checked again before the new index replaces the old one. A checkout that reached the
 target just as it moved (the reverse race) is brought along the same way, or the ref goes back.
+The lock, and what a killed `ce` left of it, are `ce.run.index_lock`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ce import git
+from ce.run import faults, index_lock
+from ce.run.index_lock import IndexLock
 
 _LOCK_WAIT_SECONDS = 10.0  # a git command running in the checkout: wait for it, then give up
 _LOCK_POLL_SECONDS = 0.05
@@ -43,97 +43,18 @@ class _Busy(Exception):
     """Another git process holds the checkout's index lock."""
 
 
-class _IndexLock:
-    """The checkout's `index.lock`, taken the way git takes it; `commit` installs the index
-    written into it, anything else leaves the old index in place.
-
-    While ce holds it, `ce-advance` beside it says who and what (pid, ref, old, new): a lock
-    left by a `ce` that was killed is recognised, and either dropped (the checkout was not
-    touched yet) or its fast-forward finished (only files of `old` or `new` in the way).
-    """
-
-    def __init__(self, repo: git.Repo, move: dict[str, str]) -> None:
-        self.repo = repo
-        self.index = repo.git_path("index")
-        self.path = self.index.with_name(self.index.name + ".lock")
-        self.owner = self.index.with_name(OWNER_FILE)
-        self.move = move  # ref, old, new
-        self.done = False
-
-    def take(self, wait: float) -> None:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-                break
-            except FileExistsError:
-                if self.recovered():
-                    continue
-                if time.monotonic() >= deadline:
-                    raise _Busy from None
-                time.sleep(_LOCK_POLL_SECONDS)
-        self.owner.write_text(json.dumps({"pid": os.getpid(), **self.move}), encoding="utf-8")
-        if self.index.exists():
-            shutil.copyfile(self.index, self.path)
-
-    def commit(self) -> None:
-        self.owner.unlink(missing_ok=True)  # first: an owner file always means our lock
-        self.path.replace(self.index)
-        self.done = True
-
-    def release(self) -> None:
-        if not self.done:  # never another process's lock: ours is only gone once committed
-            self.owner.unlink(missing_ok=True)
-            self.path.unlink(missing_ok=True)
-            self.done = True
-
-    def recovered(self) -> bool:
-        """Whether the lock in the way was a dead `ce`'s, and is gone now."""
-        dead = _dead_owner(self.owner)
-        if dead is None:
-            return False
-        ref, old, new = dead["ref"], dead["old"], dead["new"]
-        moved = self.repo.try_rev_parse(ref) == new
-        if moved and not _finish(self.repo, old, new, self.path):
-            return False
-        self.path.with_name(self.path.name + ".lock").unlink(missing_ok=True)  # read-tree's
-        self.owner.unlink(missing_ok=True)  # first: an owner file always means our lock
-        if moved:
-            self.path.replace(self.index)
-        else:  # killed before the ref moved: the checkout was not touched
-            self.path.unlink(missing_ok=True)
-        return True
-
-
-OWNER_FILE = "ce-advance"
-
-
-def _dead_owner(owner: Path) -> dict[str, str] | None:
-    try:
-        record = json.loads(owner.read_text(encoding="utf-8"))
-        os.kill(int(record["pid"]), 0)
-    except ProcessLookupError:
-        return {key: str(record[key]) for key in ("ref", "old", "new")}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return None  # alive: a `ce` at work
-
-
-def _finish(checkout: git.Repo, old: str, new: str, lock: Path) -> bool:
-    """Finish, into `lock`, a killed fast-forward from `old` to `new` (the ref is at `new`, the
-    index still `old`): only when each file it changes holds `old`'s or `new`'s content, so
-    that nothing but ce's own half-done work is overwritten."""
-    for path in checkout.changed_between(old, new):
-        if checkout.hash_file(path) not in {checkout.blob(old, path), checkout.blob(new, path)}:
-            return False
-    shutil.copyfile(lock.with_name(lock.name.removesuffix(".lock")), lock)
-    return checkout.two_tree_checkout(old, new, lock, reset=True).returncode == 0
-
-
 @contextlib.contextmanager
-def _locked(repo: git.Repo, ref: str, old: str, new: str) -> Iterator[_IndexLock]:
-    lock = _IndexLock(repo, {"ref": ref, "old": old, "new": new})
-    lock.take(_LOCK_WAIT_SECONDS)
+def _locked(repo: git.Repo, ref: str, old: str, new: str) -> Iterator[IndexLock]:
+    """The checkout's index lock; a running git command holding it is waited for, a dead
+    `ce`'s is recovered."""
+    lock = IndexLock(repo, {"ref": ref, "old": old, "new": new})
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while not lock.take():
+        if index_lock.recover(repo):
+            continue
+        if time.monotonic() >= deadline:
+            raise _Busy
+        time.sleep(_LOCK_POLL_SECONDS)
     try:
         yield lock
     finally:
@@ -155,9 +76,7 @@ def recover(repo: git.Repo, ref: str) -> None:
     dropped, or its fast-forward finished (resume may find the merge done and not advance)."""
     path = holder(repo, ref)
     if path is not None:
-        lock = _IndexLock(git.Repo(path), {})
-        if lock.path.exists():
-            lock.recovered()
+        index_lock.recover(git.Repo(path))
 
 
 def advance(repo: git.Repo, ref: str, old: str, new: str) -> Advance:
@@ -192,6 +111,7 @@ def _with_checkout(checkout: git.Repo, ref: str, old: str, new: str) -> Advance:
             swapped = _swap(checkout, ref, new, old)
             if not swapped.moved:
                 return swapped
+            faults.kill_point("advance:swapped")
             return _bring_along(checkout, ref, old, new, lock)
     except _Busy:
         return _busy(checkout)
@@ -222,15 +142,16 @@ def _unsafe(checkout: git.Repo, ref: str, old: str) -> Advance | None:
     return None
 
 
-def _bring_along(checkout: git.Repo, ref: str, old: str, new: str, lock: _IndexLock) -> Advance:
+def _bring_along(checkout: git.Repo, ref: str, old: str, new: str, lock: IndexLock) -> Advance:
     """With `ref` already at `new`: the files and index from `old` to `new`; on any refusal the
     ref goes back to `old` and the checkout stays as it was."""
-    done = checkout.two_tree_checkout(old, new, lock.path)
+    done = checkout.two_tree_checkout(old, new, lock.staged)
+    faults.kill_point("advance:checked-out")
     if done.returncode == 0 and checkout.current_branch() == ref.removeprefix("refs/heads/"):
         lock.commit()
         return _MOVED
     if done.returncode == 0:  # HEAD was moved by plumbing meanwhile: put the files back
-        checkout.two_tree_checkout(new, old, lock.path)
+        checkout.two_tree_checkout(new, old, lock.staged)
     checkout.update_ref(ref, old, new, message="ce: merge undone, the checkout refused it")
     if done.returncode == 0:
         return _RACE

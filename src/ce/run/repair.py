@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ce import git
 from ce.core.events import Listener, Notice, NoticeLevel
-from ce.run import advance
+from ce.run import index_lock
 
 _WORKTREE_LOCKS = ("index.lock", "HEAD.lock")
 _HALF_MADE = "initializing"  # the reason `git worktree add` locks a worktree while making it
@@ -55,7 +55,7 @@ def report_user_locks(repo: git.Repo, root: Path, target: str, emit: Listener) -
         git_dir / "refs" / "heads" / f"{target}.lock",
     ]
     for lock in candidates:
-        if (lock.parent / advance.OWNER_FILE).exists():
+        if index_lock.owns(lock):
             continue  # a lock ce's own advance took: the lane recovers it (`advance.recover`)
         if lock.exists() and not _git_working_in(root, lock, exclude=_own_worktree_dirs(repo)):
             message = (
