@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from batchkit import Spec, git, make_batch_repo, write
+from ce.core.errors import CeError
+from ce.git import GitError, Repo
 from clikit import CHILD_ENV, ce
 
 SPECS = [Spec(id="PRP-7.1.1", title="Alpha", phases=[[write("a.txt", "a")]], files=["a.txt"])]
 BATCH = ("batch-exe", "--batch", "7")
+CE = (sys.executable, "-m", "ce")
 
 
 @pytest.fixture
@@ -126,3 +129,37 @@ def test_a_checkpoint_with_an_unknown_state_names_the_file_and_field(
     assert "batch-execution-7.json" in result.err
     assert "stages.1.results.PRP-7.1.1.state" in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_directory_that_vanished_is_a_clear_error_naming_it(tmp_path: Path) -> None:
+    """`ce` started in a directory removed since (the shell's cwd), and a git command whose
+    checkout is gone: exit 2, the directory named, no traceback."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    for args in (("status",), BATCH):
+        done = subprocess.run(
+            ["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$@"', "sh", *CE, *args],
+            env=CHILD_ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert_clear(done, f"the current directory {gone} does not exist")
+        gone.mkdir()
+    with pytest.raises(CeError, match=f"{gone / 'nowhere'} does not exist") as caught:
+        Repo(gone / "nowhere").has_changes()
+    assert isinstance(caught.value, GitError)  # and still a failed git command to its callers
+
+
+def test_a_worktree_removed_while_its_prp_ran_fails_it_naming_the_directory(
+    tmp_path: Path,
+) -> None:
+    specs = [Spec(id="PRP-7.1.1", title="Gone", phases=[[write("a.txt", "a"), 'rm -rf "$PWD"']])]
+    repo = make_batch_repo(tmp_path / "repo", specs)
+    done = run_ce(repo, *BATCH, "--json")
+    assert done.returncode == 1, done.stderr
+    error = json.loads(done.stdout)["prps"]["PRP-7.1.1"]["error"]
+    assert f"{tmp_path / 'repo-prp-7.1.1'} does not exist" in error
+    assert "bug in ce" not in error and "exit code 127" not in error

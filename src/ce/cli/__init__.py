@@ -11,7 +11,7 @@ import traceback
 import click
 
 from ce import __version__
-from ce.cli.hints import ENVIRONMENT_ERRORS, environment_error, next_step
+from ce.cli.hints import environment_error, is_environment_error, next_step
 from ce.core.errors import CeError, CeFailure
 
 EXIT_OK = 0
@@ -86,7 +86,7 @@ def run(argv: list[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except OSError as exc:
-        if exc.errno not in ENVIRONMENT_ERRORS:
+        if not is_environment_error(exc):
             raise
         message = environment_error(exc)
         click.echo(f"error: {message}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -52,8 +53,28 @@ ENVIRONMENT_ERRORS = frozenset(
 )
 
 
+def is_environment_error(exc: OSError) -> bool:
+    return exc.errno in ENVIRONMENT_ERRORS or (exc.errno == errno.ENOENT and _cwd_gone())
+
+
+def _cwd_gone() -> bool:
+    try:
+        Path.cwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
 def environment_error(exc: OSError) -> str:
-    """A full disk, a read-only directory, no file descriptors left: what and what to do."""
+    """A full disk, a read-only directory, no file descriptors left, the current directory
+    gone: what and what to do."""
+    if exc.errno == errno.ENOENT and _cwd_gone():
+        # The shell's $PWD still names the directory os.getcwd() can no longer find.
+        named = f" {os.environ['PWD']}" if os.environ.get("PWD") else ""
+        return (
+            f"the current directory{named} does not exist (it was removed or moved after the "
+            "shell entered it): cd into the repository again, then run the command again."
+        )
     where = f" ({exc.filename})" if exc.filename else ""
     what = exc.strerror or str(exc)
     if exc.errno in (errno.EMFILE, errno.ENFILE):

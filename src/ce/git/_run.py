@@ -53,6 +53,21 @@ class GitError(ProcessError):
     """A git command failed: the message shows the command, its exit code and git's stderr."""
 
 
+class DirectoryGone(GitError, CeError):
+    """The checkout a git command was to run in does not exist (removed or moved meanwhile):
+    the environment, not a bug (exit 2), yet still a failed git command to its callers."""
+
+    def __init__(self, directory: Path, failed: ProcessError) -> None:
+        self.directory = directory
+        super().__init__(argv=failed.argv, returncode=failed.returncode, stderr=failed.stderr)
+
+    def _describe(self) -> str:
+        return (
+            f"{self.directory} does not exist (it was removed or moved while ce worked in it): "
+            "git cannot run there."
+        )
+
+
 def git_env(environ: Mapping[str, str] | None = None, *, c_locale: bool = True) -> dict[str, str]:
     """The environment git runs with: `environ` (default: ours) without stray GIT_* variables,
     and (for output we parse) the C locale."""
@@ -95,6 +110,8 @@ def run_git(
             argv, cwd=cwd, env=env, check=False, input=input, timeout=timeout or timeout_seconds()
         )
     except ProcessError as exc:  # git missing, cwd gone, or out of time
+        if cwd is not None and exc.reason == "could not start" and not cwd.is_dir():
+            raise DirectoryGone(cwd, exc) from exc
         reason = exc.reason
         if reason and reason.startswith("timed out"):
             reason += " (CE_GIT_TIMEOUT=<seconds> raises the limit)"

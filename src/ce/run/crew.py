@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ce import fsio, git, proc
 from ce.core import names
+from ce.core.errors import CeError
 from ce.core.events import Listener, Notice, NoticeLevel, PrpState
 from ce.run.gate import LaunchGate
 from ce.run.ledger import Ledger, Worked
@@ -135,7 +136,10 @@ class Crew:
 
 
 def _reason(exc: Exception, log: Path) -> str:
-    """A failure's reason in words: what the system said for an OSError, else a bug in ce."""
+    """A failure's reason in words: what the system said for an OSError or the environment
+    (a directory gone), else a bug in ce."""
+    if isinstance(exc, CeError):
+        return str(exc)
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return f"ce could not go on with it: {exc.strerror or exc}{where}"
