@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from ce.git import init_repo
+
+# Property tests draw from one fixed seed, printed in the header, so a run is repeatable: a
+# failure seen once is seen again. CE_FUZZ_SEED=N (or --hypothesis-seed=N) explores others.
+FUZZ_SEED = os.environ.get("CE_FUZZ_SEED", "20261202")
+# No example database either: what an earlier run found must not change what this one draws.
+settings.register_profile("ce", database=None)
+settings.load_profile("ce")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = FUZZ_SEED
+
+
+def _seed_line(config: pytest.Config) -> str:
+    return (
+        f"hypothesis seed: {config.getoption('hypothesis_seed')} "
+        "(CE_FUZZ_SEED=N or --hypothesis-seed=N to change it)"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _seed_line(config)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # The header is hidden by -q: a failure still says which seed reproduces it.
+    if terminalreporter.stats.get("failed"):
+        terminalreporter.write_line(_seed_line(terminalreporter.config))
+
 
 IDENTITY = ("ce tests", "tests@example.invalid")
 

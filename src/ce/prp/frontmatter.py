@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import ConstructorError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.reader import ReaderError
 
 from ce.core.errors import CeError
@@ -79,7 +81,9 @@ def _unix(text: str) -> str:
 def load_yaml(path: Path, yaml_text: str) -> Any:
     """Safe load: plain data only; a tag that would build an object is an error."""
     try:
-        return _whole_characters(YAML(typ="safe", pure=True).load(yaml_text))
+        return _whole_characters(_safe_yaml().load(yaml_text))
+    except ReusedAnchorWarning:  # a loader that only warns, under `-W error`
+        raise CeError(_duplicate_anchor_message(path, None)) from None
     except MarkedYAMLError as exc:
         raise CeError(_marked_message(path, exc)) from None
     except ReaderError as exc:
@@ -114,7 +118,44 @@ def _whole_characters(data: Any) -> Any:
     return data
 
 
+def _safe_yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = _UniqueAnchors
+    return yaml
+
+
+class _UniqueAnchors(Composer):
+    """A reused anchor is the author's mistake (the second silently wins): an error, not the
+    pure loader's ReusedAnchorWarning (a C loader raises a ComposerError of its own)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        anchor = None if isinstance(event, AliasEvent) else event.anchor
+        if anchor is not None and anchor in self.anchors:
+            raise ComposerError(
+                f"found duplicate anchor {anchor!r}; first occurrence",
+                self.anchors[anchor].start_mark,
+                "second occurrence",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _duplicate_anchor_message(path: Path, exc: MarkedYAMLError | None) -> str:
+    named = re.search(r"anchor '([^']*)'", str(exc and exc.context))
+    anchor = f"`&{named.group(1)}`" if named else "(`&name`)"
+    lines = ""
+    if exc is not None and exc.context_mark is not None and exc.problem_mark is not None:
+        lines = f" (lines {exc.context_mark.line + 2} and {exc.problem_mark.line + 2})"
+    return (
+        f"{path}: the YAML frontmatter defines the same anchor {anchor} twice{lines}: give "
+        "each anchor its own name, or quote the value that starts with `&`."
+    )
+
+
 def _marked_message(path: Path, exc: MarkedYAMLError) -> str:
+    if "duplicate anchor" in f"{exc.context} {exc.problem}":
+        return _duplicate_anchor_message(path, exc)
     mark = exc.problem_mark or exc.context_mark
     where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark is not None else ""
     problem = exc.problem or "invalid YAML"
