@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from bench import Row
 from ce.plan.batch import plan_batch
-from ce.prp.model import Phase, Prp, StatusClass
+from ce.prp.model import Phase, PlanHints, Prp, StatusClass
 
 SIZES = (1_000, 10_000)
 MAX_RATIO = 12.0  # 10x the PRPs may cost at most 12x
@@ -41,6 +41,8 @@ def synthetic_batch(n: int, seed: int = SEED) -> list[Prp]:
 def _synthetic_prp(rng: random.Random, i: int, n: int) -> Prp:
     earlier = range(max(0, i - _DEPENDENCY_WINDOW), i)
     deps = rng.sample(earlier, min(len(earlier), rng.randint(0, 6)))
+    hours = rng.choice((None, 1.0, 2.5, 4.0, 8.0))
+    files = _files(rng, n)
     return Prp(
         id=f"PRP-99.{i}",
         path=Path(f"PRPs/PRP-99.{i}.md"),
@@ -48,9 +50,8 @@ def _synthetic_prp(rng: random.Random, i: int, n: int) -> Prp:
         status="planning",
         status_class=StatusClass.READY,
         dependencies=tuple(f"PRP-99.{d}" for d in deps),
-        estimated_hours=rng.choice((None, 1.0, 2.5, 4.0, 8.0)),
-        files=_files(rng, n),
-        order=rng.choice((None, 1, 2, 3)),
+        files=files,
+        hints=PlanHints(estimated_hours=hours, order=rng.choice((None, 1, 2, 3))),
         phases=tuple(Phase(number=k, title=f"Step {k}") for k in (1, 2, 3)),
     )
 

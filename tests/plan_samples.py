@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ce.prp.model import Complexity, Phase, Prp, StatusClass
+from ce.prp.model import Complexity, Findings, Phase, PlanHints, Prp, StatusClass
 
 _STATUS_CLASS = {
     "planning": StatusClass.READY,
@@ -37,13 +37,12 @@ def make_prp(
         status=status,
         status_class=_STATUS_CLASS[status],
         dependencies=deps,
-        estimated_hours=hours,
         files=files,
-        order=order,
-        complexity=Complexity(complexity),
-        model=model,
+        hints=PlanHints(
+            estimated_hours=hours, order=order, complexity=Complexity(complexity), model=model
+        ),
         phases=tuple(Phase(number=n, title=t) for n, t in enumerate(phases, start=1)),
-        warnings=warnings,
+        findings=Findings(warnings=warnings),
     )
 
 

@@ -6,16 +6,17 @@ normalize the vocabulary; every other key is kept, untouched, as `extra`.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ce.core.errors import CeError
 from ce.prp import normalize as norm
-from ce.prp.model import Complexity
+from ce.prp.model import Complexity, PlanHints
 
 # Canonical field -> the keys people write for it, the first present (and not null) wins.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -40,38 +41,51 @@ def _before(normalizer: Callable[[Any], Any], *names: str) -> Any:
 
 
 class Fields(BaseModel):
+    """What a PRP is and what it touches."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     prp_id: str | None = None
     title: str | None = None
     status: str | None = None
     dependencies: norm.Dependencies = norm.Dependencies()
-    stage: int | None = None
-    estimated_hours: float | None = None
     files_modified: tuple[str, ...] = ()
     files_created: tuple[str, ...] = ()
-    batch_id: str | None = None
-    order: int | None = None
-    complexity: Complexity = Complexity.MEDIUM
-    model: str | None = None
     validation: dict[str, str] = {}
 
     _prp_id = _before(norm.normalize_prp_id, "prp_id")
     _title = _before(norm.normalize_title, "title")
     _status = _before(lambda raw: None if raw is None else norm.normalize_status(raw), "status")
     _dependencies = _before(norm.normalize_dependencies, "dependencies")
+    _files = _before(norm.normalize_files, "files_modified", "files_created")
+    _validation = _before(norm.normalize_validation, "validation")
+
+
+class HintFields(BaseModel):
+    """What a PRP tells the planner: sizing, ordering, its model (`PlanHints` once read)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: int | None = None
+    estimated_hours: float | None = None
+    batch_id: str | None = None
+    order: int | None = None
+    complexity: Complexity = Complexity.MEDIUM
+    model: str | None = None
+
     _stage = _before(norm.normalize_stage, "stage")
     _hours = _before(norm.normalize_hours, "estimated_hours")
-    _files = _before(norm.normalize_files, "files_modified", "files_created")
     _batch_id = _before(norm.normalize_batch_id, "batch_id")
     _order = _before(norm.normalize_order, "order")
     _complexity = _before(norm.normalize_complexity, "complexity")
     _model = _before(norm.normalize_model, "model")
-    _validation = _before(norm.normalize_validation, "validation")
+
+    def plan_hints(self) -> PlanHints:
+        return PlanHints(**self.model_dump())
 
 
-def read_fields(path: Path, mapping: dict[Any, Any]) -> tuple[Fields, dict[str, Any]]:
-    """The validated known fields and the unknown keys (kept as written)."""
+def read_fields(path: Path, mapping: dict[Any, Any]) -> tuple[Fields, PlanHints, dict[str, Any]]:
+    """The validated known fields, the planner's hints and the unknown keys (kept as written)."""
     by_key = _index_keys(path, mapping)
     chosen: dict[str, Any] = {}
     source: dict[str, str] = {}  # canonical field -> the key the file used, for messages
@@ -87,10 +101,61 @@ def read_fields(path: Path, mapping: dict[Any, Any]) -> tuple[Fields, dict[str, 
         for key, (written, value) in by_key.items()
         if key not in used and not (key in known and value is None)
     }
+    check_misspelled(path, [written for written in extra if normal_key(written) not in known])
+    hinted = {name: value for name, value in chosen.items() if name in HintFields.model_fields}
+    problems: list[tuple[str, str]] = []
+    fields = _validated(Fields, {k: v for k, v in chosen.items() if k not in hinted}, problems)
+    hints = _validated(HintFields, hinted, problems)
+    if fields is None or hints is None:
+        raise CeError(_render(path, problems, source))
+    return fields, hints.plan_hints(), extra
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validated(
+    model: type[_Model], data: dict[str, Any], problems: list[tuple[str, str]]
+) -> _Model | None:
     try:
-        return Fields.model_validate(chosen), extra
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise CeError(_render(path, exc, source)) from None
+        problems += _problems(exc)
+        return None
+
+
+def check_misspelled(path: Path, unknown: list[str]) -> None:
+    """An unknown key close to a known one is a typo that silently changes the plan (a PRP
+    whose `dependancies` are ignored runs beside the PRPs it needs): an error, not extra."""
+    typos = [(key, near) for key in unknown if (near := close_known_key(key)) is not None]
+    if typos:
+        listed = "; ".join(f"unknown key `{key}`: did you mean `{near}`?" for key, near in typos)
+        raise CeError(
+            f"{path}: {listed} Rename it in the frontmatter: ce would ignore the key, and the "
+            "plan would change without it."
+        )
+
+
+def close_known_key(key: str) -> str | None:
+    """The known key `key` is most likely a misspelling of (the field's first name), or None:
+    very similar, or two neighbouring letters swapped (`titel`). Other unknown keys are real
+    PRPs' own (`created`, `priority`, `state`) and stay allowed."""
+    written = normal_key(key)
+    closeness, near = max(
+        (_closeness(written, known), keys[0]) for keys in ALIASES.values() for known in keys
+    )
+    return near if closeness > 0.8 else None
+
+
+def _closeness(written: str, known: str) -> float:
+    if _swapped(written, known):
+        return 1.0
+    return difflib.SequenceMatcher(None, written, known).ratio()
+
+
+def _swapped(a: str, b: str) -> bool:
+    differ = [i for i in range(len(a)) if len(a) == len(b) and a[i] != b[i]]
+    return len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]]
 
 
 def _index_keys(path: Path, mapping: dict[Any, Any]) -> dict[str, tuple[str, Any]]:
@@ -112,11 +177,17 @@ def normal_key(key: str) -> str:
     return re.sub(r"[\s-]+", "_", key.strip().lower())
 
 
-def _render(path: Path, exc: ValidationError, source: dict[str, str]) -> str:
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) per error; _render names the field by the key the file used."""
     problems = []
     for error in exc.errors(include_url=False):
         field = str(error["loc"][0]) if error["loc"] else "?"
         cause = error.get("ctx", {}).get("error")
         message = str(cause) if isinstance(cause, ValueError) else error["msg"]
-        problems.append(f"field `{source.get(field, field)}`: {message}")
-    return f"{path}: " + "; ".join(problems) + "."
+        problems.append((field, message))
+    return problems
+
+
+def _render(path: Path, problems: list[tuple[str, str]], source: dict[str, str]) -> str:
+    named = (f"field `{source.get(field, field)}`: {message}" for field, message in problems)
+    return f"{path}: " + "; ".join(named) + "."

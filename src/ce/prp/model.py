@@ -35,6 +35,27 @@ def _frozen(mapping: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PlanHints:
+    """What a PRP tells the planner beyond its graph: sizing, ordering and the model to use."""
+
+    stage: int | None = None  # the declared stage; the planner decides
+    estimated_hours: float | None = None
+    order: int | None = None
+    complexity: Complexity = Complexity.MEDIUM
+    model: str | None = None  # the PRP's own `model:` (haiku|sonnet|opus)
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Findings:
+    """What the parser noticed and set aside: `ce lint` lists it, the planner warns."""
+
+    warnings: tuple[str, ...] = ()  # non-fatal findings, each naming the file
+    extra: Mapping[str, Any] = field(default_factory=_frozen)  # unknown frontmatter keys, kept
+    ignored_dependencies: tuple[str, ...] = ()  # prose items that are not ids (warned about)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Prp:
     id: str  # normalized: exactly one "PRP-" prefix, safe characters only
     path: Path
@@ -42,20 +63,49 @@ class Prp:
     status: str  # the normalized status word, e.g. "planning"
     status_class: StatusClass
     dependencies: tuple[str, ...] = ()  # normalized ids, in the order written, no duplicates
-    ignored_dependencies: tuple[str, ...] = ()  # prose items that are not ids (warned about)
-    stage_hint: int | None = None  # the declared stage; the planner decides
-    estimated_hours: float | None = None
     files: tuple[str, ...] = ()  # repo-relative POSIX paths or globs, notes stripped
-    batch_id: str | None = None
-    order: int | None = None
-    complexity: Complexity = Complexity.MEDIUM
-    model: str | None = None  # the PRP's own `model:` (haiku|sonnet|opus)
+    hints: PlanHints = PlanHints()
     validation: Mapping[str, str] = field(default_factory=_frozen)  # e.g. {"level3": "pytest -q"}
     phases: tuple[Phase, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=_frozen)  # unknown frontmatter keys, kept
-    warnings: tuple[str, ...] = ()  # non-fatal findings, each naming the file
+    findings: Findings = Findings()
     body: str = ""
 
     @property
     def phase_count(self) -> int:
         return len(self.phases)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.findings.warnings
+
+    @property
+    def extra(self) -> Mapping[str, Any]:
+        return self.findings.extra
+
+    @property
+    def ignored_dependencies(self) -> tuple[str, ...]:
+        return self.findings.ignored_dependencies
+
+    @property
+    def stage_hint(self) -> int | None:
+        return self.hints.stage
+
+    @property
+    def estimated_hours(self) -> float | None:
+        return self.hints.estimated_hours
+
+    @property
+    def order(self) -> int | None:
+        return self.hints.order
+
+    @property
+    def complexity(self) -> Complexity:
+        return self.hints.complexity
+
+    @property
+    def model(self) -> str | None:
+        return self.hints.model
+
+    @property
+    def batch_id(self) -> str | None:
+        return self.hints.batch_id

@@ -10,7 +10,7 @@ from ce.core.errors import CeError
 from ce.prp import phases as md
 from ce.prp.fields import Fields, read_fields
 from ce.prp.frontmatter import load_yaml, split_document
-from ce.prp.model import Prp
+from ce.prp.model import Findings, Prp
 from ce.prp.normalize import kind_of, normalize_id, status_class
 
 __all__ = ["normalize_id", "parse_prp", "read_prp_text"]
@@ -35,7 +35,7 @@ def parse_prp(path: Path, text: str | None = None) -> Prp:
             f"{path}: the frontmatter must be a mapping of fields (`prp_id: PRP-43.2.1`, "
             f"`title: ...`, `status: planning`), not {kind_of(mapping)}."
         )
-    fields, extra = read_fields(path, mapping)
+    fields, hints, extra = read_fields(path, mapping)
     items = md.scan_markdown(document.body)
     title = fields.title or md.first_title(items)
     if title is None:
@@ -55,18 +55,15 @@ def parse_prp(path: Path, text: str | None = None) -> Prp:
         status=status,
         status_class=status_class(status),
         dependencies=_dependencies(path, prp_id, fields),
-        ignored_dependencies=fields.dependencies.ignored,
-        stage_hint=fields.stage,
-        estimated_hours=fields.estimated_hours,
         files=tuple(dict.fromkeys(fields.files_modified + fields.files_created)),
-        batch_id=fields.batch_id,
-        order=fields.order,
-        complexity=fields.complexity,
-        model=fields.model,
+        hints=hints,
         validation=MappingProxyType(dict(fields.validation)),
         phases=phases,
-        extra=MappingProxyType(extra),
-        warnings=(*id_warnings, *_dependency_warnings(path, fields), *phase_warnings),
+        findings=Findings(
+            warnings=(*id_warnings, *_dependency_warnings(path, fields), *phase_warnings),
+            extra=MappingProxyType(extra),
+            ignored_dependencies=fields.dependencies.ignored,
+        ),
         body=document.body,
     )
 

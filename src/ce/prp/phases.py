@@ -107,13 +107,17 @@ def extract_phases(
 ) -> tuple[tuple[Phase, ...], tuple[str, ...]]:
     """The phases of a body and warnings (`where` names the file, `first_line` the body's line)."""
     inside = _implementation_flags(items)
+    stray = _stray_phase_warnings(items, inside, where=where, first_line=first_line)
     numbered = [
         item
         for item, flag in zip(items, inside, strict=True)
         if flag and isinstance(item, Heading) and _phase_heading(item) is not None
     ]
     if not numbered:
-        return _single_phase(items, inside, title=title, where=where, first_line=first_line)
+        single, unrun = _single_phase(
+            items, inside, title=title, where=where, first_line=first_line
+        )
+        return single, (*stray, *unrun)
     drafts: list[_Draft] = []
     warnings: list[str] = []
     current: _Draft | None = None
@@ -137,7 +141,29 @@ def extract_phases(
                 "`### Phase N: ...` heading."
             )
     phases = tuple(Phase(number=d.number, title=d.title, blocks=tuple(d.blocks)) for d in drafts)
-    return phases, tuple(warnings)
+    return phases, (*stray, *warnings)
+
+
+def _stray_phase_warnings(
+    items: Sequence[Heading | Fence], inside: Sequence[bool], *, where: str, first_line: int
+) -> list[str]:
+    """`### Phase N` headings outside the implementation section are not phases: said, since
+    the author may have meant them as phases (a misnamed section makes a PRP one phase)."""
+    warnings = []
+    section: str | None = None
+    for item, flag in zip(items, inside, strict=True):
+        if not isinstance(item, Heading):
+            continue
+        if item.level <= 2:
+            section = item.text
+        elif not flag and _phase_heading(item) is not None:
+            under = f"under `## {section}`" if section else "before any `## ` section"
+            warnings.append(
+                f"{where}:{first_line + item.line - 1}: `### {item.text}` is {under}, outside "
+                "the implementation section, so it is not a phase ce runs; move it under "
+                "`## Implementation` if it is one."
+            )
+    return warnings
 
 
 def _next_phase(
