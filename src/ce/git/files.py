@@ -44,6 +44,13 @@ class FileCommands(RepoBase):
             raise GitError.from_completed(completed)
         return {path for path in completed.stdout.split("\0") if path}
 
+    def tracked(self, paths: Sequence[str]) -> set[str]:
+        """Those of `paths` (relative to this checkout) that git tracks."""
+        if not paths:
+            return set()
+        output = self.git("--literal-pathspecs", "ls-files", "-z", "--", *paths).stdout
+        return {name for name in output.split("\0") if name}
+
     def is_ignored(self, path: str) -> bool:
         """Whether git ignores `path` (relative to this checkout)."""
         return self._answer("check-ignore", "--quiet", "--", path) == 0

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from ce import git
 from ce.agents.base import Executor
@@ -21,6 +22,7 @@ from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass
 from ce.run.checkpoint import Names, recorded_names
 from ce.run.state import StateDir
+from ce.run.tracked import untracked_message, untracked_prps
 from ce.run.worktree_env import WorktreeSettings, relpath
 
 
@@ -172,13 +174,8 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
     config = with_prp_budget(
         load_config(root, config_overrides(options)), options.overrides.max_budget_usd
     )
-    prp_dir = root / config.prp_dir
-    prps, warnings, found_batch = _select(options, prp_dir, cwd)
+    prps, warnings, plan, batch_id = plan_request(options, root / config.prp_dir, cwd)
     done = frozenset(p.id for p in prps if p.status_class is StatusClass.DONE)
-    missing = {d for p in prps for d in p.dependencies} - {p.id for p in prps}
-    external = find_external(prp_dir, sorted(missing)) if missing else {}
-    plan = plan_batch(prps, external=external, model_override=options.overrides.model)
-    batch_id = found_batch or _batch_id(prps)
     executor = make_executor(config.executor, config)
     state = StateDir.of(root)
     target, moved = _target_branch(repo, state, batch_id, resume=options.resume)
@@ -200,6 +197,22 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
         check_distinct_names(context, [p for p in plan.plan.sorted_order if p not in done])
         executor.preflight(root)
     return context
+
+
+class Planned(NamedTuple):
+    prps: list[Prp]
+    warnings: list[str]  # the discovery's; the PRPs' own are the plan's
+    plan: BatchPlan
+    batch_id: str
+
+
+def plan_request(options: RunOptions, prp_dir: Path, cwd: Path) -> Planned:
+    """The PRPs asked for, checked and planned (what `ce lint` reports, without git)."""
+    prps, warnings, found_batch = _select(options, prp_dir, cwd)
+    missing = {d for p in prps for d in p.dependencies} - {p.id for p in prps}
+    external = find_external(prp_dir, sorted(missing)) if missing else {}
+    plan = plan_batch(prps, external=external, model_override=options.overrides.model)
+    return Planned(prps, warnings, plan, found_batch or _batch_id(prps))
 
 
 def check_distinct_names(ctx: BatchContext, prp_ids: Sequence[str]) -> None:
@@ -299,7 +312,17 @@ def _current_branch(branch: str | None) -> str:
     return branch
 
 
+def check_tracked_prps(context: BatchContext) -> None:
+    """A PRP file git does not track cannot carry its status to the target: its `completed`
+    never lands, and the next run starts it again from scratch."""
+    to_run = [context.prp(i) for i in context.plan.plan.sorted_order if i not in context.done]
+    untracked = untracked_prps(context.repo, context.root, to_run)
+    if untracked:
+        raise CeError(untracked_message(untracked, context.target))
+
+
 def check_clean(context: BatchContext) -> None:
+    check_tracked_prps(context)
     dirty = context.repo.dirty_tracked()
     if dirty:
         listed = "\n".join(f"  {name}" for name in dirty[:20])

@@ -342,8 +342,18 @@ def _level4(
         errors += _drift_errors(changes, target, target.prp, config.drift_threshold)
     if errors:
         return LevelResult(passed=False, errors=errors)
+    # Nothing to measure drift against: said, not passed (issue 16 item 2).
+    unchecked = target.prp is not None and target.branch_checks and not target.prp.files
     command = _command_for(4, target, config)
-    return run_command(command, target, config, env) if command else LevelResult(passed=True)
+    result = run_command(command, target, config, env) if command else None
+    if result is None:
+        result = LevelResult(passed=True, skipped=unchecked)
+    if unchecked:
+        result.errors.append(DRIFT_NOT_CHECKED)
+    return result
+
+
+DRIFT_NOT_CHECKED = "drift: not checked (no files declared)"
 
 
 def drift(changed: Sequence[str], declared: Sequence[str]) -> tuple[float, list[str]]:

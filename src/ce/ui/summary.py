@@ -7,7 +7,7 @@ from rich.markup import escape
 
 from ce.core.durations import format_duration
 from ce.core.events import PrpState
-from ce.core.outcome import Bucket, PrpOutcome, Summary, Totals, Usage
+from ce.core.outcome import Bucket, LevelOutcome, PrpOutcome, Summary, Totals, Usage
 
 _MARK = {
     PrpState.MERGED: "[green]✓[/]",
@@ -95,13 +95,19 @@ def _tokens(usage: Usage) -> str:
     return f" ({inputs:,} tokens in, {outputs:,} out)"
 
 
+def _level_note(level: LevelOutcome) -> str:
+    """A level that passed with something to say: skipped, or what it did not check."""
+    said = f"{level.name} skipped" if level.skipped else level.name
+    return f"{said}: {level.errors[0]}" if level.errors else said
+
+
 def _validation_lines(prp: PrpOutcome) -> list[str]:
     """The verdict; for each failed check (a few at most) what failed and the lines of its
     output that matter, then where the whole output is."""
     if prp.state is PrpState.MERGED:
-        skipped = [level.name for level in prp.validation if level.skipped]
-        note = f" ({', '.join(skipped)} skipped)" if skipped else ""
-        return [f"[green]✓ All levels passed[/]{note}"]
+        notes = [_level_note(level) for level in prp.validation if level.skipped or level.errors]
+        note = f" ({'; '.join(notes)})" if notes else ""
+        return [f"[green]✓ All levels passed[/]{escape(note)}"]
     lines: list[str] = []
     for level in prp.failed_checks:
         what, *output = level.why() or ("",)
