@@ -35,9 +35,9 @@ def cli() -> None:
 
 def _register() -> None:
     # Imported here so that each command group stays in its own module.
-    from ce.cli import analyze, batch, demo, init, logs, state, validate
+    from ce.cli import analyze, batch, demo, init, logs, prps, state, validate
 
-    groups = (batch, analyze, validate, state, logs, demo, init)
+    groups = (batch, analyze, validate, state, logs, prps, demo, init)
     for command in (c for group in groups for c in group.COMMANDS):
         cli.add_command(command)
 

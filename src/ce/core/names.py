@@ -34,6 +34,12 @@ def worktree_name(repo_name: str, prp_id: str) -> str:
     return f"{repo_name}-prp-{name}"
 
 
+def prp_file_name(prp_id: str, title: str) -> str:
+    """`PRP-43.2.1-<slug of the title>.md`: the file `ce new` writes."""
+    slug = _slug(title, SLUG_MAX)
+    return f"{prp_id}-{slug}.md" if slug else f"{prp_id}.md"
+
+
 def integration_worktree_name(repo_name: str) -> str:
     """The merge lane's detached worktree, where merged trees are validated."""
     return f"{repo_name}-ce-integration"

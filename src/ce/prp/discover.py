@@ -31,9 +31,9 @@ class Discovery:
 
 def discover_batch(prp_dir: Path, batch: str) -> Discovery:
     """The PRPs `PRP-<batch>.*.md` of `prp_dir` (not `PRP-<batch>-INITIAL*`)."""
-    batch_id = _batch_token(batch)
+    batch_id = batch_token(batch)
     pattern = prp_dir / f"PRP-{batch_id}.*.md"
-    paths = [path for path in _markdown_files(prp_dir) if _in_batch(path.name, batch_id)]
+    paths = batch_files(prp_dir, batch_id)
     if not paths:
         raise CeError(
             f"no PRP files match {pattern}: check the batch number, or point `prp_dir` "
@@ -58,6 +58,25 @@ def discover_batch(prp_dir: Path, batch: str) -> Discovery:
         skipped=tuple(prp for prp in prps if prp.status_class is not StatusClass.READY),
         warnings=tuple(warnings),
     )
+
+
+def batch_files(prp_dir: Path, batch: str) -> list[Path]:
+    """The files `PRP-<batch>.*.md` of `prp_dir`, in natural order."""
+    batch_id = batch_token(batch)
+    return [path for path in _markdown_files(prp_dir) if _in_batch(path.name, batch_id)]
+
+
+def batch_of(path: Path) -> str | None:
+    """The batch a file's name puts it in (`PRP-43.2.1-x.md`: 43), or None."""
+    match = re.match(r"prp-([^.]+)\.", path.name.lower())
+    if match is None or not _in_batch(path.name, match[1]):
+        return None
+    return path.name[4 : 4 + len(match[1])]
+
+
+def prp_files(prp_dir: Path) -> list[Path]:
+    """Every file of `prp_dir` that belongs to a batch, in natural order."""
+    return [path for path in _markdown_files(prp_dir) if batch_of(path) is not None]
 
 
 def resolve_prps(args: Sequence[str], prp_dir: Path, cwd: Path) -> tuple[Prp, ...]:
@@ -168,7 +187,7 @@ class _Catalog:
         return by_id
 
 
-def _batch_token(batch: str) -> str:
+def batch_token(batch: str) -> str:
     token = str(batch).strip()
     if token[:4].lower() == "prp-":
         token = token[4:]
