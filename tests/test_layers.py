@@ -19,8 +19,6 @@ MAX_ATTRIBUTES = 12
 # added to.
 ATTRIBUTE_HEAVY = {
     "config.py:Config",
-    "prp/fields.py:Fields",
-    "prp/model.py:Prp",
     "run/checkpoint.py:Checkpoint",
 }
 

@@ -6,7 +6,6 @@ normalize the vocabulary; every other key is kept, untouched, as `extra`.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ce.core.errors import CeError
+from ce.core.suggest import closest
 from ce.prp import normalize as norm
 from ce.prp.model import Complexity, PlanHints
 
@@ -136,21 +136,20 @@ def check_misspelled(path: Path, unknown: list[str]) -> None:
         )
 
 
+# Stricter than a word's typo: a false match stops a run, and real PRPs carry keys of their own
+# one letter from a known one (`state`, 0.8 from `stage`; `files_to_change`).
+KEY_CUTOFF = 0.81
+
+
 def close_known_key(key: str) -> str | None:
     """The known key `key` is most likely a misspelling of (the field's first name), or None:
     very similar, or two neighbouring letters swapped (`titel`). Other unknown keys are real
     PRPs' own (`created`, `priority`, `state`) and stay allowed."""
     written = normal_key(key)
-    closeness, near = max(
-        (_closeness(written, known), keys[0]) for keys in ALIASES.values() for known in keys
-    )
-    return near if closeness > 0.8 else None
-
-
-def _closeness(written: str, known: str) -> float:
-    if _swapped(written, known):
-        return 1.0
-    return difflib.SequenceMatcher(None, written, known).ratio()
+    canonical = {known: keys[0] for keys in ALIASES.values() for known in keys}
+    swapped = [known for known in sorted(canonical) if _swapped(written, known)]
+    near = swapped[0] if swapped else closest(written, canonical, cutoff=KEY_CUTOFF)
+    return None if near is None else canonical[near]
 
 
 def _swapped(a: str, b: str) -> bool:
