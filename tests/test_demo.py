@@ -105,8 +105,10 @@ def test_demo_plan_has_three_stages_and_a_serialized_conflict(
 
     assert result.code == 0
     plan = json.loads(result.out)
-    assert len(plan["stages"]) == 3
-    assert sum(len(ids) for ids in plan["stages"].values()) == 5
+    # Every PRP is done after the demo: none is placed in a stage to run, each keeps its own.
+    assert plan["stages"] == {}
+    assert len(plan["done"]) == 5
+    assert len({p["stage"] for p in plan["prps"].values()}) == 3
     (move,) = plan["moves"]
     shared = [f for f, ids in plan["file_conflicts"].items() if move["prp"] in ids]
     assert shared, plan["file_conflicts"]

@@ -24,6 +24,7 @@ def test_sample_batch_dry_run_json() -> None:
     assert bp.dry_run_json("12") == {
         "batch_id": "12",
         "stages": EXPECTED_STAGES,
+        "done": [],
         "file_conflicts": EXPECTED_CONFLICTS,
         "moves": [{"prp": "PRP-12.2.2", "from_stage": 2, "to_stage": 3, "because": ["PRP-12.2.1"]}],
         "prps": {

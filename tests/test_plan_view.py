@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 from rich.console import Console
 
 from ce.plan.batch import plan_batch
+from ce.plan.dry_run import DryRun
 from ce.prp.model import Prp
 from ce.ui.plan_view import render_plan
 from plan_samples import make_prp, sample_batch
@@ -14,13 +16,14 @@ from plan_samples import make_prp, sample_batch
 
 def rendered(prps: list[Prp], batch_id: str | None = "12") -> str:
     out = StringIO()
-    render_plan(plan_batch(prps), batch_id, Console(file=out, width=100, color_system=None))
+    dry = DryRun(plan=plan_batch(prps), batch_id=batch_id)
+    render_plan(dry, Console(file=out, width=100, color_system=None))
     return out.getvalue()
 
 
 def line_with(text: str, output: str) -> str:
-    [line] = [line for line in output.splitlines() if text in line]
-    return line
+    """The first line holding `text` (the stage table's, for a PRP id)."""
+    return next(line for line in output.splitlines() if text in line)
 
 
 def test_sample_plan() -> None:
@@ -34,10 +37,9 @@ def test_sample_plan() -> None:
     ]:
         assert line_with(prp_id + " ", output).split()[:2] == [stage, prp_id]
         assert f" {model} " in line_with(prp_id + " ", output)
-        assert f" {hours}   " in line_with(prp_id + " ", output)
-        assert line_with(prp_id + " ", output).split()[-2] == phases
-    assert "src/app/config.py" in line_with("PRP-12.1.1 ", output)
-    assert "tests/test_config.py" in output
+        assert re.search(rf" {re.escape(hours)}\s+{phases}\s", line_with(prp_id + " ", output))
+    assert "  PRP-12.1.1  src/app/config.py\n              tests/test_config.py\n" in output
+    assert line_with("PRP-12.2.1 ", output).split()[-1] == "PRP-12.1.1"  # its dependency
     assert "File conflicts" in output
     assert "  src/app/__init__.py: PRP-12.2.1, PRP-12.2.2\n" in output
     assert "  PRP-12.2.2: stage 2 → 3, shares src/app/__init__.py with PRP-12.2.1\n" in output
@@ -54,12 +56,16 @@ def test_parallel_plan_without_conflicts() -> None:
         ],
         batch_id=None,
     )
-    assert output.startswith("Plan: 4 PRPs in 2 stages\n")
-    assert " done " in line_with("PRP-0 ", output)  # no model: it will not run
+    assert output.startswith("Plan: 3 PRPs to run in 2 stages, 1 done already\n")
+    # Done: listed apart, not in a stage (it does not run).
+    done = "\nDone already (not run; they satisfy dependencies)\n"
+    done += "  PRP-0  Title of PRP-0 (completed)\n"
+    assert done in output
+    assert " done " not in output.split("\n", 1)[1]
     assert "Alpha [bold]work[/]" in output  # titles are text, not markup
     assert "File conflicts" not in output
     assert "Moved" not in output
-    assert "(none declared)" in line_with("PRP-3 ", output)
+    assert "  PRP-3  (none declared: drift not checked)\n" in output
     assert " ? " in line_with("PRP-3 ", output)
     assert "Estimated hours: 5 one after another, 3 with each stage in parallel, 40% less" in output
     assert "\n(1 PRP without an estimate counted as 0)\n" in output

@@ -179,11 +179,18 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def load_config(repo_root: Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Merge `[tool.ce]`, then `.ce/config.toml`, then command-line overrides."""
+def load_config(
+    repo_root: Path, overrides: dict[str, Any] | None = None, *, lenient_executor: bool = False
+) -> Config:
+    """Merge `[tool.ce]`, then `.ce/config.toml`, then command-line overrides.
+
+    `lenient_executor`: an executor name ce does not know is left out (the plan can be shown;
+    `unknown_executor` says what is wrong) instead of being an error."""
     data: dict[str, Any] = {}
     for path, raw in config_sources(repo_root):
         table = _split_executor(raw)
+        if lenient_executor and table.get("executor", vocab.EXECUTORS[0]) not in vocab.EXECUTORS:
+            del table["executor"]
         try:
             Config.model_validate(table)
         except ValidationError as exc:
@@ -194,3 +201,15 @@ def load_config(repo_root: Path, overrides: dict[str, Any] | None = None) -> Con
         return Config.model_validate(data)
     except ValidationError as exc:
         raise CeError(_format_errors(Path("command line"), exc)) from None
+
+
+def unknown_executor(repo_root: Path) -> tuple[str, str] | None:
+    """The executor the configuration names when ce does not know it, with what is wrong."""
+    for path, raw in config_sources(repo_root):
+        name = _split_executor(raw).get("executor", vocab.EXECUTORS[0])
+        if name not in vocab.EXECUTORS:
+            return str(name), (
+                f"{path}: executor {name!r} is not an executor ce knows: choose one of "
+                f"{', '.join(vocab.EXECUTORS)}."
+            )
+    return None

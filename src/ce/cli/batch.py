@@ -142,15 +142,19 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
 
 
 def _dry_run(options: RunOptions, *, as_json: bool) -> int:
+    from ce.cli.hints import next_step
+    from ce.run.readiness import dry_run
     from ce.ui.plan_view import render_plan
 
-    context = load(options, Path.cwd(), executor_preflight=False)
+    context, planned = dry_run(options, Path.cwd(), lambda exc: f"{exc}{next_step(exc.next_step)}")
     _print_warnings(context)
     if as_json:
-        click.echo(json.dumps(context.plan.dry_run_json(context.batch_id), indent=2))
+        for problem in planned.problems:
+            click.echo(f"warning: {problem}", err=True)
+        click.echo(json.dumps(planned.to_json(), indent=2))
     else:
-        render_plan(context.plan, context.batch_id, Console())
-    return 0
+        render_plan(planned, Console())
+    return planned.exit_code  # what a real run would exit with before changing anything
 
 
 def _print_warnings(context: BatchContext) -> None:

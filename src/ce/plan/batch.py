@@ -33,11 +33,29 @@ class BatchPlan:
         """Stages run one after another; a stage lasts as long as its longest PRP."""
         return sum(max(_hours(self.prps[i]) for i in stage) for stage in self.plan.stages)
 
-    def dry_run_json(self, batch_id: str | None) -> dict[str, Any]:
-        """The `--dry-run --json` contract of DESIGN.md."""
+    @property
+    def done(self) -> tuple[str, ...]:
+        """The PRPs already done, in plan order: they satisfy dependencies and do not run."""
+        return tuple(i for i, p in self.prps.items() if p.status_class is StatusClass.DONE)
+
+    def to_run(self, stage: int | None = None) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """The stages that have work left (of stage `stage` only, when given), each with its
+        number in the plan (what `--stage N` names) and its PRPs that are not done."""
+        done = set(self.done)
+        left = (
+            (number, tuple(i for i in ids if i not in done))
+            for number, ids in enumerate(self.plan.stages, start=1)
+            if stage is None or number == stage
+        )
+        return tuple((number, ids) for number, ids in left if ids)
+
+    def dry_run_json(self, batch_id: str | None, stage: int | None = None) -> dict[str, Any]:
+        """The `--dry-run --json` contract of DESIGN.md: `stages` holds what will run (by plan
+        stage number), `done` what is done already; `prps` has every PRP of the plan."""
         return {
             "batch_id": batch_id,
-            "stages": self.plan.to_json()["stages"],
+            "stages": {str(number): list(ids) for number, ids in self.to_run(stage)},
+            "done": list(self.done),
             "file_conflicts": {f: list(ids) for f, ids in self.plan.file_conflicts.items()},
             "moves": [
                 {

@@ -171,9 +171,9 @@ def open_repository(cwd: Path) -> tuple[git.Repo, Path]:
 
 def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> BatchContext:
     repo, root = open_repository(cwd)
-    config = with_prp_budget(
-        load_config(root, config_overrides(options)), options.overrides.max_budget_usd
-    )
+    # Without the preflight (a dry run), a wrong executor name is one of its readiness findings.
+    loaded = load_config(root, config_overrides(options), lenient_executor=not executor_preflight)
+    config = with_prp_budget(loaded, options.overrides.max_budget_usd)
     prps, warnings, plan, batch_id = plan_request(options, root / config.prp_dir, cwd)
     done = frozenset(p.id for p in prps if p.status_class is StatusClass.DONE)
     executor = make_executor(config.executor, config)

@@ -153,10 +153,14 @@ def _read_text(path: Path) -> str | None:
 
 
 def _command_for(level: int, target: ValidationTarget, config: ValidateConfig) -> str | None:
+    return prp_command(level, target.prp, config)
+
+
+def prp_command(level: int, prp: Prp | None, config: ValidateConfig) -> str | None:
     """The PRP's `validation: {levelN: ...}` wins over the repository's configuration."""
     key = f"level{level}"
-    if target.prp is not None and key in target.prp.validation:
-        return target.prp.validation[key]
+    if prp is not None and key in prp.validation:
+        return prp.validation[key]
     value: str | None = getattr(config, key)
     return value
 
