@@ -137,6 +137,16 @@ def test_readiness_problems_are_warnings_with_the_exit_code_of_a_real_run(
     assert as_json.code == 2
     assert len(as_json.json()["readiness"]["problems"]) == 2
     assert as_json.err.count("warning: ") == 2
+    # --executor does not make the configuration's typo go away: a real run refuses it too.
+    chosen = ce(repo, monkeypatch, capsys, *DRY, "--json", "--executor", "script")
+    assert chosen.json()["executor"] == "script"
+    assert chosen.code == 2 and "'claud'" in chosen.json()["readiness"]["problems"][0]
+    assert (
+        ce(
+            repo, monkeypatch, capsys, "batch-exe", "--batch", "47", "-q", "--executor", "script"
+        ).code
+        == 2
+    )
     git(repo, "checkout", "-q", "README.md")
     assert_untouched(repo, head)
 

@@ -31,10 +31,14 @@ def dry_run(
     """The checked context and the dry run: the plan, the executor, each PRP's checks, and what
     would stop a real run (`word`ed, in the order a real run finds them)."""
     root = open_repository(cwd)[1]
-    unknown = None if options.overrides.executor else unknown_executor(root)
+    # A real run refuses a configuration naming an unknown executor, even with --executor.
+    unknown = unknown_executor(root)
     context = load(options, cwd, executor_preflight=False)
     found = [] if unknown is None else [unknown[1]]
-    for check in _checks(context, executor_known=unknown is None):
+    executor: str = context.config.executor
+    if unknown is not None and not options.overrides.executor:
+        executor = unknown[0]
+    for check in _checks(context, executor_known=executor == context.config.executor):
         try:
             check()
         except CeError as exc:
@@ -44,7 +48,7 @@ def dry_run(
         plan=plan,
         batch_id=context.batch_id,
         stage=options.stage,
-        executor=context.config.executor if unknown is None else unknown[0],
+        executor=executor,
         checks={
             prp_id: planned_checks(plan.prps[prp_id], validation, context.root)
             for _, ids in plan.to_run(options.stage)
