@@ -15,6 +15,7 @@ import pytest
 
 from batchkit import Spec, make_batch_repo, write
 from ce.core.excerpt import LINES_PER_CHECK, failure_lines, reason
+from ce.run.record import LevelResult
 from ce.ui.render import render
 from clikit import CHILD_ENV, ce
 from ui_samples import T0, paused_board
@@ -60,6 +61,18 @@ def test_many_failures_are_capped_keeping_the_test_summary() -> None:
     assert len(lines) == LINES_PER_CHECK
     assert lines[-1] == "... and 17 more such lines"
     assert lines[-7:-1] == (*summary, "5 failed in 1.00s")
+
+
+def test_a_failed_check_is_saved_whole_in_the_checkpoint() -> None:
+    failed = LevelResult(
+        passed=False,
+        errors=["`pytest -q` exited 1"],
+        command="pytest -q",
+        exit_code=1,
+        excerpt=list(failure_lines(PYTEST_OUTPUT)),
+    )
+    assert LevelResult.from_json(failed.to_json()) == failed
+    assert LevelResult.from_json({"passed": True}) == LevelResult(passed=True)  # older files
 
 
 def test_the_board_says_why_a_prp_failed() -> None:
@@ -133,6 +146,8 @@ def test_the_summary_shows_the_failed_test(
     level = json.loads(report)["prps"]["PRP-7.1.2"]["validation_results"]["level_3"]
     assert (level["command"], level["exit_code"]) == (PYTEST, 1)
     assert FAILED_LINE in level["excerpt"]
+    page = (failing_batch / ".ce" / "tmp" / "batch-7-report.html").read_text(encoding="utf-8")
+    assert FAILED_LINE.replace(">", "&gt;") in page
     junit = ET.parse(failing_batch / ".ce" / "tmp" / "batch-7-junit.xml")
     (failure,) = junit.getroot().iter("failure")
     assert FAILED_LINE in (failure.get("message") or "")
