@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from batchkit import git
@@ -150,6 +150,8 @@ def prp_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @given(
     files=st.integers(1, 3).flatmap(lambda n: st.tuples(*(prp_file(i) for i in range(1, n + 1))))
 )
+# A reused anchor: ruamel's pure loader warns, which -W error once turned into "a bug".
+@example(files=(b"---\nprp_id: PRP-5.1\ntitle: &a x\nstatus: &a planning\n---\n",))
 def test_fuzzed_prp_files_plan_or_fail_cleanly(prp_repo: Path, files: tuple[bytes, ...]) -> None:
     prp_dir = prp_repo / "PRPs" / "feature-requests"
     shutil.rmtree(prp_dir)
@@ -216,3 +218,12 @@ def test_fuzzed_analyze_deps_input_plans_or_fails_cleanly(
         assert sorted(result["sorted_order"]) == sorted(
             p for stage in result["stages"].values() for p in stage
         )
+
+
+def test_the_fuzz_suites_draw_from_one_fixed_seed(pytestconfig: pytest.Config) -> None:
+    # conftest.py: CE_FUZZ_SEED or --hypothesis-seed, else a fixed default; printed.
+    from hypothesis import core
+
+    seed = pytestconfig.getoption("hypothesis_seed")
+    assert seed is not None and seed == os.environ.get("CE_FUZZ_SEED", seed)
+    assert str(core.global_force_seed) == str(seed)  # what every @given test draws from

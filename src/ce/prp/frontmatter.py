@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.composer import ComposerError
 from ruamel.yaml.constructor import ConstructorError
-from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.reader import ReaderError
 
@@ -81,9 +81,8 @@ def _unix(text: str) -> str:
 def load_yaml(path: Path, yaml_text: str) -> Any:
     """Safe load: plain data only; a tag that would build an object is an error."""
     try:
-        return _whole_characters(_safe_yaml().load(yaml_text))
-    except ReusedAnchorWarning:  # a loader that only warns, under `-W error`
-        raise CeError(_duplicate_anchor_message(path, None)) from None
+        _refuse_reused_anchors(yaml_text)
+        return _whole_characters(YAML(typ="safe", pure=True).load(yaml_text))
     except MarkedYAMLError as exc:
         raise CeError(_marked_message(path, exc)) from None
     except ReaderError as exc:
@@ -118,34 +117,32 @@ def _whole_characters(data: Any) -> Any:
     return data
 
 
-def _safe_yaml() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.Composer = _UniqueAnchors
-    return yaml
-
-
-class _UniqueAnchors(Composer):
-    """A reused anchor is the author's mistake (the second silently wins): an error, not the
-    pure loader's ReusedAnchorWarning (a C loader raises a ComposerError of its own)."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.parser.peek_event()
-        anchor = None if isinstance(event, AliasEvent) else event.anchor
-        if anchor is not None and anchor in self.anchors:
+def _refuse_reused_anchors(yaml_text: str) -> None:
+    """A reused anchor is the author's mistake (the second silently wins): a ComposerError,
+    as libyaml's composer raises, where ruamel's pure one only warns. Its own pass over the
+    parser's events, so it holds whichever loader builds the data; only a text with a `&` pays."""
+    if "&" not in yaml_text:
+        return
+    seen: dict[str, Any] = {}
+    for event in YAML(typ="safe", pure=True).parse(yaml_text):
+        anchor = None if isinstance(event, AliasEvent) else getattr(event, "anchor", None)
+        if anchor is None:
+            continue
+        if anchor in seen:
             raise ComposerError(
                 f"found duplicate anchor {anchor!r}; first occurrence",
-                self.anchors[anchor].start_mark,
+                seen[anchor],
                 "second occurrence",
                 event.start_mark,
             )
-        return super().compose_node(parent, index)
+        seen[anchor] = event.start_mark
 
 
-def _duplicate_anchor_message(path: Path, exc: MarkedYAMLError | None) -> str:
-    named = re.search(r"anchor '([^']*)'", str(exc and exc.context))
+def _duplicate_anchor_message(path: Path, exc: MarkedYAMLError) -> str:
+    named = re.search(r"anchor '([^']*)'", str(exc.context))
     anchor = f"`&{named.group(1)}`" if named else "(`&name`)"
     lines = ""
-    if exc is not None and exc.context_mark is not None and exc.problem_mark is not None:
+    if exc.context_mark is not None and exc.problem_mark is not None:
         lines = f" (lines {exc.context_mark.line + 2} and {exc.problem_mark.line + 2})"
     return (
         f"{path}: the YAML frontmatter defines the same anchor {anchor} twice{lines}: give "
