@@ -158,6 +158,9 @@ def test_fuzzed_prp_files_plan_or_fail_cleanly(prp_repo: Path, files: tuple[byte
     prp_dir.mkdir()
     for number, data in enumerate(files, start=1):
         (prp_dir / f"PRP-5.{number}-fuzz.md").write_bytes(data)
+    # Committed, as a run requires of PRP files: the case reaches the plan, not that refusal.
+    git(prp_repo, "add", "-A")
+    git(prp_repo, "commit", "-q", "--allow-empty", "-m", "fuzzed PRPs")
 
     code, out, err = _run_ce("batch-exe", "--batch", "5", "--dry-run", "--json")
 
