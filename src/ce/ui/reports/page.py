@@ -223,7 +223,10 @@ def _html_validation(levels: tuple[LevelOutcome, ...]) -> str:
             chips.append(f'<span class="lvl bad">{name} ✗</span>')
             detail = "\n".join(level.why()) or "failed"
             errors.append(f"<pre>{name}: {_e(detail)}</pre>")
-    return f'<div class="levels">Validation {"".join(chips)}</div>{"".join(errors)}'
+    # What a level that did not fail left unchecked ("drift: not checked (no files declared)").
+    notes = "; ".join(f"{lv.name}: {lv.errors[0]}" for lv in levels if not lv.failed and lv.errors)
+    said = f'<p class="muted">{_e(notes)}</p>' if notes else ""
+    return f'<div class="levels">Validation {"".join(chips)}</div>{said}{"".join(errors)}'
 
 
 def _html_notices(board: BoardState) -> str:
