@@ -325,3 +325,22 @@ def test_the_format_reference_lists_every_key_the_parser_reads_and_every_status(
         assert term in doc, term
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert "docs/prp-format.md" in readme
+
+
+def test_the_pre_commit_hook_runs_ce_lint_on_prp_files_only() -> None:
+    from ruamel.yaml import YAML
+
+    text = (Path(__file__).parents[1] / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+    (hook,) = YAML(typ="safe", pure=True).load(text)
+    assert (hook["id"], hook["entry"], hook["language"]) == ("ce-lint", "ce lint", "python")
+    matches = [
+        bool(re.search(hook["files"], name)) and not re.search(hook["exclude"], name)
+        for name in (
+            "PRPs/feature-requests/PRP-43.2.1-cache.md",
+            "PRP-43.1.1.md",
+            "PRPs/feature-requests/PRP-43-INITIAL.md",
+            "docs/PRP-notes/README.md",
+            "README.md",
+        )
+    ]
+    assert matches == [True, True, False, False, False]
