@@ -234,3 +234,31 @@ def _wait_for(condition: object, seconds: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+CLASH = (
+    "bash -c \"if [ -e a.txt ] && [ -e b.txt ]; then echo 'Error: a.txt and b.txt clash'; "
+    'exit 1; fi"'
+)
+
+
+def test_a_failed_check_of_the_merged_tree_is_in_the_prps_log_and_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Alpha and Bravo each pass alone; merged together their tree fails L3."""
+    specs = [
+        Spec(id="PRP-7.1.1", title="Alpha", phases=[[write("a.txt", "a")]], files=["a.txt"]),
+        Spec(id="PRP-7.1.2", title="Bravo", phases=[["sleep 1", write("b.txt", "b")]]),
+    ]
+    quoted = "'" * 3 + CLASH + "'" * 3  # a TOML literal string holding both kinds of quote
+    config = f"executor = 'script'\n[monitor]\npoll_seconds = 0.2\n[validate]\nlevel3 = {quoted}\n"
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+
+    result = ce(repo, monkeypatch, capsys, "batch-exe", "--batch", "7", "--continue-on-error")
+
+    assert result.code == 1
+    assert f"  PRP-7.1.2: ⚠ merged L3 failed: `{CLASH}` exited 1\n" in result.out
+    assert "        Error: a.txt and b.txt clash\n" in result.out
+    log = ce(repo, monkeypatch, capsys, "logs", "PRP-7.1.2").out
+    assert "[ce] validation L3: passed\n" in log  # its branch alone
+    assert f"[ce] validation merged L3: failed: `{CLASH}` exited 1\n" in log

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from ce import git
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult
 from ce.run.review import Review, StageMerges, StageReviewer
-from ce.run.state import Journal
+from ce.run.state import Journal, StateDir
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +59,9 @@ class LaneDriver:
         self._thread.start()
 
     def merge(self, request: MergeRequest) -> None:
-        self._requests.put(replace(request, validation_env=self.env))
+        # The merged tree's checks go to the PRP's log too: the journal's state directory has it.
+        log = StateDir(root=self.journal.path.parent).log(request.prp_id)
+        self._requests.put(replace(request, validation_env=self.env, log=log))
 
     def review(self, merges: StageMerges) -> None:
         self._requests.put(merges)

@@ -44,6 +44,7 @@ class MergeRequest:
     branch: str
     head: str
     validation_env: Mapping[str, str] | None = None
+    log: Path | None = None  # the PRP's log: the merged tree's checks are written to it too
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +191,7 @@ class MergeLane:
         self.emit(MergeStep(prp=req.prp_id, step=LaneStep.VALIDATE, detail=f"tree {tree[:10]}"))
         self._checkout_integration(commit)
         target = ValidationTarget(
-            worktree=self.integration, base=old, head=commit, branch_checks=False
+            worktree=self.integration, base=old, head=commit, branch_checks=False, log=req.log
         )
         results = run_levels(target, self.config, (2, 3, 4), req.validation_env)
         if first_failure(results) is None:

@@ -94,7 +94,8 @@ def run_levels(
             # What passed is the tree the check produced, not what is committed (and merged).
             errors = [f"changed tracked files: {', '.join(changed)}", *result.errors]
             result = replace(result, passed=False, errors=errors)
-        _log(target, f"[ce] validation L{level}: {_verdict(result)}\n")
+        tree = "" if target.branch_checks else "merged "  # the lane's checks of a merge
+        _log(target, f"[ce] validation {tree}L{level}: {_verdict(result)}\n")
         results[level_key(level)] = result
         if not result.passed:
             break
