@@ -167,3 +167,23 @@ def test_a_missing_agent_cli_is_a_readiness_problem(
     # What the dry run promised: the real run refuses with the same words and exit code.
     real = ce(repo, monkeypatch, capsys, "batch-exe", "--batch", "47")
     assert real.code == 2 and problem in real.err.replace("\n", " ")
+
+
+def test_an_untracked_prp_and_a_dirty_checkout_are_both_reported(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = Spec(id="PRP-47.9.3", title="Late", phases=[[write("late.txt", "l")]])
+    untracked = repo / "PRPs" / "feature-requests" / "PRP-47.9.3-late.md"
+    untracked.write_text(extra.markdown("47"), encoding="utf-8")
+    (repo / "README.md").write_text("edited\n", encoding="utf-8")
+
+    shown = ce(repo, monkeypatch, capsys, *DRY, "--json")
+
+    assert shown.code == 2
+    problems = shown.json()["readiness"]["problems"]
+    assert [p.split(":")[0] for p in problems] == [
+        "These PRP files are not tracked by git",
+        f"The repository at {repo} has uncommitted changes to tracked files",
+    ]
+    assert "PRPs/feature-requests/PRP-47.9.3-late.md" in problems[0]
+    assert shown.json()["stages"]["1"] == ["PRP-47.9.3"]  # planned all the same

@@ -323,6 +323,10 @@ def check_tracked_prps(context: BatchContext) -> None:
 
 def check_clean(context: BatchContext) -> None:
     check_tracked_prps(context)
+    check_no_changes(context)
+
+
+def check_no_changes(context: BatchContext) -> None:
     dirty = context.repo.dirty_tracked()
     if dirty:
         listed = "\n".join(f"  {name}" for name in dirty[:20])

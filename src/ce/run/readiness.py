@@ -16,9 +16,10 @@ from ce.run import selection
 from ce.run.load import (
     BatchContext,
     RunOptions,
-    check_clean,
     check_distinct_names,
     check_leftovers,
+    check_no_changes,
+    check_tracked_prps,
     load,
     open_repository,
 )
@@ -59,8 +60,7 @@ def dry_run(
 
 
 def _checks(context: BatchContext, *, executor_known: bool) -> list[Callable[[], None]]:
-    """A real run's checks before its first change, as `load` and `Engine.prepare` make them.
-    (The check that the PRP files are tracked by git joins here once `load` has it.)"""
+    """A real run's checks before its first change, as `load` and `Engine.prepare` make them."""
     options = context.options
     to_run = [p for _, ids in context.plan.to_run(options.stage) for p in ids]
     checks: list[Callable[[], None]] = [lambda: check_distinct_names(context, to_run)]
@@ -68,7 +68,8 @@ def _checks(context: BatchContext, *, executor_known: bool) -> list[Callable[[],
         checks.append(lambda: context.executor.preflight(context.root))
     if options.stage is not None:
         checks.append(lambda: selection.check_earlier_stages(context, options.stage or 0))
-    checks.append(lambda: check_clean(context))
+    # check_clean's two checks apart: an untracked PRP does not hide a dirty checkout.
+    checks += [lambda: check_tracked_prps(context), lambda: check_no_changes(context)]
     if not options.resume:
         checks += [lambda: _not_unfinished(context), lambda: check_leftovers(context, to_run)]
     return checks
