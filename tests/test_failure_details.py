@@ -126,7 +126,8 @@ def test_the_summary_shows_the_failed_test(
     monkeypatch.setenv("COLUMNS", "80")
     result = ce(failing_batch, monkeypatch, capsys, "batch-exe", "--batch", "7")
 
-    print(result.out)  # the acceptance note quotes it
+    with capsys.disabled():  # the acceptance note quotes it (pytest -s shows it)
+        print(result.out)
     assert result.code == 1
     lines = result.out.splitlines()
     calc = lines.index(f"  PRP-7.1.2: ⚠ L3 failed: `{PYTEST}` exited 1")
