@@ -122,7 +122,7 @@ def test_nudge_resumes_the_session(tmp_path: Path) -> None:
     assert argv[argv.index("--resume") + 1] == "0b1c0d3e-0000-4000-8000-000000000000"
     assert "--session-id" not in argv
     assert argv[-2] == "--"
-    assert "phases 2, 3 still have no checkpoint commit" in argv[-1]
+    assert "phases still have no checkpoint commit: 2, 3 " in argv[-1]
     assert executor(nudge=False).nudge_command(job, "x") is None
     assert executor(nudge_message="Go on with ${prp_id}.").nudge_command(job, "x") == [
         *argv[: argv.index("--resume")],

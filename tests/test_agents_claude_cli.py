@@ -181,4 +181,4 @@ def test_a_stalled_session_is_resumed_with_a_nudge(
     # The resumed conversation carries the first launch's turns and then the nudge.
     assert resumed.step == 3
     assert "You have stopped making progress on PRP-3.1.7" in resumed.text
-    assert "phases 2 still have no checkpoint commit" in resumed.text
+    assert "phases still have no checkpoint commit: 2 " in resumed.text

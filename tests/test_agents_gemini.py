@@ -96,7 +96,7 @@ def test_nudge_resumes_the_session(tmp_path: Path) -> None:
 
     assert argv is not None
     assert argv[-4:-1] == ["--resume", "abc-123", "--prompt"]
-    assert "phases 2 still have no checkpoint commit" in argv[-1]
+    assert "phases still have no checkpoint commit: 2 " in argv[-1]
     assert "--session-id" not in argv
 
 

@@ -573,7 +573,7 @@ def test_batch_exe_help_shows_the_contract_options(
         "--dry-run",
         "--json",
         "--executor [script|command|claude|codex|gemini|aider]",
-        "--model [haiku|sonnet|opus]",
+        "--model [haiku|sonnet|opus|NAME]",
         "--max-parallel N",
         "--timeout MIN",
         "--continue-on-error",

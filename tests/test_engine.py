@@ -285,6 +285,10 @@ def test_agent_policy_lets_the_executor_merge_and_resolve(
     assert code == 0, out.err
     assert (repo / "same.txt").read_text() == "one\ntwo\n"
     assert "merges main and resolves" in out.err
+    # Logged as what it is (issue 16 item 8), not as `attempt 1, from phase 1`.
+    assert "PRP-7.1.2: running: attempt 1, resolving its conflict with main" in out.err
+    log = (repo / ".ce" / "tmp" / "logs" / "PRP-7.1.2.log").read_text()
+    assert "(resolving its conflict with main)" in log
     assert git(repo, "branch", "--format=%(refname:short)") == "main"
 
 

@@ -117,7 +117,7 @@ def test_dependency_outside_the_run_that_is_not_done() -> None:
         plan_batch([make_prp("PRP-2.1", deps=("PRP-1.1",))], external={"PRP-1.1": draft})
     message = str(caught.value)
     assert "PRP-2.1 (PRPs/PRP-2.1.md) depends on PRP-1.1 (PRPs/PRP-1.1.md)" in message
-    assert "status is 'draft' (not-runnable)" in message
+    assert "status is 'draft' (not to be run)" in message
     assert "add PRP-1.1 to the run" in message
 
 

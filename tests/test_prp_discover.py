@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -101,8 +102,18 @@ def test_empty_batch_names_the_pattern_and_the_fix(prp_dir: Path) -> None:
     with pytest.raises(CeError) as caught:
         discover_batch(prp_dir, "43")
     assert str(caught.value).startswith(
-        f"no PRP files match {prp_dir / 'PRP-43.*.md'}: check the batch number, or point `prp_dir`"
+        f"no PRP files match {prp_dir / 'PRP-43.*.md'}: the only batch in {prp_dir} is 42; "
+        "check the batch number, or point `prp_dir`"
     )
+
+
+def test_a_wrong_batch_lists_the_batches_there(prp_dir: Path) -> None:
+    for name in ("PRP-47.1.1-a.md", "PRP-9.1.1-b.md", "PRP-47.2.1-c.md", "PRP-47-INITIAL.md"):
+        write(prp_dir, name, name.split("-")[1].removesuffix(".md"))
+    (prp_dir / "notes.md").write_text("# notes\n")
+
+    with pytest.raises(CeError, match=rf"the batches in {re.escape(str(prp_dir))} are 9, 47; "):
+        discover_batch(prp_dir, "74")
 
 
 @pytest.mark.parametrize("batch", ["", "4*3", "../43", "43/1", "a b", "43..1", "$(x)"])

@@ -325,7 +325,7 @@ def test_off_a_terminal_progress_is_plain_lines_without_escapes() -> None:
     lines = stream.getvalue().splitlines()
     assert "\x1b" not in stream.getvalue()
     assert lines[0].endswith("batch 43: starting 5 PRP(s) in 3 stage(s) with the script executor")
-    assert any(line.endswith("PRP-43.1.1: merge merged 0987654321") for line in lines)
+    assert any(line.endswith("PRP-43.1.1: merged as 0987654321") for line in lines)
     assert progress.board.state.row("PRP-43.2.2").health is Health.WARNING  # type: ignore[union-attr]
 
 

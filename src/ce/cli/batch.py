@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 from dataclasses import replace
@@ -15,79 +16,104 @@ from rich.console import Console
 from ce.cli.hints import resume_command
 from ce.cli.signals import stop_on_signals
 from ce.core.outcome import ReportPaths, Summary
-from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES
+from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES, model_choice
 from ce.run.load import BatchContext, Overrides, RunOptions, load
 from ce.secrets import mask_data
 from ce.ui.board import BoardState
 from ce.ui.live import Progress, progress_for
 
 
-def _run_options(func: Any) -> Any:
+class _ModelName(click.ParamType[str, Any]):
+    name = "model"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return f"[{'|'.join(MODEL_TIERS)}|NAME]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return model_choice(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+# Options about a batch as a whole: not offered by `execute-prp`, which runs one PRP.
+_BATCH_ONLY = frozenset(
+    {"--stage", "--max-parallel", "--continue-on-error", "--schedule", "--batch-budget-usd"}
+)
+
+
+def _run_options(func: Any, *, batch: bool = True) -> Any:
     options = [
-        click.option(
+        _opt(
             "--stage",
             type=click.IntRange(min=1),
             metavar="N",
             help="Run only plan stage N (stages before it must be done).",
         ),
-        click.option("--resume", is_flag=True, help="Continue an interrupted or paused run."),
-        click.option("--dry-run", is_flag=True, help="Show the plan; change nothing."),
-        click.option(
-            "--json", "as_json", is_flag=True, help="Print JSON on stdout (progress on stderr)."
+        _opt("--resume", is_flag=True, help="Continue an interrupted or paused run."),
+        _opt("--dry-run", is_flag=True, help="Show the plan; change nothing."),
+        _opt("--json", "as_json", is_flag=True, help="Print JSON on stdout (progress on stderr)."),
+        _opt("--executor", type=click.Choice(EXECUTORS), help="Who implements the PRPs."),
+        _opt(
+            "--model",
+            type=_ModelName(),
+            help="Model for every PRP: a tier or a model name passed to the executor as is "
+            "(default: a tier chosen per PRP).",
         ),
-        click.option("--executor", type=click.Choice(EXECUTORS), help="Who implements the PRPs."),
-        click.option(
-            "--model", type=click.Choice(MODEL_TIERS), help="Model for every PRP (default: auto)."
-        ),
-        click.option(
+        _opt(
             "--max-parallel",
             type=click.IntRange(min=0),
             metavar="N",
             help="PRPs at once (0 = unlimited; default 4).",
         ),
-        click.option(
+        _opt(
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
             metavar="MIN",
             help="Minutes per PRP, fractions allowed (default 60).",
         ),
-        click.option(
+        _opt(
             "--continue-on-error",
             is_flag=True,
             help="Skip a failed PRP's dependents, go on with the rest.",
         ),
-        click.option("--no-auto-review", is_flag=True, help="No review after each stage."),
-        click.option(
+        _opt("--no-auto-review", is_flag=True, help="No review after each stage."),
+        _opt(
             "--schedule",
             type=click.Choice(SCHEDULES),
             help="Stage barriers or eager dispatch.",
         ),
-        click.option(
+        _opt(
             "--on-conflict",
             type=click.Choice(CONFLICT_POLICIES),
             help="On a merge conflict: pause the batch (default), let the PRP's agent merge and "
             "resolve (agent), or run the PRP again from the new target (rerun).",
         ),
-        click.option(
+        _opt(
             "--push/--no-push",
             default=None,
             help="Push the target to its upstream after each merge (default: config, off).",
         ),
-        click.option(
+        _opt(
             "--max-budget-usd",
             type=click.FloatRange(min=0, min_open=True),
             help="Dollars each PRP's agent may spend (passed to CLIs with a budget flag).",
         ),
-        click.option(
+        _opt(
             "--batch-budget-usd",
             type=click.FloatRange(min=0, min_open=True),
             help="Once the agents have spent this much, no new PRP starts.",
         ),
-        click.option("--quiet", is_flag=True, help="Print errors and the summary only."),
+        _opt("--quiet", is_flag=True, help="Print errors and the summary only."),
     ]
-    for option in reversed(options):
-        func = option(func)
+    for decls, settings in reversed(options):
+        if batch or decls[0] not in _BATCH_ONLY:
+            func = click.option(*decls, **settings)(func)
     return func
+
+
+def _opt(*decls: str, **settings: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    return decls, settings
 
 
 @click.command("batch-exe", short_help="Run a batch of PRPs in parallel; merge them one by one.")
@@ -109,7 +135,7 @@ def batch_exe(prps: tuple[str, ...], batch: str | None, **params: Any) -> int:
 
 @click.command("execute-prp", short_help="Run one PRP with the same engine.")
 @click.argument("prp")
-@_run_options
+@functools.partial(_run_options, batch=False)
 def execute_prp(prp: str, **params: Any) -> int:
     """Execute one PRP with the same engine (worktree, executor, validation, merge)."""
     return execute((prp,), None, params)
@@ -119,20 +145,20 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
     options = RunOptions(
         prps=prps,
         batch=batch,
-        stage=params["stage"],
+        stage=params.get("stage"),
         resume=params["resume"],
-        continue_on_error=params["continue_on_error"],
+        continue_on_error=bool(params.get("continue_on_error")),
         overrides=Overrides(
             executor=params["executor"],
             model=params["model"],
-            max_parallel=params["max_parallel"],
+            max_parallel=params.get("max_parallel"),
             timeout_minutes=params["timeout"],
             auto_review=False if params["no_auto_review"] else None,
-            schedule=params["schedule"],
+            schedule=params.get("schedule"),
             conflict_policy=params["on_conflict"],
             push=params["push"],
             max_budget_usd=params["max_budget_usd"],
-            batch_budget_usd=params["batch_budget_usd"],
+            batch_budget_usd=params.get("batch_budget_usd"),
         ),
     )
     if params["dry_run"]:

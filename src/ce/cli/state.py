@@ -15,6 +15,8 @@ from rich.table import Table
 from ce import git
 from ce.core.durations import format_duration
 from ce.core.errors import CeError
+from ce.core.outcome import BatchStatus
+from ce.run.checkpoint import Checkpoint
 from ce.run.inspect import (
     BatchStatusView,
     CleanupReport,
@@ -169,6 +171,13 @@ def _what_resume_can_do(batch_id: str) -> str:
     """The truth about --resume once cleanup kept work: it continues the batch whenever its PRP
     files are there, rebuilding a lost or damaged checkpoint from the journal and git."""
     state = StateDir.of(open_repository(Path.cwd())[1])
+    if _completed(state.checkpoint(batch_id)):
+        return (
+            f"batch {batch_id} is completed, so --resume has nothing to continue: what was kept "
+            "holds commits that are not on its target (an earlier attempt that --on-conflict "
+            "rerun set aside, say). Look at it with `git log <target>..<branch>`; delete it "
+            f"with `ce cleanup --batch {batch_id} --force`"
+        )
     files = {"checkpoint": state.checkpoint(batch_id), "journal": state.journal(batch_id)}
     kept = [name for name, path in files.items() if path.exists()]
     what = (
@@ -186,6 +195,13 @@ def _what_resume_can_do(batch_id: str) -> str:
         f"{what}: --resume can still continue it and merge the work kept: "
         f"`ce batch-exe --batch {batch_id} --resume`{rebuilt}"
     )
+
+
+def _completed(path: Path) -> bool:
+    try:
+        return Checkpoint.read(path).status is BatchStatus.COMPLETED
+    except CeError:
+        return False
 
 
 COMMANDS: list[click.Command] = [status, cleanup]

@@ -46,16 +46,26 @@ def validate(level: str, prp_id: str | None, base: str | None) -> int:
     config = load_config(root)
     prp = _prp(prp_id or os.environ.get("CE_PRP_ID"), root, config.prp_dir)
     levels = LEVELS if level == "all" else tuple(range(1, int(level) + 1))
+    head, start = repo.rev_parse("HEAD"), _base(repo, base)
+    # No base given and no work beyond where HEAD left main: this is the target itself (after
+    # a merge, say). Its tree is validated; the checks of a PRP's branch do not apply to it.
+    on_target = head == start and not (base or os.environ.get("CE_BASE"))
     target = ValidationTarget(
         worktree=root,
-        base=_base(repo, base),
-        head=repo.rev_parse("HEAD"),
+        base=start,
+        head=head,
         prp=prp,
         prp_relpath=None if prp is None else _relpath(prp, root),
-        branch_checks=prp is not None,
+        branch_checks=prp is not None and not on_target,
     )
     results = run_levels(target, config.validation, levels)
     console = Console()
+    if on_target and prp is not None:
+        console.print(
+            f"HEAD ({head[:10]}) has no commits beyond its base: validating its tree; the "
+            f"checks of {escape(prp.id)}'s branch (commits, checkpoint grammar, drift) do not "
+            "apply."
+        )
     for number in levels:
         result = results.get(level_key(number))
         if result is None:

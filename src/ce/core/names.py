@@ -45,6 +45,22 @@ def integration_worktree_name(repo_name: str) -> str:
     return f"{repo_name}-ce-integration"
 
 
+def conflict_branch(branch: str, attempt: int) -> str:
+    """`<branch>-conflict-1`: the attempt the `rerun` conflict policy set aside, kept."""
+    return f"{branch}-conflict-{attempt}"
+
+
+def conflict_branches(branch: str) -> str:
+    """The `git for-each-ref` pattern of `branch`'s conflict branches (under refs/heads/)."""
+    return f"refs/heads/{branch}-conflict-*"
+
+
+def conflict_attempt(branch: str, name: str) -> int | None:
+    """The attempt number when `name` is one of `branch`'s `conflict_branch`es, else None."""
+    suffix = name.removeprefix(f"{branch}-conflict-")
+    return int(suffix) if suffix != name and suffix.isdigit() else None
+
+
 def _bare_id(prp_id: str) -> str:
     return re.sub(r"^prp-", "", prp_id.strip(), flags=re.IGNORECASE)
 

@@ -277,6 +277,7 @@ class Guidance:
     next_steps: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     kept_worktrees: tuple[str, ...] = ()
+    kept_branches: tuple[str, ...] = ()  # earlier attempts set aside (`<branch>-conflict-N`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -344,6 +345,7 @@ class Summary:
             "pause_reason": guidance.pause_reason,
             "budget_reason": guidance.budget_reason,
             "kept_worktrees": list(guidance.kept_worktrees),
+            "kept_branches": list(guidance.kept_branches),
             "checkpoint": "" if self.checkpoint is None else str(self.checkpoint),
             "warnings": list(guidance.warnings),
             "reviews": [dict(review) for review in self.checks.reviews],

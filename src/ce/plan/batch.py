@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from ce.core.errors import CeError
+from ce.core.suggest import did_you_mean
 from ce.plan.graph import CycleError, Plan, PlanItem, id_key, plan_stages
 from ce.plan.models import assign_model, model_score
-from ce.prp.model import Prp, StatusClass
+from ce.prp.model import Prp, StatusClass, status_words
 
 _NO_PRPS: Mapping[str, Prp] = MappingProxyType({})
 
@@ -125,7 +126,7 @@ def _item(prp: Prp, run: Mapping[str, Prp], external: Mapping[str, Prp]) -> Plan
         if dep in run:
             inside.append(dep)
         else:
-            _check_external(prp, dep, external.get(dep))
+            _check_external(prp, dep, external.get(dep), known=(*run, *external))
     return PlanItem(
         id=prp.id,
         dependencies=tuple(inside),
@@ -135,17 +136,17 @@ def _item(prp: Prp, run: Mapping[str, Prp], external: Mapping[str, Prp]) -> Plan
     )
 
 
-def _check_external(prp: Prp, dep: str, found: Prp | None) -> None:
+def _check_external(prp: Prp, dep: str, found: Prp | None, *, known: Iterable[str]) -> None:
     if found is not None and found.status_class is StatusClass.DONE:
         return
     where = f"{prp.id} ({prp.path}) depends on {dep}"
     if found is None:
         raise CeError(
-            f"{where}, which was not found in this run or among the PRP files: check the id, "
-            f"add {dep} to the run, or remove the dependency."
+            f"{where}, which was not found in this run or among the PRP files"
+            f"{did_you_mean(dep, known)}: check the id, add {dep} to the run, or remove the "
+            "dependency."
         )
     raise CeError(
-        f"{where} ({found.path}), whose status is '{found.status}' "
-        f"({found.status_class.value}), and it is not part of this run: add {dep} to the run, "
-        "complete it first, or remove the dependency."
+        f"{where} ({found.path}), whose status is {status_words(found)}, and it is not part "
+        f"of this run: add {dep} to the run, complete it first, or remove the dependency."
     )

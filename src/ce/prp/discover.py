@@ -36,9 +36,9 @@ def discover_batch(prp_dir: Path, batch: str) -> Discovery:
     paths = batch_files(prp_dir, batch_id)
     if not paths:
         raise CeError(
-            f"no PRP files match {pattern}: check the batch number, or point `prp_dir` "
-            "(in .ce/config.toml or [tool.ce] of pyproject.toml) at the directory that holds "
-            "the batch's PRP files."
+            f"no PRP files match {pattern}: {_batches_there(prp_dir)}; check the batch "
+            "number, or point `prp_dir` (in .ce/config.toml or [tool.ce] of pyproject.toml) at "
+            "the directory that holds the batch's PRP files."
         )
     prps = _parse_all(paths)
     _check_unique_ids(prps)
@@ -197,6 +197,16 @@ def batch_token(batch: str) -> str:
             "(letters, digits, '.', '_' and '-' only)."
         )
     return token
+
+
+def _batches_there(prp_dir: Path) -> str:
+    """`the batches in PRPs/feature-requests are 43, 47`: what `--batch` could have been."""
+    found = dict.fromkeys(b for b in map(batch_of, _markdown_files(prp_dir)) if b is not None)
+    if not found:
+        return f"{prp_dir} holds no PRP-<batch>.*.md file"
+    if len(found) == 1:
+        return f"the only batch in {prp_dir} is {next(iter(found))}"
+    return f"the batches in {prp_dir} are {', '.join(found)}"
 
 
 def _in_batch(name: str, batch_id: str) -> bool:

@@ -16,6 +16,18 @@ class StatusClass(enum.Enum):
     NOT_RUNNABLE = "not-runnable"  # draft, rejected, archived
 
 
+_MEANING = {
+    StatusClass.READY: "not done yet",
+    StatusClass.DONE: "done",
+    StatusClass.NOT_RUNNABLE: "not to be run",
+}
+
+
+def status_words(prp: Prp) -> str:
+    """`'pending' (not done yet)`: the word the PRP file holds and what ce reads in it."""
+    return f"'{prp.status}' ({_MEANING[prp.status_class]})"
+
+
 class Complexity(enum.Enum):
     LOW = "low"
     MEDIUM = "medium"

@@ -12,6 +12,7 @@ The lock, and what a killed `ce` left of it, are `ce.run.index_lock`'s.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,10 +156,25 @@ def _bring_along(checkout: git.Repo, ref: str, old: str, new: str, lock: IndexLo
     checkout.update_ref(ref, old, new, message="ce: merge undone, the checkout refused it")
     if done.returncode == 0:
         return _RACE
-    return Advance(
-        moved=False,
-        reason=f"the checkout at {checkout.path} refused the fast-forward, and nothing was "
-        f"changed: git said: {said(done.stderr)}. Commit or move those files away.",
+    return Advance(moved=False, reason=_refused(checkout.path, done.stderr))
+
+
+def _refused(where: Path, stderr: str) -> str:
+    """The refused fast-forward, naming the files in its way (git names them in quotes, or
+    one per indented line)."""
+    quoted = re.findall(r"'([^'\n]+)'", stderr)
+    listed = [line.strip() for line in stderr.splitlines() if line.startswith(("\t", "    "))]
+    files = list(dict.fromkeys([*quoted, *listed]))
+    one = len(files) == 1
+    blocking = (
+        f"{', '.join(files)} {'is' if one else 'are'} in the way: move {'it' if one else 'them'} "
+        f"away, or commit {'it' if one else 'them'}"
+        if files
+        else "move away or commit the files git names"
+    )
+    return (
+        f"the checkout at {where} refused the fast-forward, and nothing was changed: "
+        f"{blocking} (git said: {said(stderr).rstrip('.')})."
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ce import git
+from ce.core import names
 from ce.core.vocab import ConflictPolicy
 from ce.run.state import Journal
 
@@ -41,7 +42,7 @@ def rerun_branch(
     repo: git.Repo, journal: Journal, *, prp_id: str, branch: str, worktree: Path, attempt: int
 ) -> str:
     """Set the conflicting attempt aside for a rerun; the name of the branch that keeps it."""
-    kept = f"{branch}-conflict-{attempt}"
+    kept = names.conflict_branch(branch, attempt)
     journal.intent("rerun", prp=prp_id, kept=kept)
     repo.remove_worktree(worktree, force=True)
     repo.rename_branch(branch, kept)

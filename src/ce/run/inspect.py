@@ -16,7 +16,12 @@ from typing import Any
 from ce import git
 from ce.core.errors import CeError
 from ce.core.events import PrpState
-from ce.core.names import integration_worktree_name, phases_done
+from ce.core.names import (
+    conflict_attempt,
+    conflict_branches,
+    integration_worktree_name,
+    phases_done,
+)
 from ce.run.checkpoint import Checkpoint, SavedPrp
 from ce.run.lock import LOCK_NAME
 from ce.run.state import StateDir
@@ -258,7 +263,7 @@ def cleanup_batch(
     removed: list[str] = []
     branches: list[str] = []
     refused: list[str] = []
-    tips = repo.ref_tips([f"{HEADS}{p.branch}-conflict-*" for p in prps])
+    tips = repo.ref_tips([conflict_branches(p.branch) for p in prps])
     registered = {w.path.resolve() for w in repo.worktrees()}
     for prp in prps:
         names = [prp.branch, *(r.removeprefix(HEADS) for r in sorted(tips) if _kept_by(r, prp))]
@@ -286,8 +291,7 @@ def cleanup_batch(
 
 def _kept_by(ref: str, prp: Leftover) -> bool:
     """A `<branch>-conflict-N` branch: a first attempt the rerun policy kept."""
-    suffix = ref.removeprefix(f"{HEADS}{prp.branch}-conflict-")
-    return suffix != ref and suffix.isdigit()
+    return conflict_attempt(prp.branch, ref.removeprefix(HEADS)) is not None
 
 
 def _foreign(prp: Leftover, registered: set[Path]) -> str | None:
@@ -303,9 +307,10 @@ def _unsafe(repo: git.Repo, prp: Leftover, branches: list[str], target: str) -> 
     """Why deleting this PRP's leftovers would lose work, or None when it would not."""
     for branch in branches:
         if not target or not repo.is_ancestor(HEADS + branch, HEADS + target):
+            what = f"worktree {prp.worktree}" if branch == prp.branch else "an earlier attempt"
             return (
-                f"branch {branch} has commits not on {target or 'the target'} "
-                f"(worktree {prp.worktree}); use --force to delete it"
+                f"branch {branch} has commits not on {target or 'the target'} ({what}); "
+                "use --force to delete it"
             )
     worktree = Path(prp.worktree)
     if (worktree / ".git").exists() and git.Repo(worktree).has_changes():

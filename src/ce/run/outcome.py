@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ce.core import names
 from ce.core.events import PrpState
 from ce.core.outcome import BatchStatus, Checks
 from ce.run import checkpoint
@@ -21,6 +22,7 @@ class Kept:
 
     checkpoint: Path
     worktrees: tuple[str, ...]
+    branches: tuple[str, ...] = ()  # earlier attempts set aside by the rerun policy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +111,7 @@ class Recorder:
                     for r in records
                     if r.state is not PrpState.MERGED and Path(r.info.worktree).exists()
                 ),
+                branches=_conflict_branches(ctx, records),
             ),
             warnings=ctx.warnings,
             checks=Checks(
@@ -116,3 +119,9 @@ class Recorder:
                 hooks=tuple(h.to_json() for h in ledger.hooks()),
             ),
         )
+
+
+def _conflict_branches(ctx: BatchContext, records: list[PrpRecord]) -> tuple[str, ...]:
+    """The attempts the rerun policy set aside, in this run or an earlier one (one git call)."""
+    tips = ctx.repo.ref_tips([names.conflict_branches(r.info.branch) for r in records])
+    return tuple(sorted(ref.removeprefix("refs/heads/") for ref in tips))

@@ -3,7 +3,7 @@ text summary, the reports and the exit code render. Counts are computed here, on
 
 from __future__ import annotations
 
-from ce.core.events import PrpState
+from ce.core.events import PrpState, StopKind
 from ce.core.outcome import (
     BatchStatus,
     BatchTiming,
@@ -40,6 +40,7 @@ def build_summary(outcome: BatchOutcome, *, resume_command: str) -> Summary:
             next_steps=tuple(_next_steps(outcome, resume_command)),
             warnings=outcome.warnings,
             kept_worktrees=outcome.kept.worktrees,
+            kept_branches=outcome.kept.branches,
         ),
         checkpoint=outcome.kept.checkpoint,
         checks=outcome.checks,
@@ -134,6 +135,16 @@ def _next_steps(outcome: BatchOutcome, resume_command: str) -> list[str]:
     steps += [reason for reason in outcome.reasons if reason]
     for record in outcome.records:
         if record.state in (PrpState.PARTIAL, PrpState.FAILED) and record.error:
-            steps.append(f"Fix {record.id} ({record.error}); its work is in {record.info.worktree}")
+            steps.append(_fix(record, resume_command))
     steps.append(f"Continue the batch: {resume_command}")
     return steps
+
+
+def _fix(record: PrpRecord, resume_command: str) -> str:
+    where = f"its work is in {record.info.worktree}"
+    if record.error and record.error.startswith(f"{StopKind.TIMED_OUT.value} after"):
+        return (
+            f"{record.id} {record.error}: give it more time with `{resume_command} --timeout N` "
+            f"(N minutes for it; {where})"
+        )
+    return f"Fix {record.id} ({record.error}); {where}"

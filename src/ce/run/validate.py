@@ -18,6 +18,7 @@ from ce.config import ValidateConfig
 from ce.core.excerpt import failure_lines
 from ce.core.names import parse_checkpoint
 from ce.core.paths import covers, is_literal
+from ce.core.text import strip_escapes
 from ce.prp.model import Prp
 from ce.run.record import LevelResult
 
@@ -185,7 +186,8 @@ def run_command(
         _log(target, f"[ce] $ {command}\n[ce] {exc}\n")
         errors = [f"`{command}`: {exc}"]
         return LevelResult(passed=False, errors=errors, ran_command=True, command=command)
-    output = done.stdout + done.stderr
+    # Tools colour their output even into a pipe (FORCE_COLOR, --color=yes): kept as text.
+    output = strip_escapes(done.stdout + done.stderr)
     _log(target, f"[ce] $ {command}\n{output.rstrip()}\n[ce] exit code {done.returncode}\n")
     result = LevelResult(
         passed=done.returncode == 0, ran_command=True, command=command, exit_code=done.returncode

@@ -69,7 +69,7 @@ class Worker:
     def __init__(self, crew: Crewmates, job: Assignment) -> None:
         self.crew = crew
         self.job = job
-        # CE_PORT_BASE
+        # CE_PORT_BASE, and CE_BASE once its worktree is made
         self.extra_env = worktree_env.variables(crew.ctx.worktree_settings, job.prp.id)
         self.pgid: int | None = None
         self.deadline: float | None = None  # monotonic; --timeout is for all attempts together
@@ -101,6 +101,7 @@ class Worker:
         )
         # From now on the monitor counts its checkpoint commits.
         self.crew.ledger.based_on(self.prp.id, base)
+        self.extra_env["CE_BASE"] = base  # what `ce validate` in the worktree compares with
         failure = worktree_env.prepare(
             self.crew.ctx.worktree_settings,
             self.prp,
@@ -254,9 +255,11 @@ class Worker:
             self.deadline += waited
         job = self._job(start, conflict_with)
         argv = argv or self.crew.ctx.executor.command(job)
-        fsio.append_log(
-            self.log_path, f"\n[ce] attempt {attempt}: {' '.join(argv)} (from phase {start})\n"
-        )
+        # Resolving a conflict runs the executor on the merge, not on the PRP's phases.
+        doing = f"from phase {start}"
+        if conflict_with is not None:
+            doing = f"resolving its conflict with {conflict_with}"
+        fsio.append_log(self.log_path, f"\n[ce] attempt {attempt}: {' '.join(argv)} ({doing})\n")
         offset = self.log_path.stat().st_size  # what the executor writes from here is its own
         self.crew.journal.intent("launch", prp=self.prp.id, attempt=attempt, resume_from=start)
         env = job.environment() | self.extra_env
@@ -265,7 +268,7 @@ class Worker:
         )
         self.pgid = child.pgid
         self.crew.journal.fact("launched", prp=self.prp.id, pid=child.pid, pgid=child.pgid)
-        self._state(PrpState.RUNNING, f"attempt {attempt}, from phase {start}")
+        self._state(PrpState.RUNNING, f"attempt {attempt}, {doing}")
         timeout = self.crew.ctx.config.timeout_minutes
         now = time.monotonic()
         if self.deadline is None:
@@ -328,8 +331,7 @@ class Worker:
             return replace(
                 judged,
                 state=PrpState.PARTIAL,
-                error=f"phases {', '.join(map(str, missing))} have no checkpoint commit "
-                f"({count}/{len(numbers)} done)",
+                error=f"no checkpoint commit for {_phases(missing)} ({count}/{len(numbers)} done)",
             )
         validated = self._validate(judged, base, head)
         if validated.state is not PrpState.VALIDATED:
@@ -387,3 +389,8 @@ def with_usage(result: Worked, assessments: list[Assessment]) -> Worked:
         disk_bytes=result.spent.disk_bytes,
     )
     return replace(result, spent=spent)
+
+
+def _phases(numbers: list[int]) -> str:
+    """`phase 1`, `phases 1, 3`."""
+    return f"phase{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"

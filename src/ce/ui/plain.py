@@ -11,6 +11,7 @@ from ce.core.events import (
     BatchStarted,
     Event,
     HealthChanged,
+    LaneStep,
     MergeStep,
     Notice,
     NoticeLevel,
@@ -19,6 +20,15 @@ from ce.core.events import (
     StageFinished,
     StageStarted,
 )
+
+# Each step of the merge lane as it reads before its detail (`merging onto 61a9742878`).
+_LANE_WORDS = {
+    LaneStep.MERGE_TREE: "merging",
+    LaneStep.CONFLICT: "merge conflict in",
+    LaneStep.VALIDATE: "validating the merged",
+    LaneStep.ADVANCE: "advancing",
+    LaneStep.MERGED: "merged as",
+}
 
 
 def describe(event: Event) -> str | None:
@@ -35,7 +45,9 @@ def describe(event: Event) -> str | None:
         case StageFinished():
             return f"stage {event.stage}: finished"
         case PrpChanged():
-            suffix = f": {event.message}" if event.message else ""
+            # A message that only repeats the state ("validated: validated") is not printed.
+            said = event.message not in ("", event.state.value)
+            suffix = f": {event.message}" if said else ""
             return f"{event.prp}: {event.state.value}{suffix}"
         case PhaseCommitted():
             return f"{event.prp}: phase {event.phase}/{event.total} committed - {event.title}"
@@ -43,7 +55,7 @@ def describe(event: Event) -> str | None:
             return f"{event.prp}: {event.health.value} (idle {event.idle_seconds:.0f}s)"
         case MergeStep():
             detail = f" {event.detail}" if event.detail else ""
-            return f"{event.prp}: merge {event.step}{detail}"
+            return f"{event.prp}: {_LANE_WORDS[event.step]}{detail}"
         case Notice():
             who = f"{event.prp}: " if event.prp else ""
             return f"{event.level}: {who}{event.message}"

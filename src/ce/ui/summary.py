@@ -56,10 +56,12 @@ def render_summary(summary: Summary, console: Console) -> None:
             console.print(f"      {line}", soft_wrap=True)
     guidance = summary.guidance
     # Paths and commands are printed unwrapped so they can be copied from the terminal.
-    if guidance.kept_worktrees:
+    if guidance.kept_worktrees or guidance.kept_branches:
         console.print("\nKept for inspection:")
         for path in guidance.kept_worktrees:
             console.print(f"  {escape(path)}", soft_wrap=True)
+        for branch in guidance.kept_branches:
+            console.print(f"  branch {escape(branch)} (an earlier attempt)", soft_wrap=True)
     console.print("\nNext steps:")
     for step in guidance.next_steps:
         console.print("  - " + escape(step).replace("\n", "\n    "), soft_wrap=True)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
-_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+from ce.core.text import strip_escapes
 
-
-def strip_escapes(text: str) -> str:
-    """Text without terminal escape sequences (colours, cursor moves, titles)."""
-    return _ESCAPE.sub("", text)
+__all__ = ["clean", "strip_escapes"]
 
 
 def clean(text: str) -> str:
