@@ -263,3 +263,20 @@ def test_a_failed_check_of_the_merged_tree_is_in_the_prps_log_and_summary(
     log = ce(repo, monkeypatch, capsys, "logs", "PRP-7.1.2").out
     assert "[ce] validation L3: passed\n" in log  # its branch alone
     assert f"[ce] validation merged L3: failed: `{CLASH}` exited 1\n" in log
+
+
+def test_logs_names_at_most_twenty_known_prps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_batch_repo(tmp_path / "repo", [])
+    logs = repo / ".ce" / "tmp" / "logs"
+    logs.mkdir(parents=True)
+    for n in range(1, 26):
+        (logs / f"PRP-1.{n}.log").write_text("[ce] attempt 1\n", encoding="utf-8")
+
+    unknown = ce(repo, monkeypatch, capsys, "logs", "PRP-2.1")
+
+    assert unknown.code == 2
+    names = ", ".join(f"PRP-1.{n}" for n in range(1, 21))
+    assert unknown.err.endswith(f"Known PRPs: {names} and 5 more.\n")
+    assert ce(repo, monkeypatch, capsys, "logs", "1.25").out == "[ce] attempt 1\n"

@@ -11,10 +11,13 @@ from pathlib import Path
 
 from ce import git
 from ce.core.errors import CeError
+from ce.plan.graph import id_key
 from ce.prp.normalize import normalize_id
 from ce.run.checkpoint import Checkpoint
 from ce.run.inspect import checkpoints, lock_holder
 from ce.run.state import StateDir
+
+_LISTED = 20  # PRPs named when the one asked for is not known
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +34,9 @@ def find_log(state: StateDir, prp: str, batch_id: str | None) -> PrpLog:
     prp_id = normalize_id(prp)
     if prp_id is None or prp_id not in known:
         where = f"batch {batch_id}" if batch_id is not None else "any batch run here"
-        listed = ", ".join(sorted(known)) or "none (no batch has been run here)"
+        names = sorted(known, key=id_key)
+        more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
+        listed = ", ".join(names[:_LISTED]) + more or "none (no batch has been run here)"
         raise CeError(
             f"{prp} is not a PRP of {where}, so ce has no log of it. Known PRPs: {listed}."
         )
