@@ -35,16 +35,16 @@ def batch_47() -> list[Spec]:
             id="PRP-47.9.1",
             title="Wire the exporter into the command line interface",
             deps=["PRP-47.8.1", "PRP-47.3.1"],
-            phases=[[write("cli.txt", "cli")]],
+            phases=[[write(LONG_PATH, "cli = 1"), write("tests/test_exporter.py", "x = 1")]],
             files=[LONG_PATH, "tests/test_exporter.py"],
         ),
         Spec(
             id="PRP-47.9.2",
             title="Docs",
             deps=["PRP-47.5.1"],
-            phases=[[write("docs.md", "docs")]],
+            phases=[[write("docs/exporter.md", "docs")]],
             files=["docs/exporter.md"],
-            extra={"validation": '{level3: "python -m pytest -q tests/test_docs.py"}'},
+            extra={"validation": '{level3: "test -s docs/exporter.md"}'},
         ),
     ]
 
@@ -75,7 +75,7 @@ def test_done_prps_are_listed_apart_and_the_stages_hold_what_will_run(
     assert data["executor"] == "script"
     checks = data["prps"]["PRP-47.9.2"]["validation"]
     assert checks["level_3"] == {
-        "command": "python -m pytest -q tests/test_docs.py",
+        "command": "test -s docs/exporter.md",
         "builtin": None,
         "source": "prp",
     }
@@ -108,7 +108,7 @@ def test_the_plan_at_80_columns_cuts_no_path(
     assert "\n              tests/test_exporter.py\n" in out
     assert all(len(line) <= 80 for line in out.splitlines() if LONG_PATH not in line)
     assert "\n  L3 nothing (no test command configured or found)\n" in out
-    assert "\n  PRP-47.9.2: L3 `python -m pytest -q tests/test_docs.py` (its own" in out
+    assert "\n  PRP-47.9.2: L3 `test -s docs/exporter.md` (its own" in out
     assert out.endswith("\nReady: a real run would start now.\n")
 
 
@@ -187,3 +187,24 @@ def test_an_untracked_prp_and_a_dirty_checkout_are_both_reported(
     ]
     assert "PRPs/feature-requests/PRP-47.9.3-late.md" in problems[0]
     assert shown.json()["stages"]["1"] == ["PRP-47.9.3"]  # planned all the same
+
+
+def test_the_real_run_runs_what_the_dry_run_showed(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    planned = ce(repo, monkeypatch, capsys, *DRY, "--json").json()
+
+    result = ce(repo, monkeypatch, capsys, "batch-exe", "--batch", "47")
+
+    assert result.code == 0, result.err
+    subjects = git(repo, "log", "--format=%s", "main").splitlines()
+    merged = [s.split()[1].rstrip(":") for s in subjects if s.startswith("Merge ")]
+    assert sorted(merged) == sorted(p for ids in planned["stages"].values() for p in ids)
+    # The summary, too, says the finished stages in a line each run of them.
+    breakdown = result.out[result.out.index("Stage breakdown:") : result.out.index("\nValidation")]
+    assert breakdown.splitlines()[1:] == [
+        "  Stages 1-5: (done earlier)",
+        "  Stage 6: ✓ PRP-47.9.2",
+        "  Stages 7-8: (done earlier)",
+        "  Stage 9: ✓ PRP-47.9.1",
+    ]

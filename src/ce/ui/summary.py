@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.console import Console
 from rich.markup import escape
 
 from ce.core.durations import format_duration
 from ce.core.events import PrpState
-from ce.core.outcome import Bucket, LevelOutcome, PrpOutcome, Summary, Totals, Usage
+from ce.core.outcome import (
+    Bucket,
+    LevelOutcome,
+    PrpOutcome,
+    StageOutcome,
+    Summary,
+    Totals,
+    Usage,
+)
 
 _MARK = {
     PrpState.MERGED: "[green]✓[/]",
@@ -41,12 +51,8 @@ def render_summary(summary: Summary, console: Console) -> None:
     if cost is not None:
         console.print(f"Agent cost: ${cost:.2f}{_tokens(summary.usage)}")
     console.print("\nStage breakdown:")
-    for stage in summary.stages:
-        items = ", ".join(f"{_MARK.get(p.state, '·')} {escape(p.id)}" for p in stage.prps) or (
-            "[dim](done earlier)[/]" if stage.done_before else "[dim](not in this run)[/]"
-        )
-        parallel = " (parallel)" if len(stage.prps) > 1 else ""
-        console.print(f"  Stage {stage.stage}: {items}{parallel}")
+    for line in stage_lines(summary.stages):
+        console.print(line)
     console.print("\nValidation results:")
     for prp in summary.prps:
         # Output lines are printed unwrapped too: a test id cut in two cannot be searched for.
@@ -65,6 +71,31 @@ def render_summary(summary: Summary, console: Console) -> None:
     console.print("\nNext steps:")
     for step in guidance.next_steps:
         console.print("  - " + escape(step).replace("\n", "\n    "), soft_wrap=True)
+
+
+def stage_lines(stages: Iterable[StageOutcome]) -> list[str]:
+    """A line per stage with PRPs in this run; consecutive stages without any in one line
+    (`Stages 1-8: (done earlier)`): a batch mostly done is not a page of empty stages."""
+    lines: list[str] = []
+    idle: list[tuple[int, str]] = []  # the current run of stages alike without a PRP here
+    for stage in (*stages, None):
+        why = None if stage is None or stage.prps else _idle(stage)
+        if idle and why != idle[-1][1]:
+            first, last = idle[0][0], idle[-1][0]
+            span = f"s {first}-{last}" if last > first else f" {first}"
+            lines.append(f"  Stage{span}: [dim]{idle[0][1]}[/]")
+            idle = []
+        if stage is not None and why is not None:
+            idle.append((stage.stage, why))
+        elif stage is not None:
+            items = ", ".join(f"{_MARK.get(p.state, '·')} {escape(p.id)}" for p in stage.prps)
+            parallel = " (parallel)" if len(stage.prps) > 1 else ""
+            lines.append(f"  Stage {stage.stage}: {items}{parallel}")
+    return lines
+
+
+def _idle(stage: StageOutcome) -> str:
+    return "(done earlier)" if stage.done_before else "(not in this run)"
 
 
 def totals_lines(totals: Totals) -> list[str]:
