@@ -7,8 +7,9 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from ce.core.outcome import Summary
-from ce.ui.summary import render_summary
+from ce.core.events import PrpState
+from ce.core.outcome import StageEntry, StageOutcome, Summary
+from ce.ui.summary import render_summary, stage_lines
 from ui_samples import finished_board, paused_board, summary_of
 
 
@@ -37,3 +38,20 @@ def test_next_steps_are_never_wrapped_so_they_can_be_copied() -> None:
     assert f"  - Read the report: {report}" in lines
     assert "  /work/repo-PRP-43.2.2" in lines
     assert "  - Continue the batch: ce batch-exe --batch 43 --resume" in lines
+
+
+def test_stages_without_prps_in_this_run_share_a_line_per_run_of_them() -> None:
+    def stage(n: int, *, ran: bool = False, done: bool = False) -> StageOutcome:
+        prps = (StageEntry(id=f"PRP-{n}", state=PrpState.MERGED),) if ran else ()
+        return StageOutcome(stage=n, prps=prps, done_before=(f"PRP-{n}.0",) if done else ())
+
+    stages = [stage(1, done=True), stage(2, done=True), stage(3), stage(4, ran=True)]
+    stages += [stage(5, done=True), stage(6), stage(7)]
+
+    assert stage_lines(stages) == [
+        "  Stages 1-2: [dim](done earlier)[/]",
+        "  Stage 3: [dim](not in this run)[/]",
+        "  Stage 4: [green]✓[/] PRP-4",
+        "  Stage 5: [dim](done earlier)[/]",
+        "  Stages 6-7: [dim](not in this run)[/]",
+    ]
