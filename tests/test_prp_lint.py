@@ -246,15 +246,23 @@ def test_lint_reports_every_broken_file_and_the_planners_errors(
 
 def test_lint_through_the_installed_entry_point_changes_nothing(tmp_path: Path) -> None:
     repo = make_batch_repo(tmp_path / "repo", BATCH)
-    edit(bravo(repo), "\ndependencies:", "\ndependancies:")
+    edit(bravo(repo), "\ndependencies:", "\ndependancies:")  # not committed
+    (repo / "docs").mkdir()
+    example = Spec(id="PRP-9.1.1", title="Example", deps=["PRP-9.0.1"], phases=[[]])
+    (repo / "docs" / "PRP-9.1.1-example.md").write_text(example.markdown("9"), encoding="utf-8")
+    git(repo, "add", "docs")
+    git(repo, "commit", "-q", "-m", "an example PRP outside the PRP directory")
     head = git(repo, "rev-parse", "main")
 
     broken = ce_process(repo, "lint", str(PRP_DIR / "PRP-7.2.1-bravo.md"))
+    elsewhere = ce_process(repo, "lint", "docs/PRP-9.1.1-example.md")
     missing = ce_process(repo, "lint", "--batch", "9")
     outside = ce_process(tmp_path, "lint")
 
     assert broken.returncode == 1, broken.stderr
     assert "did you mean `dependencies`?" in broken.stdout and "Traceback" not in broken.stderr
+    assert elsewhere.returncode == 0, elsewhere.stdout  # checked alone: not batch 9's plan
+    assert elsewhere.stdout.endswith("1 PRP file checked: no problems.\n")
     assert missing.returncode == 2 and "no PRP files match" in missing.stderr
     assert outside.returncode == 2 and "not inside a git repository" in outside.stderr
     git(repo, "checkout", "-q", "--", ".")

@@ -53,8 +53,11 @@ def lint(cwd: Path, *, batch: str | None, prps: Sequence[str]) -> LintReport:
     paths = _paths(prp_dir, cwd, batch=batch, prps=prps, findings=findings)
     parsed, broken = _parse_each(paths, findings)
     findings += _untracked(repo, root, repo.current_branch() or "HEAD", parsed)
-    batches = dict.fromkeys(b for b in (batch_of(p) for p in paths) if b is not None)
-    for name in batches:
+    # A batch is what `--batch N` finds in the PRP directory: files elsewhere (examples,
+    # drafts pre-commit passes) are checked on their own.
+    home = prp_dir.resolve()
+    batches = dict.fromkeys(batch_of(p) for p in paths if p.resolve().parent == home)
+    for name in (name for name in batches if name is not None):
         if not any(batch_of(path) == name for path in broken):
             findings += _planned(prp_dir, cwd, name, about=paths)
     ordered = sorted(dict.fromkeys(findings), key=lambda f: list(Severity).index(f.severity))
