@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from batchkit import Spec, git, make_batch_repo, write
+from ce.core.errors import CeError
 from ce.prp.fields import ALIASES
+from ce.prp.frontmatter import load_yaml
 from ce.prp.normalize import STATUS_WORDS
 from ce.prp.parse import parse_prp
 from clikit import assert_untouched, ce, ce_process
@@ -218,6 +220,25 @@ def test_a_duplicate_yaml_anchor_is_the_users_error_naming_the_file(
     assert "This is a bug" not in plan.err
     assert json.loads(plan.out)["status"] == "ERROR"
     assert lint.code == 1 and message in lint.out
+
+
+@pytest.mark.parametrize(
+    "yaml_text",
+    ["a: &x 1\nb: &x 2\n", "a: [&x 1, &x 2]\n", "a: {b: &x 1, c: &x 2}\n", "- &x a\n- &x b\n"],
+)
+def test_every_reused_anchor_is_refused(yaml_text: str) -> None:
+    with pytest.raises(CeError, match="defines the same anchor `&x` twice"):
+        load_yaml(Path("f.md"), yaml_text)
+
+
+def test_ampersands_that_are_not_anchors_read_as_text() -> None:
+    text = 'title: R&D & more\nnote: "&x and &x"\nalias: &y 1\nagain: *y\n'
+    assert load_yaml(Path("f.md"), text) == {
+        "title": "R&D & more",
+        "note": "&x and &x",
+        "alias": 1,
+        "again": 1,
+    }
 
 
 # --- item 3: ce lint ---------------------------------------------------------------------

@@ -117,11 +117,15 @@ def _whole_characters(data: Any) -> Any:
     return data
 
 
+_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s]")
+
+
 def _refuse_reused_anchors(yaml_text: str) -> None:
     """A reused anchor is the author's mistake (the second silently wins): a ComposerError,
     as libyaml's composer raises, where ruamel's pure one only warns. Its own pass over the
-    parser's events, so it holds whichever loader builds the data; only a text with a `&` pays."""
-    if "&" not in yaml_text:
+    parser's events, so it holds whichever loader builds the data; only a text with what may be
+    an anchor (`&name` after a space or `[{,`, not the `&` of "R&D" or "A & B") pays for it."""
+    if _MAYBE_ANCHOR.search(yaml_text) is None:
         return
     seen: dict[str, Any] = {}
     for event in YAML(typ="safe", pure=True).parse(yaml_text):
