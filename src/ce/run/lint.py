@@ -53,15 +53,20 @@ def lint(cwd: Path, *, batch: str | None, prps: Sequence[str]) -> LintReport:
     paths = _paths(prp_dir, cwd, batch=batch, prps=prps, findings=findings)
     parsed, broken = _parse_each(paths, findings)
     findings += _untracked(repo, root, repo.current_branch() or "HEAD", parsed)
-    # A batch is what `--batch N` finds in the PRP directory: files elsewhere (examples,
-    # drafts pre-commit passes) are checked on their own.
-    home = prp_dir.resolve()
-    batches = dict.fromkeys(batch_of(p) for p in paths if p.resolve().parent == home)
-    for name in (name for name in batches if name is not None):
-        if not any(batch_of(path) == name for path in broken):
-            findings += _planned(prp_dir, cwd, name, about=paths)
+    for name in _batches(prp_dir, paths, broken):
+        findings += _planned(prp_dir, cwd, name, about=paths)
     ordered = sorted(dict.fromkeys(findings), key=lambda f: list(Severity).index(f.severity))
     return LintReport(files=len(paths), findings=tuple(ordered))
+
+
+def _batches(prp_dir: Path, paths: Sequence[Path], broken: Sequence[Path]) -> list[str]:
+    """The batches to plan: those of the files in the PRP directory (what `--batch N` finds
+    there; an example elsewhere that pre-commit passes is checked on its own), and only when
+    all their files parse (each broken one is reported already)."""
+    home = prp_dir.resolve()
+    names = dict.fromkeys(batch_of(path) for path in paths if path.resolve().parent == home)
+    failed = {batch_of(path) for path in broken}
+    return [name for name in names if name is not None and name not in failed]
 
 
 def _shown(path: Path, cwd: Path) -> Path:
