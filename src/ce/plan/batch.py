@@ -77,8 +77,8 @@ class BatchPlan:
             "dependencies": list(prp.dependencies),
             "files": list(prp.files),
             "phases": [phase.title for phase in prp.phases],
-            "estimated_hours": prp.estimated_hours,
-            "complexity": prp.complexity.value,
+            "estimated_hours": prp.hints.estimated_hours,
+            "complexity": prp.hints.complexity.value,
             "model": self.models[prp.id],
             "stage": self.plan.stage_of(prp.id),
         }
@@ -87,7 +87,7 @@ class BatchPlan:
 def _hours(prp: Prp) -> float:
     if prp.status_class is StatusClass.DONE:  # planned so that it satisfies dependencies
         return 0.0
-    return prp.estimated_hours or 0.0
+    return prp.hints.estimated_hours or 0.0
 
 
 def plan_batch(
@@ -105,13 +105,13 @@ def plan_batch(
     scores = {i: model_score(p) for i, p in ordered.items()}
     models = {i: assign_model(p, model_override, score=scores[i]) for i, p in ordered.items()}
     # Sorting only the PRPs that have warnings: usually none, so no second sort of every id.
-    warned = sorted((i for i, p in by_id.items() if p.warnings), key=id_key)
+    warned = sorted((i for i, p in by_id.items() if p.findings.warnings), key=id_key)
     return BatchPlan(
         plan=plan,
         prps=MappingProxyType(ordered),
         models=MappingProxyType(models),
         scores=MappingProxyType(scores),
-        warnings=tuple(w for i in warned for w in by_id[i].warnings),
+        warnings=tuple(w for i in warned for w in by_id[i].findings.warnings),
     )
 
 
@@ -131,7 +131,7 @@ def _item(prp: Prp, run: Mapping[str, Prp], external: Mapping[str, Prp]) -> Plan
         id=prp.id,
         dependencies=tuple(inside),
         files=prp.files,
-        order=prp.order,
+        order=prp.hints.order,
         source=str(prp.path),
     )
 

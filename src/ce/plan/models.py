@@ -16,8 +16,8 @@ def model_score(prp: Prp) -> int:
     """The seed formula. Rounded down, which keeps every `score < bound` comparison exact."""
     phases = max(prp.phase_count, 1)  # a PRP without phase headings is one phase
     score = (
-        _COMPLEXITY_WEIGHT[prp.complexity] * 40
-        + min((prp.estimated_hours or 0) * 10, 30)
+        _COMPLEXITY_WEIGHT[prp.hints.complexity] * 40
+        + min((prp.hints.estimated_hours or 0) * 10, 30)
         + min(len(prp.files) * 5, 20)
         + min(phases * 3, 10)
     )
@@ -28,8 +28,8 @@ def assign_model(prp: Prp, override: str | None = None, *, score: int | None = N
     """`score` is `model_score(prp)`, for a caller that has it already."""
     if override:
         return override
-    if prp.model:
-        return prp.model
+    if prp.hints.model:
+        return prp.hints.model
     if score is None:
         score = model_score(prp)
     return next((model for bound, model in _THRESHOLDS if score < bound), _TOP_MODEL)
