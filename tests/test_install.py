@@ -139,3 +139,35 @@ def test_the_installed_ce_runs_the_demo_and_its_next_steps_work(tool: Tool, tmp_
     again = tool.run(root, *command)
     assert again.returncode == 0, again.stdout + again.stderr
     assert not (root / ".venv").exists()
+
+
+def test_pipx_installs_it_as_well(tool: Tool, tmp_path: Path) -> None:
+    """The README's `pipx install /path/to/ce`, with pipx fetched by uv for the test only (it
+    is no dependency of ce): skipped where pipx cannot be fetched."""
+    uv = _uv()
+    bin_dir = tmp_path / "pipx-bin"
+    env = {
+        **tool.env,
+        "PIPX_HOME": str(tmp_path / "pipx"),
+        "PIPX_BIN_DIR": str(bin_dir),
+        "PIPX_MAN_DIR": str(tmp_path / "pipx-man"),
+        "PATH": os.pathsep.join([str(bin_dir), str(Path(uv).parent), "/usr/bin", "/bin"]),
+    }
+    pipx = Tool(env=env)
+    python = getattr(sys, "_base_executable", sys.executable)
+    installed = pipx.run(
+        tmp_path, uv, "tool", "run", "pipx", "install", "--python", python, str(CHECKOUT),
+        timeout=300,
+    )  # fmt: skip
+    if installed.returncode != 0:
+        said = installed.stdout + installed.stderr
+        if any(word in said.lower() for word in OFFLINE):
+            pytest.skip(f"pipx cannot be fetched or cannot reach the package index:\n{said}")
+        pytest.fail(f"pipx install {CHECKOUT} failed:\n{said}")
+    repo = other_project(tmp_path / "app")
+
+    done = pipx.run(repo, str(bin_dir / "ce"), "batch-exe", "--batch", "7", "--dry-run")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PRP-7.1.1" in done.stdout
+    assert_nothing_left(repo)
