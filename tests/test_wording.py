@@ -130,6 +130,10 @@ def test_after_a_rerun_the_kept_branch_is_listed_and_cleanup_tells_the_truth(
     assert "Kept for inspection:\n  branch prp-7-1-2-two-conflict-1 (an earlier attempt)" in (
         done.out
     )
+    report = json.loads((repo / ".ce" / "tmp" / "batch-7-report.json").read_text())
+    assert report["kept_branches"] == ["prp-7-1-2-two-conflict-1"]
+    page = (repo / ".ce" / "tmp" / "batch-7-report.html").read_text()
+    assert "branch <code>prp-7-1-2-two-conflict-1</code> (an earlier attempt)" in page
     cleanup = ce(repo, monkeypatch, capsys, "cleanup", "--batch", "7")
     assert "kept PRP-7.1.2: branch prp-7-1-2-two-conflict-1 has commits not on main (an " in (
         cleanup.err
@@ -221,7 +225,7 @@ def test_validate_on_the_target_validates_its_tree(
 
     assert result.code == 0, result.out
     assert "the branch has no commits beyond its base" not in result.out
-    assert "has no commits beyond its base: validating its tree" in result.out
+    assert "has no commits beyond its base: validating its tree as it is" in result.out
     assert "Level 1 (structure): PASS" in result.out
 
 

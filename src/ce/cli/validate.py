@@ -62,9 +62,9 @@ def validate(level: str, prp_id: str | None, base: str | None) -> int:
     console = Console()
     if on_target and prp is not None:
         console.print(
-            f"HEAD ({head[:10]}) has no commits beyond its base: validating its tree; the "
-            f"checks of {escape(prp.id)}'s branch (commits, checkpoint grammar, drift) do not "
-            "apply."
+            f"HEAD ({head[:10]}) has no commits beyond its base: validating its tree as it is "
+            f"(the configured checks and the tests); the checks of {escape(prp.id)}'s branch "
+            "(commits, checkpoint grammar, drift, its changed files) do not apply."
         )
     for number in levels:
         result = results.get(level_key(number))

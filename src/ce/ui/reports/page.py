@@ -157,8 +157,10 @@ def _html_next_steps(summary: Summary) -> str:
         if items:
             lis = "".join(f"<li><pre>{_e(item)}</pre></li>" for item in items)
             parts.append(f"<h2>{heading}</h2><ul>{lis}</ul>")
-    if guidance.kept_worktrees:
-        lis = "".join(f"<li><code>{_e(path)}</code></li>" for path in guidance.kept_worktrees)
+    kept = [f"<code>{_e(path)}</code>" for path in guidance.kept_worktrees]
+    kept += [f"branch <code>{_e(b)}</code> (an earlier attempt)" for b in guidance.kept_branches]
+    if kept:
+        lis = "".join(f"<li>{item}</li>" for item in kept)
         parts.append(f"<h2>Kept for inspection</h2><ul>{lis}</ul>")
     return "\n".join(parts)
 
