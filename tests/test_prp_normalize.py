@@ -431,16 +431,24 @@ def test_complexity_error() -> None:
 
 @pytest.mark.parametrize(
     ("front", "expected"),
-    [("model: haiku", "haiku"), ("model: Sonnet", "sonnet"), ("model: opus", "opus"), ("", None)],
+    [
+        ("model: haiku", "haiku"),
+        ("model: Sonnet", "sonnet"),
+        ("model: opus", "opus"),
+        ("", None),
+        ("model: gpt-5-codex", "gpt-5-codex"),  # a model name is passed through, as --model
+        ("model: claude-sonnet-4-5", "claude-sonnet-4-5"),
+    ],
 )
 def test_model_forms(front: str, expected: str | None) -> None:
     assert parse(front).model == expected
 
 
 def test_model_error() -> None:
-    assert "field `model`: 'gpt-4' is not a model; write haiku, sonnet, opus" in error(
-        "model: gpt-4"
+    assert "field `model`: 'big model' is not a model; write haiku, sonnet, opus or a " in error(
+        "model: big model"
     )
+    assert "field `model`: 5 is not a model" in error("model: 5")
 
 
 def test_validation_commands() -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from ce.core.vocab import MODEL_TIERS
+from ce.core.vocab import MODEL_TIERS, model_choice
 from ce.prp.model import Complexity, StatusClass
 
 ID_PATTERN = re.compile(r"PRP-[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -277,12 +277,16 @@ def normalize_complexity(raw: object) -> Complexity:
 
 
 def normalize_model(raw: object) -> str | None:
+    """A tier, or a model name the executor is given as is (as `--model` takes them)."""
     if raw is None:
         return None
-    word = raw.strip().lower() if isinstance(raw, str) else None
-    if word not in MODEL_TIERS:
-        raise ValueError(f"{show_value(raw)} is not a model; write {', '.join(MODEL_TIERS)}")
-    return word
+    try:
+        return model_choice(raw) if isinstance(raw, str) else model_choice("")
+    except ValueError:
+        raise ValueError(
+            f"{show_value(raw)} is not a model; write {', '.join(MODEL_TIERS)} or a model name "
+            "such as claude-sonnet-4-5"
+        ) from None
 
 
 def normalize_batch_id(raw: object) -> str | None:
