@@ -17,8 +17,19 @@ from batchkit import CONFIG, Spec, git, make_batch_repo, write
 from ce import proc
 from ce.cli import run
 from ce.core.events import BatchStarted, Notice, NoticeLevel, PrpInfo
-from ce.run.state import Journal, write_json_atomic
-from ce.secrets import MASK, LogFilter, Masker, log_filter, mask, mask_data, masker, secret_values
+from ce.fsio import write_atomic
+from ce.run.state import Journal
+from ce.secrets import (
+    MASK,
+    LogFilter,
+    Masker,
+    log_filter,
+    mask,
+    mask_data,
+    masked_json,
+    masker,
+    secret_values,
+)
 from ce.ui.board import Board
 from ce.ui.live import LiveBoard, progress_for
 
@@ -126,7 +137,7 @@ def test_a_childs_output_is_masked_on_its_way_to_the_log(tmp_path: Path) -> None
 
 def test_checkpoint_and_journal_are_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CE_TEST_SECRET_TOKEN", OTHER)
-    write_json_atomic(tmp_path / "c.json", {"error": f"failed: {OTHER}", "n": 3})
+    write_atomic(tmp_path / "c.json", masked_json({"error": f"failed: {OTHER}", "n": 3}))
     journal = Journal(tmp_path / "j.jsonl")
     journal.fact("exited", prp="PRP-1", note=OTHER)
     journal.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -102,6 +103,12 @@ def mask(text: str) -> str:
 
 def mask_data(data: T) -> T:
     return masker().data(data)
+
+
+def masked_json(data: object, *, sort_keys: bool = False) -> str:
+    """`data` as one line of masked JSON (the checkpoint, the journal, a review's file)."""
+    # No indent: the C encoder is 10x faster, and the checkpoint is rewritten at every step.
+    return json.dumps(mask_data(data), sort_keys=sort_keys) + "\n"
 
 
 class LogFilter:

@@ -7,6 +7,8 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 RUN_MARK = "CE_RUN_TOKEN"  # marks everything a child started, setsid or not
@@ -66,6 +68,38 @@ def group_working_in(pgid: int, directory: Path) -> bool:
             if cwd == root or root in cwd.parents:
                 return True
     return False
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A live process as /proc shows it: where it works and its command name."""
+
+    pid: int
+    cwd: Path
+    name: str
+
+
+def processes() -> Iterator[Seen]:
+    """Every process whose working directory can be read (Linux /proc; elsewhere none)."""
+    proc = Path("/proc")
+    for entry in proc.iterdir() if (proc / "self").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = (entry / "cwd").readlink()
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue  # gone, or not ours to look at
+        yield Seen(pid=int(entry.name), cwd=cwd, name=name)
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (Linux /proc; elsewhere: False)."""
+    wanted = path.absolute()
+    try:
+        return any(fd.readlink() == wanted for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False  # gone, or not ours to look at
 
 
 def pid_alive(pid: int) -> bool:

@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ce.core.errors import CeError
 from ce.core.events import PrpState
 from ce.core.outcome import BatchStatus
+from ce.fsio import write_atomic
 from ce.run.record import PrpRecord
-from ce.run.state import Journal, StateDir, write_json_atomic
+from ce.run.state import Journal, StateDir
+from ce.secrets import masked_json
 
 CHECKPOINT_VERSION = 1
 
@@ -84,7 +86,7 @@ class Checkpoint(_Model):
         return sorted(int(n) for n, r in self.reviews.items() if r.get("status") == "FAILED")
 
     def write(self, path: Path) -> None:
-        write_json_atomic(path, self.model_dump(mode="json"))
+        write_atomic(path, masked_json(self.model_dump(mode="json")))
 
     @classmethod
     def read(cls, path: Path) -> Checkpoint:

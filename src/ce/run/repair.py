@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ce import git
 from ce.core.events import Listener, Notice, NoticeLevel
+from ce.proc import procfs
 from ce.run import index_lock
 
 _WORKTREE_LOCKS = ("index.lock", "HEAD.lock")
@@ -122,49 +123,27 @@ def _own_worktree_dirs(repo: git.Repo) -> tuple[Path, ...]:
 def _busy(directory: Path, lock: Path | None = None) -> bool:
     """Whether a live process works in `directory` (ce's own: nobody else should) or holds
     `lock` open."""
-    return any(_in(cwd, directory) or lock in fds for cwd, fds, _ in _processes(lock))
+    return any(
+        _in(seen.cwd, directory) or (lock is not None and procfs.holds_open(seen.pid, lock))
+        for seen in procfs.processes()
+    )
 
 
 def _git_working_in(root: Path, lock: Path, *, exclude: tuple[Path, ...]) -> bool:
     """Whether a live git process runs in the user's checkout (not in one of its worktrees)
     or holds `lock` open: the user's shell and editor may sit there, so only git counts."""
-    for cwd, fds, name in _processes(lock):
-        if lock in fds:
+    for seen in procfs.processes():
+        if procfs.holds_open(seen.pid, lock):
             return True
-        if name == "git" and _in(cwd, root) and not any(_in(cwd, w) for w in exclude):
+        if (
+            seen.name == "git"
+            and _in(seen.cwd, root)
+            and not any(_in(seen.cwd, w) for w in exclude)
+        ):
             return True
     return False
 
 
-def _in(cwd: Path | None, directory: Path) -> bool:
+def _in(cwd: Path, directory: Path) -> bool:
     root = directory.absolute()
-    return cwd is not None and (cwd == root or root in cwd.parents)
-
-
-def _processes(lock: Path | None) -> Iterable[tuple[Path | None, set[Path], str]]:
-    """Each live process's working directory, the open files of those named `lock`, and its
-    command name (Linux /proc; elsewhere none, so nothing is thought held)."""
-    proc = Path("/proc")
-    for entry in proc.iterdir() if (proc / "self").exists() else ():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd: Path | None = (entry / "cwd").readlink()
-            name = (entry / "comm").read_text().strip()
-        except OSError:
-            continue  # gone, or not ours to look at
-        yield cwd, _open_files(entry, lock), name
-
-
-def _open_files(entry: Path, lock: Path | None) -> set[Path]:
-    if lock is None:
-        return set()
-    found = set()
-    try:
-        for fd in (entry / "fd").iterdir():
-            target = fd.readlink()
-            if target == lock.absolute():
-                found.add(lock)
-    except OSError:
-        pass
-    return found
+    return cwd == root or root in cwd.parents

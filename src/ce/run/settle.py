@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ce.core.events import Listener, Notice, NoticeLevel, PrpState
+from ce.fsio import write_atomic
 from ce.run import conflicts
 from ce.run.conflicts import ConflictAction
 from ce.run.lane import Merged
@@ -18,7 +19,8 @@ from ce.run.merge import MergeOutcome, MergeResult
 from ce.run.reasons import Conflicted, MergeBlocked, PushRejected, ReviewFailed
 from ce.run.record import PrpRecord
 from ce.run.review import Review
-from ce.run.state import Journal, write_json_atomic
+from ce.run.state import Journal
+from ce.secrets import masked_json
 
 
 class Settler:
@@ -66,7 +68,7 @@ class Settler:
     def reviewed(self, review: Review) -> None:
         self.ledger.stage_reviewed(review)
         path = self.ctx.state.root / f"batch-{self.ctx.batch_id}-review-stage-{review.stage}.json"
-        write_json_atomic(path, review.to_json())
+        write_atomic(path, masked_json(review.to_json()))
         if review.passed:
             self.emit(
                 Notice(level=NoticeLevel.INFO, message=f"stage {review.stage}: review PASSED")

@@ -11,14 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ce.fsio import write_atomic
-from ce.secrets import mask_data
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """The masked JSON of `data`, written atomically (`ce.fsio.write_atomic`)."""
-    # No indent: the C encoder is 10x faster, and the checkpoint is rewritten at every step.
-    write_atomic(path, json.dumps(mask_data(data)) + "\n")
+from ce.secrets import masked_json
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +61,7 @@ class Journal:
         self._write({"t": round(time.time(), 3), "fact": kind, **data})
 
     def _write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(mask_data(entry), sort_keys=True) + "\n"
+        line = masked_json(entry, sort_keys=True)
         with self._lock:
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
