@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,41 @@ def test_hooks_run_after_each_stage_and_the_batch_and_never_fail_it(
         ("post_batch", 3),
     ]
     assert "failing" in (repo / ".ce/tmp/logs/hooks.log").read_text()
+
+
+def test_a_hook_that_hangs_is_stopped_with_its_group_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[hooks] timeout_minutes`: a hung hook (and what it started) is stopped at the limit,
+    reported, and the batch goes on as after any failed hook."""
+    marker = tmp_path / "hung"
+    config = BASE + (
+        "[hooks]\n"
+        "timeout_minutes = 0.02\n"
+        f"post_stage = \"bash -c 'sleep 1000 & touch {marker}; wait'\"\n"
+        f"post_batch = \"bash -c 'echo batch done'\"\n"
+    )
+    repo = make_batch_repo(tmp_path / "repo", TWO_STAGES[:1], config=config)
+    started = time.monotonic()
+    assert ce(repo, monkeypatch) == 0
+    assert time.monotonic() - started < 100  # not the 1000 s the hook would take
+    summary = json.loads(capsys.readouterr().out)
+    assert [(h["hook"], h["timed_out"]) for h in summary["hooks"]] == [
+        ("post_stage", True),
+        ("post_batch", False),
+    ]
+    assert summary["hooks"][0]["exit_code"] != 0
+    assert marker.exists()
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _runs(p, "sleep 1000")]
+    log = (repo / ".ce/tmp/logs/hooks.log").read_text()
+    assert "timed out after 1.2s" in log and "batch done" in log
+
+
+def _runs(process: Path, command: str) -> bool:
+    try:
+        return (process / "cmdline").read_bytes().replace(b"\0", b" ").strip() == command.encode()
+    except OSError:
+        return False
 
 
 def _with_remote(tmp_path: Path) -> tuple[Path, Path]:

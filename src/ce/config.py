@@ -70,6 +70,8 @@ class ExecutorTables(_Section):
 class HooksConfig(_Section):
     post_stage: str = ""
     post_batch: str = ""
+    # A hook still running after this long is stopped with everything it started.
+    timeout_minutes: float = Field(default=10.0, gt=0)
 
 
 class Config(_Section):

@@ -291,15 +291,15 @@ class Engine:
     # -- the end ------------------------------------------------------------------------------
 
     def _hook(self, name: str, command: str, stage: int | None) -> None:
-        log = self.ctx.state.root / "logs" / "hooks.log"
         result = run_hook(
             name,
             command,
             cwd=self.ctx.root,
             batch_id=self.ctx.batch_id,
             stage=stage,
-            log=log,
+            log=self.ctx.state.root / "logs" / "hooks.log",
             emit=self.emit,
+            timeout_minutes=self.ctx.config.hooks.timeout_minutes,
         )
         self.ledger.hook_ran(result)
 
