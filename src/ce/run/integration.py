@@ -12,13 +12,18 @@ from ce.run.load import BatchContext
 
 def prepare_integration(ctx: BatchContext, path: Path) -> None:
     """A new integration worktree gets what a PRP's worktree gets: `.worktreeinclude` files and
-    `setup`, so the merged-tree checks run in the same environment."""
+    `setup`, so the merged-tree checks run in the same environment; what they made is recorded
+    as that environment (the checks see it and what is committed, nothing else)."""
     log = ctx.state.root / "logs" / "integration.log"
     copied, _ = worktree_env.copy_included(ctx.root, path)
     if copied:
         fsio.append_log(log, f"[ce] .worktreeinclude: copied {', '.join(copied[:20])}\n")
-    if not ctx.config.setup.strip():
-        return
+    if ctx.config.setup.strip():
+        _setup(ctx, path, log)
+    worktree_env.record_environment(path)
+
+
+def _setup(ctx: BatchContext, path: Path, log: Path) -> None:
     error = worktree_env.run_setup(
         ctx.config.setup,
         path,

@@ -22,7 +22,7 @@ from ce import git
 from ce.config import ValidateConfig
 from ce.core.events import LaneStep, Listener, MergeStep
 from ce.core.names import merge_subject
-from ce.run import advance
+from ce.run import advance, worktree_env
 from ce.run.record import LevelResult
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
@@ -193,7 +193,8 @@ class MergeLane:
         target = ValidationTarget(
             worktree=self.integration, base=old, head=commit, branch_checks=False, log=req.log
         )
-        results = run_levels(target, self.config, (2, 3, 4), req.validation_env)
+        with worktree_env.committed_only_in_lane(self.integration):
+            results = run_levels(target, self.config, (2, 3, 4), req.validation_env)
         if first_failure(results) is None:
             self.validated_trees.add(tree)
         return results

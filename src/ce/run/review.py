@@ -16,6 +16,7 @@ from ce import git
 from ce.config import ValidateConfig
 from ce.core.events import Listener, Notice, NoticeLevel
 from ce.prp.model import Prp
+from ce.run import worktree_env
 from ce.run.agent_review import agent_review
 from ce.run.integration import prepare_integration
 from ce.run.load import BatchContext
@@ -65,9 +66,10 @@ def review_stage(
     findings = [*_drift_findings(checkout, merged, config.drift_threshold)]
     checkout_integration(checkout, integration, tip, on_created)
     target = ValidationTarget(worktree=integration, base=base, head=tip, branch_checks=False)
-    results = run_levels(target, config, (1, 2, 3, 4), env)
-    if config.review.strip() and all(r.passed for r in results.values()):
-        results["review"] = run_command(config.review, target, config, env)
+    with worktree_env.committed_only_in_lane(integration):
+        results = run_levels(target, config, (1, 2, 3, 4), env)
+        if config.review.strip() and all(r.passed for r in results.values()):
+            results["review"] = run_command(config.review, target, config, env)
     for key, result in sorted(results.items()):
         if not result.passed:
             detail = "; ".join(result.errors[:3])

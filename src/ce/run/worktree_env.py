@@ -46,6 +46,7 @@ INCLUDE_FILE = ".worktreeinclude"
 READY_MARKER = "ce-prepared"
 ENVIRONMENT_LIST = "ce-environment"  # beside the marker: the untracked files ce prepared
 ASIDE_DIR = "aside"  # in the PRP's scratch directory: files kept out of validation
+LANE_SCRATCH = "ce-scratch"  # the integration worktree's, in its git admin dir
 _MAX_PORT = 65535
 
 
@@ -160,6 +161,12 @@ def committed_only(worktree: Path, scratch: Path) -> Iterator[list[str]]:
         yield moved
     finally:
         _put_back(aside, worktree, moved)
+
+
+def committed_only_in_lane(worktree: Path) -> contextlib.AbstractContextManager[list[str]]:
+    """`committed_only` for the lane's integration worktree, which has no PRP's scratch
+    directory: what is set aside waits in the worktree's git admin dir."""
+    return committed_only(worktree, _admin_dir(worktree) / LANE_SCRATCH)
 
 
 def _empty_dir(scratch: Path) -> Path:
