@@ -147,3 +147,45 @@ def test_stages_start_once_and_finish_through_their_review() -> None:
     with pytest.raises(IllegalTransition):
         ledger.stage_finished(1, review=False)
     assert ledger.stage_state(1) is StageState.REVIEWING
+
+
+@pytest.mark.parametrize(
+    "state", [S.PENDING, S.VALIDATED, S.FAILED, S.PARTIAL, S.CONFLICT, S.SKIPPED]
+)
+def test_a_retry_starts_an_unmerged_prp_afresh_and_names_its_kept_attempts(
+    state: PrpState,
+) -> None:
+    ledger, events, _ = make("A")
+    a = ledger.get("A")
+    a.state, a.base, a.head, a.phases_done, a.error = state, "b", "h", 2, "it broke"
+    ledger.retry("A", ("a-attempt-1",))
+    ledger.retry("A", ("a-attempt-1", "a-attempt-2"))  # a resume re-applies: each named once
+    after = ledger.get("A")
+    assert (after.state, after.base, after.head, after.phases_done) == (S.PENDING, None, None, 0)
+    assert after.error is None
+    assert after.policy.kept == ("a-attempt-1", "a-attempt-2")
+    assert isinstance(events[0], PrpChanged)
+    assert events[0].message == "retry (its earlier attempt is kept on a-attempt-1)"
+
+
+@pytest.mark.parametrize("state", [S.MERGED, S.RUNNING, S.MERGING])
+def test_a_merged_or_running_prp_is_never_retried(state: PrpState) -> None:
+    ledger, _, _ = make("A")
+    ledger.get("A").state = state
+    with pytest.raises(IllegalTransition):
+        ledger.retry("A", ())
+
+
+def test_failed_is_final_outside_a_retry() -> None:
+    ledger, _, _ = make("A")
+    ledger.start("A", "")
+    ledger.worked("A", worked(S.FAILED, error="no"))
+    with pytest.raises(IllegalTransition):
+        ledger.progress("A", S.PENDING)
+
+
+def test_a_start_forgets_the_judged_head_until_it_is_judged_again() -> None:
+    ledger, _, _ = make("A")
+    ledger.get("A").head = "h"
+    ledger.start("A", "")
+    assert ledger.get("A").head is None

@@ -261,6 +261,20 @@ CASES: list[tuple[str, LedgerView, Settings, Hold, list[Action]]] = [
         [FinishStage(stage=3, review=False)],
     ),
     (
+        "a retried PRP runs again; the dependent it had skipped waits for it, not skipped",
+        view({"A": D, "C0": D, "B": P, "C": D, "D": P}, {1: DONE, 2: W, 3: W}),
+        settings(continue_on_error=True),
+        Hold(),
+        [Start(prp="B", stage=2)],
+    ),
+    (
+        "eager: a retried PRP runs again; its dependent waits for it",
+        view({"A": D, "C0": D, "B": P, "C": D, "D": P}, {1: DONE, 2: W, 3: W}),
+        settings(eager=True),
+        Hold(),
+        [Start(prp="B", stage=2)],
+    ),
+    (
         "nothing under way and nothing to do: stop",
         view({"A": D, "C0": D, "B": D, "C": D, "D": D}, {1: DONE, 2: DONE, 3: DONE}),
         settings(),

@@ -116,10 +116,29 @@ def _opt(*decls: str, **settings: Any) -> tuple[tuple[str, ...], dict[str, Any]]
     return decls, settings
 
 
+def _retry_options(func: Any) -> Any:
+    """Running PRPs again (issue 16 item 4): batch-exe's alone."""
+    func = click.option(
+        "--retry",
+        "retry_stage",
+        is_flag=True,
+        help="With --stage N: run every unmerged PRP of that stage again from the target.",
+    )(func)
+    return click.option(
+        "--retry-prp",
+        "retry",
+        multiple=True,
+        metavar="ID",
+        help="Run this PRP again from the target, its earlier attempt kept on a branch "
+        "<branch>-attempt-N (repeatable; 43.2.1 or PRP-43.2.1). Continues the batch.",
+    )(func)
+
+
 @click.command("batch-exe", short_help="Run a batch of PRPs in parallel; merge them one by one.")
 @click.argument("prps", nargs=-1)
 @click.option("--batch", "batch", metavar="N", help="Run every PRP-N.*.md in the PRP directory.")
 @_run_options
+@_retry_options
 def batch_exe(prps: tuple[str, ...], batch: str | None, **params: Any) -> int:
     """Execute a batch of PRPs in parallel and merge the results one by one.
 
@@ -128,6 +147,7 @@ def batch_exe(prps: tuple[str, ...], batch: str | None, **params: Any) -> int:
       ce batch-exe --batch 43 --dry-run      # the plan, nothing changed
       ce batch-exe --batch 43                # run every stage
       ce batch-exe --batch 43 --resume       # continue after an interruption
+      ce batch-exe --batch 43 --retry-prp 43.2.1   # run a failed PRP again
       ce batch-exe PRP-43.2.1 PRP-43.2.2     # just these
     """
     return execute(prps, batch, params)
@@ -148,6 +168,8 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
         stage=params.get("stage"),
         resume=params["resume"],
         continue_on_error=bool(params.get("continue_on_error")),
+        retry=params.get("retry", ()),
+        retry_stage=params.get("retry_stage", False),
         overrides=Overrides(
             executor=params["executor"],
             model=params["model"],

@@ -277,7 +277,7 @@ class Guidance:
     next_steps: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     kept_worktrees: tuple[str, ...] = ()
-    kept_branches: tuple[str, ...] = ()  # earlier attempts set aside (`<branch>-conflict-N`)
+    kept_branches: tuple[str, ...] = ()  # earlier attempts set aside (-conflict-N, -attempt-N)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -62,12 +62,14 @@ class Crew:
 
     def start(self, prp_id: str, stage: int) -> None:
         record = self.ledger.get(prp_id)
+        resolving = self.ledger.take_resolving(prp_id)
         job = Assignment(
             prp=self.ctx.prp(prp_id),
             stage=stage,
             model=record.info.model,
             may_exist=self.ctx.options.resume or record.attempts > 0,
-            resolve_with=self.ctx.target if self.ledger.take_resolving(prp_id) else None,
+            resolve_with=self.ctx.target if resolving else None,
+            left_at=record.head if self.ctx.options.resume and not resolving else None,
         )
         worker = Worker(self.mates, job)
         self._workers[prp_id] = worker

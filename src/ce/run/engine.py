@@ -24,7 +24,7 @@ from ce.core.events import (
     stamping,
 )
 from ce.core.outcome import BatchStatus
-from ce.run import repair, scheduler, selection, tidy, worktree_env
+from ce.run import repair, retrying, scheduler, selection, tidy, worktree_env
 from ce.run.checkpoint import Checkpoint
 from ce.run.crew import Crew, WorkDone
 from ce.run.gate import LaunchGate, stagger_seconds
@@ -101,8 +101,7 @@ class Engine:
     def prepare(self) -> bool:
         """Readiness checks that need git; False when a resumed batch has nothing left to do."""
         ctx = self.ctx
-        # A run killed while fast-forwarding the checkout left it half done: finish that first
-        # (only ce's own half-written files are touched), then the checkout is clean again.
+        # A run killed mid fast-forward of the checkout: finish it first (ce's own files only).
         self.driver.lane.recover()
         check_clean(ctx)
         if ctx.config.push:
@@ -134,6 +133,7 @@ class Engine:
         )
         selection.repair_own(self.ctx, records, self.emit)  # the agents are stopped
         self.ledger.restore(records)
+        retrying.apply(self.ctx, self.ledger, self.journal, self.emit, self.driver.lane.release)
         self.recorder.elapsed_before = saved.elapsed_seconds
         for stage in saved.failed_reviews():  # a failed review is repeated before going on
             self.ledger.review_again(stage)

@@ -26,15 +26,16 @@ from ce.core.events import (
 )
 from ce.run.hooks import HookResult
 from ce.run.reasons import BudgetSpent, Pause
-from ce.run.record import LevelResult, PrpRecord
+from ce.run.record import LevelResult, PolicyTries, PrpRecord
 from ce.run.review import Review
 
 S = PrpState
 IN_FLIGHT = frozenset({S.PREPARING, S.RUNNING, S.VALIDATING})  # a worker has it
 FAILURES = frozenset({S.FAILED, S.PARTIAL})
 
+Moves = Mapping[PrpState, frozenset[PrpState]]
 # Every legal move (a state may also be restamped with a new message: RUNNING → RUNNING).
-_MOVES: Mapping[PrpState, frozenset[PrpState]] = {
+_MOVES: Moves = {
     S.PENDING: frozenset({S.PREPARING, S.SKIPPED}),
     S.PREPARING: frozenset({S.RUNNING, S.VALIDATING, S.VALIDATED, S.PENDING, *FAILURES}),
     S.RUNNING: frozenset({S.VALIDATING, S.VALIDATED, S.PENDING, *FAILURES}),
@@ -47,6 +48,10 @@ _MOVES: Mapping[PrpState, frozenset[PrpState]] = {
     S.FAILED: frozenset(),
     S.SKIPPED: frozenset(),
 }
+# A retry (`--retry-prp`, `--stage N --retry`) runs an unmerged PRP again from a fresh start; a
+# merged one never (the user is told before: exit 2). Only `Ledger.retry` makes these moves.
+RETRY_FROM = frozenset({S.PENDING, S.VALIDATED, S.FAILED, S.PARTIAL, S.CONFLICT, S.SKIPPED})
+_RETRIES: Moves = {s: frozenset({S.PENDING} if s in RETRY_FROM else ()) for s in S}
 
 
 class StageState(enum.Enum):
@@ -224,6 +229,9 @@ class Ledger:
             record = self._records[prp_id]
             self._move(record, S.PREPARING, message)
             record.attempts += 1
+            # Set again when it is judged: a head saved while it runs would make the commits
+            # of an agent killed with ce look like the user's own (see `Assignment.left_at`).
+            record.head = None
 
     def progress(self, prp_id: str, state: PrpState, message: str = "") -> None:
         """A worker's step: running (each launch), validating."""
@@ -326,14 +334,26 @@ class Ledger:
                 record.validation = {}
             self._move(record, S.PENDING, message)
 
+    def retry(self, prp_id: str, kept: tuple[str, ...]) -> None:
+        """It runs again from the target, from a fresh start; `kept`: the branches keeping its
+        earlier attempts (each named once, oldest first)."""
+        with self.lock:
+            record = self._records[prp_id]
+            record.base = record.head = record.merged_as = record.error = None
+            record.phases_done = 0
+            record.validation = {}
+            record.policy = PolicyTries(kept=tuple(dict.fromkeys((*record.policy.kept, *kept))))
+            message = f"retry (its earlier attempt is kept on {kept[-1]})" if kept else "retry"
+            self._move(record, S.PENDING, message, _RETRIES)
+
     def take_resolving(self, prp_id: str) -> bool:
         with self.lock:
             record = self._records[prp_id]
             resolving, record.policy.resolving = record.policy.resolving, False
             return resolving
 
-    def _move(self, record: PrpRecord, state: PrpState, message: str = "") -> None:
-        if state is not record.state and state not in _MOVES[record.state]:
+    def _move(self, record: PrpRecord, state: S, message: str = "", moves: Moves = _MOVES) -> None:
+        if state is not record.state and state not in moves[record.state]:
             raise IllegalTransition(f"{record.id}: {record.state.value} → {state.value}")
         now = self.clock()
         if state is S.PREPARING:

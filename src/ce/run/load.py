@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +21,7 @@ from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass
 from ce.run.checkpoint import Names, recorded_names
+from ce.run.retry_request import requested
 from ce.run.state import StateDir
 from ce.run.tracked import untracked_message, untracked_prps
 from ce.run.worktree_env import WorktreeSettings, relpath
@@ -52,6 +53,8 @@ class RunOptions:
     resume: bool = False
     continue_on_error: bool = False
     overrides: Overrides = Overrides()
+    retry: tuple[str, ...] = ()  # PRPs to run again from the target (ids once loaded)
+    retry_stage: bool = False  # with `stage`: every unmerged PRP of it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +181,8 @@ def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> 
     done = frozenset(p.id for p in prps if p.status_class is StatusClass.DONE)
     executor = make_executor(config.executor, config)
     state = StateDir.of(root)
+    if options.retry or options.retry_stage:  # a retry continues the batch's earlier run
+        options = _retry_options(options, plan, prps, state, batch_id)
     target, moved = _target_branch(repo, state, batch_id, resume=options.resume)
     context = BatchContext(
         options=options,
@@ -213,6 +218,26 @@ def plan_request(options: RunOptions, prp_dir: Path, cwd: Path) -> Planned:
     external = find_external(prp_dir, sorted(missing)) if missing else {}
     plan = plan_batch(prps, external=external, model_override=options.overrides.model)
     return Planned(prps, warnings, plan, found_batch or _batch_id(prps))
+
+
+def _retry_options(
+    options: RunOptions, plan: BatchPlan, prps: Sequence[Prp], state: StateDir, batch_id: str
+) -> RunOptions:
+    done = {p.id: str(p.path) for p in prps if p.status_class is StatusClass.DONE}
+    retry = requested(
+        options.retry,
+        stage=options.stage,
+        whole_stage=options.retry_stage,
+        stages=plan.plan.stages,
+        done=done,
+        batch=batch_id,
+    )
+    if not state.checkpoint(batch_id).exists() and not state.journal(batch_id).exists():
+        raise CeError(
+            f"Batch {batch_id} has not run yet: there is nothing to retry. "
+            f"Run it first (`ce batch-exe --batch {batch_id}`)."
+        )
+    return replace(options, retry=retry, resume=True)
 
 
 def check_distinct_names(ctx: BatchContext, prp_ids: Sequence[str]) -> None:

@@ -22,7 +22,7 @@ class Kept:
 
     checkpoint: Path
     worktrees: tuple[str, ...]
-    branches: tuple[str, ...] = ()  # earlier attempts set aside by the rerun policy
+    branches: tuple[str, ...] = ()  # earlier attempts set aside: the rerun policy's, retries'
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +111,7 @@ class Recorder:
                     for r in records
                     if r.state is not PrpState.MERGED and Path(r.info.worktree).exists()
                 ),
-                branches=_conflict_branches(ctx, records),
+                branches=_kept_branches(ctx, records),
             ),
             warnings=ctx.warnings,
             checks=Checks(
@@ -121,7 +121,9 @@ class Recorder:
         )
 
 
-def _conflict_branches(ctx: BatchContext, records: list[PrpRecord]) -> tuple[str, ...]:
-    """The attempts the rerun policy set aside, in this run or an earlier one (one git call)."""
+def _kept_branches(ctx: BatchContext, records: list[PrpRecord]) -> tuple[str, ...]:
+    """The attempts the rerun policy set aside, in this run or an earlier one (one git call),
+    then those retries kept (`--retry-prp`), as the records name them."""
     tips = ctx.repo.ref_tips([names.conflict_branches(r.info.branch) for r in records])
-    return tuple(sorted(ref.removeprefix("refs/heads/") for ref in tips))
+    conflicts = sorted(ref.removeprefix("refs/heads/") for ref in tips)
+    return tuple(dict.fromkeys([*conflicts, *(b for r in records for b in r.policy.kept)]))

@@ -7,7 +7,8 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from ce import git
+from ce import fsio, git
+from ce.core import names
 from ce.core.events import Listener, Notice, NoticeLevel
 from ce.fsio import write_atomic
 from ce.prp.model import Prp
@@ -52,6 +53,50 @@ def save_leftovers(repo: git.Repo, prp_id: str, emit: Listener) -> None:
         return
     if repo.commit_all(WIP_SUBJECT.format(prp_id=prp_id)) is not None:
         emit(Notice(level=NoticeLevel.INFO, prp=prp_id, message="committed leftover changes"))
+
+
+def phases_done(repo: git.Repo, prp: Prp, base: str) -> set[int]:
+    return names.phases_done((c.subject for c in repo.commits(base, "HEAD")), prp.id)
+
+
+def adopted(
+    repo: git.Repo,
+    prp: Prp,
+    base: str,
+    left_at: str | None,
+    log: Path,
+    *,
+    fresh: bool,
+    emit: Listener,
+) -> tuple[set[int], str | None]:
+    """An earlier run's worktree (not `fresh`): what it left uncommitted committed, and the
+    phases done; and where the user's own commits start (None: there are none). Commits the user
+    added on top of `left_at`, the head ce judged when the PRP last stopped, finish it: every
+    phase counts as done and the branch is validated as it stands, the executor not launched
+    again."""
+    if fresh:
+        return set(), None
+    yours = user_commits(repo, left_at, log)  # before ce commits the leftovers
+    save_leftovers(repo, prp.id, emit)
+    if yours:
+        return {phase.number for phase in prp.phases}, left_at
+    return phases_done(repo, prp, base), None
+
+
+def user_commits(repo: git.Repo, left_at: str | None, log: Path) -> bool:
+    """Whether the user committed on the branch since ce last judged it at `left_at`: those
+    commits finish the PRP (any subject). The tree is validated like any other before it can
+    reach the target, so a subject adds no safety; uncommitted changes are not this: ce
+    commits them as a checkpoint and the executor goes on with the phases left."""
+    head = repo.rev_parse("HEAD")
+    if left_at is None or head == left_at or not repo.is_ancestor(left_at, head):
+        return False
+    fsio.append_log(
+        log,
+        f"\n[ce] your commits since ce stopped ({left_at[:10]}..{head[:10]}) finish it: "
+        "validated as it stands, the executor is not launched again\n",
+    )
+    return True
 
 
 def _clear_debris(ctx: BatchContext, prp: Prp, path: Path, emit: Listener) -> None:

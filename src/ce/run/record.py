@@ -107,10 +107,12 @@ class Usage:
 
 @dataclass(kw_only=True)
 class PolicyTries:
-    """The conflict policy's tries on this PRP (`agent`, `rerun`): bounded."""
+    """The conflict policy's tries on this PRP (`agent`, `rerun`): bounded; and the branches
+    that keep its earlier attempts (`--retry-prp`)."""
 
     used: int = 0
     resolving: bool = False  # its next start resolves a conflict with the target (`agent`)
+    kept: tuple[str, ...] = ()  # `<branch>-attempt-N`, oldest first
 
 
 @dataclass(kw_only=True)
@@ -163,6 +165,7 @@ class PrpRecord:
             "session_id": usage.session_id,
             "disk_bytes": usage.disk_bytes,
             "error": self.error,
+            "kept_branches": list(self.policy.kept),
         }
 
     def load_json(self, data: dict[str, Any]) -> None:
@@ -189,6 +192,7 @@ class PrpRecord:
         self.validation = {
             k: LevelResult.from_json(v) for k, v in data.get("validation_results", {}).items()
         }
+        self.policy = PolicyTries(kept=tuple(str(b) for b in data.get("kept_branches", [])))
 
 
 SEED_STATUS = {

@@ -14,6 +14,7 @@ from ce.core.outcome import BatchStatus
 from ce.plan.schedule import critical_path_priority
 from ce.run import checkpoint, repair, scheduler
 from ce.run.checkpoint import Checkpoint, CheckpointLost
+from ce.run.ledger import RETRY_FROM
 from ce.run.load import BatchContext
 from ce.run.record import PrpRecord
 from ce.run.state import Journal
@@ -105,7 +106,16 @@ def resumed(
     for record in ordered:
         if record.id in results:
             record.load_json(results[record.id].to_json())
+        retried = record.id in ctx.options.retry
+        saved_state = record.state
         _reconcile(ctx, record, find_merge)
+        if retried and record.state is PrpState.MERGED:
+            raise CeError(
+                f"--retry-prp {record.id}: it is merged into {ctx.target} "
+                f"({(record.merged_as or '')[:10]}): there is nothing to retry."
+            )
+        if retried and saved_state in RETRY_FROM:  # the ledger's retry starts from it
+            record.state = saved_state
     return ordered
 
 

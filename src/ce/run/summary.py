@@ -147,4 +147,8 @@ def _fix(record: PrpRecord, resume_command: str) -> str:
             f"{record.id} {record.error}: give it more time with `{resume_command} --timeout N` "
             f"(N minutes for it; {where})"
         )
-    return f"Fix {record.id} ({record.error}); {where}"
+    retry = f"{resume_command.removesuffix(' --resume')} --retry-prp {record.id}"
+    return (
+        f"Fix {record.id} ({record.error}); {where}: commit your fix there and --resume "
+        f"validates and merges it, or run it again from the target with `{retry}`"
+    )

@@ -41,6 +41,7 @@ class ValidationTarget:
     prp_relpath: str | None = None  # the PRP file inside the repository, excluded from drift
     branch_checks: bool = True  # structure and drift: for a PRP's branch, not a merged tree
     log: Path | None = None  # the PRP's log: each check's output and verdict are added to it
+    yours_from: str | None = None  # the commits after this one are the user's: any subject
 
 
 def level_key(level: int) -> str:
@@ -69,6 +70,12 @@ class _Changes:
     @functools.cached_property
     def commits(self) -> list[git.Commit]:
         return self.repo.commits(self.target.base, self.target.head)
+
+    @functools.cached_property
+    def yours(self) -> set[str]:
+        """The user's commits (`yours_from`): L1 asks them for no checkpoint subject."""
+        start = self.target.yours_from
+        return {c.sha for c in self.repo.commits(start, self.target.head)} if start else set()
 
 
 _Gate = Callable[
@@ -236,9 +243,11 @@ def _structure_errors(changes: _Changes, target: ValidationTarget, prp: Prp) -> 
     errors = [
         f"commit {c.sha[:10]} {c.subject!r} does not follow `{prp.id}: Phase N - <title>`"
         for c in commits
-        if not c.subject.startswith(f"{prp.id}: ") and not c.subject.startswith("Merge ")
+        if not c.subject.startswith(f"{prp.id}: ")
+        and not c.subject.startswith("Merge ")
+        and c.sha not in changes.yours
     ]
-    if not any(parse_checkpoint(c.subject) for c in commits):
+    if not changes.yours and not any(parse_checkpoint(c.subject) for c in commits):
         errors.append(f"no checkpoint commit `{prp.id}: Phase N - <title>` on the branch")
     for declared in prp.files:
         if not is_literal(declared):

@@ -11,25 +11,19 @@ from pathlib import Path
 
 from ce import fsio, git, proc
 from ce.agents.base import Assessment, ExecutorJob, Task
-from ce.core import names
 from ce.core.events import Listener, NoticeLevel, PrpState, StopKind
 from ce.core.excerpt import reason
 from ce.prp.model import Prp
-from ce.run import retry, worktree_env
+from ce.run import prp_worktree, retry, worktree_env
 from ce.run.gate import LaunchGate
 from ce.run.ledger import Ledger, Spent, Worked
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor, Watch, append_log
-from ce.run.prp_worktree import ensure_worktree, mark_completed, save_leftovers
 from ce.run.record import add_known
 from ce.run.retry import RetryAction, Stopped
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, first_failure, run_levels
 from ce.secrets import log_filter
-
-
-def phases_done(repo: git.Repo, prp: Prp, base: str) -> set[int]:
-    return names.phases_done((c.subject for c in repo.commits(base, "HEAD")), prp.id)
 
 
 def resume_point(prp: Prp, done: set[int]) -> int | None:
@@ -61,6 +55,7 @@ class Assignment:
     model: str
     may_exist: bool  # resuming: its branch and worktree may be there already
     resolve_with: str | None = None  # the `agent` conflict policy: merge this and resolve
+    left_at: str | None = None  # resuming: the head ce judged last (`prp_worktree.adopted`)
 
 
 class Worker:
@@ -92,7 +87,7 @@ class Worker:
         return self.crew.ctx.state.log(self.job.prp.id)
 
     def run(self, base_hint: str | None) -> Worked:
-        base, fresh = ensure_worktree(
+        base, fresh = prp_worktree.ensure_worktree(
             self.crew.ctx,
             self.prp,
             journal=self.crew.journal,
@@ -113,10 +108,10 @@ class Worker:
             state = PrpState.PENDING if self.crew.stopping.is_set() else PrpState.FAILED
             return Worked(state=state, base=base, head=None, phases_done=0, error=failure)
         repo = git.Repo(self.path)
-        done: set[int] = set()
-        if not fresh:  # an earlier run's worktree: keep its leftovers, skip its phases
-            save_leftovers(repo, self.prp.id, self.crew.emit)
-            done = phases_done(repo, self.prp, base)
+        done, left_at = prp_worktree.adopted(  # an earlier run's: leftovers kept, phases done
+            repo, self.prp, base, self.job.left_at, self.log_path, fresh=fresh, emit=self.crew.emit
+        )
+        self.job = replace(self.job, left_at=left_at)  # where the user's own commits start
         attempts, stopped, done = self._execute(repo, base, done)
         if (
             stopped is None
@@ -143,7 +138,7 @@ class Worker:
         assert target is not None
         tip = self.crew.ctx.repo.rev_parse(f"refs/heads/{target}")
         stopped = self._launch(resume_point(self.prp, set()) or 1, attempt, conflict_with=target)
-        save_leftovers(repo, self.prp.id, self.crew.emit)
+        prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
         error = None if stopped is None else stopped.message
         if error is None and not repo.is_ancestor(tip, "HEAD"):
             error = f"the executor did not merge {target} into the branch"
@@ -174,8 +169,8 @@ class Worker:
                 return attempts, stopped, done
             attempts += 0 if tries.limited else 1
             stopped = self._launch(start, attempts, argv=nudge)
-            save_leftovers(repo, self.prp.id, self.crew.emit)
-            done = phases_done(repo, self.prp, base)
+            prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
+            done = prp_worktree.phases_done(repo, self.prp, base)
             start = resume_point(self.prp, done)
             if stopped is None or start is None or self.crew.stopping.is_set():
                 return attempts, stopped, done
@@ -336,7 +331,9 @@ class Worker:
         validated = self._validate(judged, base, head)
         if validated.state is not PrpState.VALIDATED:
             return validated  # a kept, failing branch does not claim to be completed
-        head = mark_completed(self.crew.ctx, self.prp, self.path, self.crew.today) or head
+        head = (
+            prp_worktree.mark_completed(self.crew.ctx, self.prp, self.path, self.crew.today) or head
+        )
         return replace(validated, head=head)
 
     def _validate(self, judged: Worked, base: str, head: str) -> Worked:
@@ -348,6 +345,7 @@ class Worker:
             prp=self.prp,
             prp_relpath=self.crew.ctx.relpath(self.prp),
             log=self.log_path,
+            yours_from=self.job.left_at,
         )
         environ = dict(os.environ) | self.extra_env
         with worktree_env.committed_only(self.path, self.crew.ctx.state.scratch(self.prp.id)):
