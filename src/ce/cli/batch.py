@@ -255,7 +255,7 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     if not engine.prepare():
         if context.options.resume:
             engine.finish_resumed()
-        click.echo(f"Batch {context.batch_id}: nothing to do, {_all_done(context)}.", err=True)
+        click.echo(_nothing_to_do(context), err=True)
         if as_json:
             click.echo(
                 json.dumps(
@@ -267,12 +267,27 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
         outcome = engine.run()
     # Errors and validation output may quote an agent's output: secrets masked, as in the logs.
     summary = mask_data(build_summary(outcome, resume_command=resume_command(context)))
-    summary = _write_reports(context, summary, progress.board.state)
+    summary = _write_reports(context, summary, progress.board.state, engine.recorder.started_at)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
         render_summary(summary, Console())
     return summary.exit_code
+
+
+def _nothing_to_do(context: BatchContext) -> str:
+    """A batch run again once complete says so, and how to run a PRP of it again."""
+    options, order = context.options, context.plan.plan.sorted_order
+    if options.batch is None or options.stage is not None or not set(order) <= context.done:
+        return f"Batch {context.batch_id}: nothing to do, {_all_done(context)}."
+    names = ", ".join(order[:8]) + (", …" if len(order) > 8 else "")
+    return (
+        f"Batch {context.batch_id} is already complete: {len(order)} "
+        f"PRP{'' if len(order) == 1 else 's'} merged ({names}); nothing to do.\n"
+        "To run a PRP of it again, set its `status:` back to `ready` in its file and commit, "
+        f"then run `ce batch-exe --batch {options.batch}` (`--retry-prp ID` runs again a PRP "
+        "that did not merge)."
+    )
 
 
 def _all_done(context: BatchContext) -> str:
@@ -285,8 +300,11 @@ def _all_done(context: BatchContext) -> str:
     return "every PRP is done"
 
 
-def _write_reports(context: BatchContext, summary: Summary, board: BoardState) -> Summary:
-    """Reports under .ce/tmp/ after every run, paused or not; the summary points at them."""
+def _write_reports(
+    context: BatchContext, summary: Summary, board: BoardState, started_at: float
+) -> Summary:
+    """Reports under .ce/tmp/ after every run, paused or not, each run's kept under its start
+    time; the summary points at the latest."""
     from ce.ui.reports import PrpExtras, write_reports
 
     paths = ReportPaths.of(context.state.root, context.batch_id)
@@ -294,7 +312,9 @@ def _write_reports(context: BatchContext, summary: Summary, board: BoardState) -
     summary = replace(summary, reports=paths, guidance=replace(summary.guidance, next_steps=steps))
     extras = {prp.id: PrpExtras(log_path=context.state.log(prp.id)) for prp in summary.prps}
     try:
-        write_reports(context.state.root, context.batch_id, summary, board, extras)
+        write_reports(
+            context.state.root, context.batch_id, summary, board, extras, started_at=started_at
+        )
     except OSError as exc:
         click.echo(f"warning: could not write the reports: {exc}", err=True)
     return summary

@@ -29,6 +29,7 @@ from ce.run.inspect import (
 from ce.run.load import RunOptions, load, open_repository
 from ce.run.lock import batch_lock
 from ce.run.state import StateDir
+from ce.ui.reports.history import past_runs
 
 
 @click.command("status", short_help="Where each batch stands (checkpoint and git).")
@@ -43,15 +44,20 @@ def status(batch_id: str | None, as_json: bool) -> int:
     shows as interrupted.
     """
     repo, root = open_repository(Path.cwd())
-    views = [batch_status(repo, path) for path in checkpoints(StateDir.of(root), batch_id)]
+    state = StateDir.of(root)
+    views = [batch_status(repo, path) for path in checkpoints(state, batch_id)]
+    runs = {v.batch_id: len(past_runs(state.root, v.batch_id)) for v in views}
     if as_json:
-        click.echo(json.dumps({"batches": [v.to_json() for v in views]}, indent=2))
+        batches = [v.to_json() | {"past_runs": runs[v.batch_id]} for v in views]
+        click.echo(json.dumps({"batches": batches}, indent=2))
         return 0
     if not views:
         click.echo("No batch has been run in this repository.")
     console = _console()
     for view in views:
         _render(view, console)
+        if runs[view.batch_id]:
+            console.print(f"  Reports of {runs[view.batch_id]} run(s) kept in {state.root}\n")
     return 0
 
 

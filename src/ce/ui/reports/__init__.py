@@ -19,6 +19,7 @@ from ce.core.outcome import ReportPaths, Summary
 from ce.fsio import write_atomic
 from ce.secrets import mask_data
 from ce.ui.board import BoardState
+from ce.ui.reports import history
 from ce.ui.reports.junit import junit_xml
 from ce.ui.reports.markup import LOG_TAIL_LINES, clean_text, tail_lines
 from ce.ui.reports.page import report_html
@@ -56,15 +57,26 @@ def write_reports(
     summary: Summary,
     board: BoardState,
     extras: Mapping[str, PrpExtras] | None = None,
+    *,
+    started_at: float | None = None,
 ) -> ReportPaths:
-    """Write the three reports under `state_dir` (each atomically) and return their paths."""
+    """Write the three reports under `state_dir` (each atomically) and return their paths:
+    the latest under the batch's names and, given the run's start, the run's own (`history`)."""
     paths = ReportPaths.of(state_dir, batch_id)
     summary = mask_data(summary)  # the logs are masked already; the summary's errors may not be
     tails = mask_data({prp_id: _log_tail(extra) for prp_id, extra in (extras or {}).items()})
     diffstats = {prp_id: extra.diffstat for prp_id, extra in (extras or {}).items()}
-    write_atomic(paths.json, json.dumps(report_data(summary, board), indent=2) + "\n")
-    write_atomic(paths.junit, junit_xml(summary, tails))
-    write_atomic(paths.html, report_html(summary, board, diffstats=diffstats, tails=tails))
+    texts = (
+        json.dumps(report_data(summary, board), indent=2) + "\n",
+        junit_xml(summary, tails),
+        report_html(summary, board, diffstats=diffstats, tails=tails),
+    )
+    runs = [] if started_at is None else [history.run_paths(state_dir, batch_id, started_at)]
+    for where in (*runs, paths):
+        for path, text in zip((where.json, where.junit, where.html), texts, strict=True):
+            write_atomic(path, text)
+    if runs:
+        history.prune(state_dir, batch_id)
     return paths
 
 
