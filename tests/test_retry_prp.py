@@ -65,6 +65,8 @@ def test_retry_prp_runs_it_again_from_the_target_keeping_its_earlier_attempt(
         "PRP-7.3.1": "merged",  # skipped because Bravo failed: runnable again
     }
     assert summary["kept_branches"] == ["prp-7-2-1-bravo-attempt-1"]
+    page = (repo / ".ce/tmp/batch-7-report.html").read_text()
+    assert "branch <code>prp-7-2-1-bravo-attempt-1</code> (an earlier attempt)" in page
     # The earlier attempt is whole on its renamed branch; the new one started from main.
     assert git(repo, "rev-parse", "prp-7-2-1-bravo-attempt-1") == earlier
     assert branches(repo) == ["main", "prp-7-2-1-bravo-attempt-1"]
