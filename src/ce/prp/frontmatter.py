@@ -20,6 +20,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.reader import ReaderError
 
 from ce.core.errors import CeError
+from ce.prp.safe_yaml import safe_load
 
 BOM = "\ufeff"
 _DELIMITERS = ("---", "...")
@@ -82,7 +83,7 @@ def load_yaml(path: Path, yaml_text: str) -> Any:
     """Safe load: plain data only; a tag that would build an object is an error."""
     try:
         _refuse_reused_anchors(yaml_text)
-        return _whole_characters(YAML(typ="safe", pure=True).load(yaml_text))
+        return _whole_characters(safe_load(yaml_text))
     except MarkedYAMLError as exc:
         raise CeError(_marked_message(path, exc)) from None
     except ReaderError as exc:

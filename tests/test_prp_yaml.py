@@ -1,0 +1,151 @@
+"""The C-accelerated YAML loader reads every document as the pure-Python reference does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ce.core.errors import CeError
+from ce.prp import safe_yaml
+from ce.prp.frontmatter import load_yaml, split_document
+from ce.prp.safe_yaml import pure_load, safe_load
+
+FIXTURES = Path(__file__).parent / "fixtures" / "prp-samples"
+SHARED = Path("/work/shared/prp-samples")
+SAMPLE_DIRS = [d for d in (FIXTURES, SHARED) if d.is_dir()]
+
+# Parse every sample in a fresh interpreter and print what it read, field by field.
+_PARSE_ALL = """
+import sys
+from pathlib import Path
+from ce.prp import safe_yaml
+from ce.prp.parse import parse_prp
+print(safe_yaml.LOADER)
+for directory in sys.argv[1:]:
+    for path in sorted(Path(directory).glob("*.md")):
+        try:
+            print(repr(parse_prp(path)))
+        except Exception as exc:
+            print(path, type(exc).__name__, exc)
+"""
+_NO_CLIB = "import sys; sys.modules['_ruamel_yaml'] = None\n"
+
+
+def _parse_samples(prelude: str = "", **env: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + _PARSE_ALL, *map(str, SAMPLE_DIRS)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return done.stdout.splitlines()
+
+
+def outcome(load: object, text: str) -> tuple[str, str]:
+    try:
+        return ("value", repr(load(text)))  # type: ignore[operator]
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def test_the_c_loader_is_installed_and_used() -> None:
+    # ruamel.yaml.clib is a dependency wherever CPython runs: a 10k-PRP dry run depends on it.
+    assert safe_yaml.LOADER == "libyaml (C)"
+    assert _parse_samples()[0] == "libyaml (C)"
+
+
+def test_every_sample_parses_the_same_under_both_loaders() -> None:
+    c_loader = _parse_samples()
+    pure = _parse_samples(CE_PURE_YAML="1")
+    without_clib = _parse_samples(_NO_CLIB)
+    assert (c_loader[0], pure[0], without_clib[0]) == ("libyaml (C)", *["pure Python"] * 2)
+    assert c_loader[1:] == pure[1:] == without_clib[1:]
+    assert len(c_loader) > 10
+
+
+@pytest.mark.parametrize("directory", SAMPLE_DIRS, ids=lambda d: d.name)
+def test_every_frontmatter_of_the_samples_loads_the_same(directory: Path) -> None:
+    for path in sorted(directory.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        if text.startswith("---"):
+            yaml_text = split_document(path, text).yaml_text
+            assert outcome(safe_load, yaml_text) == outcome(pure_load, yaml_text), path
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x 1\nb: &x 2\nc: *x\n",  # a duplicate anchor: libyaml's composer refuses it
+        "a: 1\na: 2\n",
+        "a: !!python/object/apply:os.system [true]\n",
+        'a: "\\ud83d\\ude00"\n',  # UTF-16 halves: libyaml refuses the escape
+        'a: "\x07"\n',
+        "%YAML 1.1\n---\na: yes\n",
+        "a: yes\nb: 0o17\nc: 017\nd: 2026-03-02\ne: .nan\nf: 1_000\n",
+        "a: *nothing\n",
+        "[" * 400 + "]" * 400,  # too deep for the C parser's recursion: the pure loader reads it
+        "- " * 200 + "x\n",
+        "\ta: 1\n",
+        "a:\n\t- 1\n",
+        "a: b: c\n",
+        "? [a, b]\n: c\n",
+        "a: [1, 2\n",
+        "a: 'x\u2028y'\n",
+        "a: x\x85y\n",
+    ],
+)
+def test_hard_cases_load_the_same(text: str) -> None:
+    assert outcome(safe_load, text) == outcome(pure_load, text)
+
+
+def test_duplicate_anchor_is_still_refused_by_the_c_parser() -> None:
+    # safe_load hands what libyaml refuses to the pure loader, whose verdict is then the one
+    # given: a duplicate anchor never reads silently through the C path.
+    text = "a: &x 1\nb: &x 2\n"
+    loader = safe_yaml._CSafeLoader(text)
+    with pytest.raises(Exception, match="found duplicate anchor"):
+        loader.get_single_data()
+    loader.dispose()
+    assert outcome(safe_load, text) == outcome(pure_load, text)
+
+
+def test_errors_name_the_same_line_under_both_loaders(tmp_path: Path) -> None:
+    path = tmp_path / "PRP-1.md"
+    for text in ("a: 1\nb: [\n", "a: 1\n  b: 2\n", 'a: "\x07"\n'):
+        with pytest.raises(CeError) as caught:
+            load_yaml(path, text)
+        assert "line" in str(caught.value)
+
+
+_WORDS = [
+    "a", "PRP-5.1", "- ", "-", ": ", ":", "? ", "[", "]", "{", "}", ",", "&x ", "*x", "!!str ",
+    "!t ", "'", '"', "\\", "#", " #c", "\n", "\n  ", "\n- ", "\t", "yes", "~", "null", ".inf",
+    "0x1F", "1e3", "2026-03-02", "|\n  ", ">-\n  ", "\u2028", "\x85", "ü😀", "\\ud83d", "%", "@",
+    "`", "<<: *x\n", "---", "...", "\r", "\ufeff", "\x00", "\x7f", "\xa0", "&x [", "!!binary ",
+    "!!set ", "!!omap ", "=", "<<", "*x\n", "\u2029", "0o17", "017", "+.5", "-", "1:20", "\\x41",
+    "\\N", "\\/", "'it''s'", '"\\""', "!!float 1", "!!int x", "!<tag:yaml.org,2002:str> ",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=int(os.environ.get("CE_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.lists(st.sampled_from(_WORDS), max_size=30).map("".join))
+def test_fuzzed_documents_load_the_same(text: str) -> None:
+    assert outcome(safe_load, text) == outcome(pure_load, text)
+
+
+def test_json_documents_load_the_same() -> None:
+    value = {"a": [1, 2.5, None, True, "x: y"], "b": {"c": "ü😀", "d": []}}
+    text = json.dumps(value, ensure_ascii=False)
+    assert safe_load(text) == pure_load(text) == value
