@@ -17,7 +17,7 @@ import click
 import pytest
 
 from batchkit import Spec, git, make_batch_repo, write
-from ce.cli import _register, cli
+from ce.cli import all_commands
 from clikit import CHILD_ENV, assert_untouched, branches, ce, ce_process, merges, worktrees
 
 # Three stages: Alpha; Bravo and Charlie; Delta (after Bravo).
@@ -525,8 +525,7 @@ def test_bad_input_exits_2_with_one_clear_paragraph_and_creates_nothing(
 
 
 def _commands() -> dict[str, click.Command]:
-    _register()
-    return dict(sorted(cli.commands.items()))
+    return dict(sorted(all_commands().items()))
 
 
 def test_top_level_help_lists_every_command_in_full(

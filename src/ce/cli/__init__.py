@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
@@ -11,7 +12,6 @@ import traceback
 import click
 
 from ce import __version__
-from ce.cli.hints import environment_error, is_environment_error, next_step
 from ce.core.errors import CeError, CeFailure
 
 EXIT_OK = 0
@@ -20,7 +20,54 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Every command: the module that defines it and its line in `ce --help`, so that neither the
+# help nor a command imports the others (tests/test_cli_startup.py checks this table against
+# the modules' own COMMANDS).
+COMMAND_TABLE: dict[str, tuple[str, str]] = {
+    "analyze-deps": ("analyze", "Plan the items of FILE.json: stages, file conflicts, cycles."),
+    "batch-exe": ("batch", "Run a batch of PRPs in parallel; merge them one by one."),
+    "cleanup": ("state", "Remove the worktrees, branches and state a batch left."),
+    "demo": ("demo", "Run a 5-PRP demo batch in a throwaway repository."),
+    "execute-prp": ("batch", "Run one PRP with the same engine."),
+    "init": ("init", "Add slash commands, a starter config, .gitignore entry."),
+    "lint": ("prps", "Check PRP files for every problem a run would meet."),
+    "logs": ("logs", "Print a PRP's log: agent output, ce's notes, validation."),
+    "new": ("prps", "Write a PRP skeleton with the next id of a batch."),
+    "status": ("state", "Where each batch stands (checkpoint and git)."),
+    "validate": ("validate", "Run validation gates L1-L4 on this checkout."),
+}
+
+
+class _LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or shows its own help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_TABLE)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMAND_TABLE:
+            return None
+        module = importlib.import_module(f"ce.cli.{COMMAND_TABLE[cmd_name][0]}")
+        commands: list[click.Command] = module.COMMANDS
+        return next(c for c in commands if c.name == cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMAND_TABLE[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def all_commands() -> dict[str, click.Command]:
+    """Every command by name, each module imported (what `ce --help` spares)."""
+    context = click.Context(cli)
+    found = {name: cli.get_command(context, name) for name in COMMAND_TABLE}
+    return {name: command for name, command in found.items() if command is not None}
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="ce")
 def cli() -> None:
     """Execute a batch of PRPs in parallel with coding agents and merge the results safely.
@@ -31,15 +78,6 @@ def cli() -> None:
       ce batch-exe --batch 43             # run it
       ce demo                             # try it on a throwaway repository
     """
-
-
-def _register() -> None:
-    # Imported here so that each command group stays in its own module.
-    from ce.cli import analyze, batch, demo, init, logs, prps, state, validate
-
-    groups = (batch, analyze, validate, state, logs, prps, demo, init)
-    for command in (c for group in groups for c in group.COMMANDS):
-        cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,7 +100,6 @@ def _flush_or_forget() -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code scripts can trust."""
-    _register()
     args = sys.argv[1:] if argv is None else argv
     try:
         result = cli.main(args=args, prog_name="ce", standalone_mode=False)
@@ -76,6 +113,8 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except CeError as exc:
+        from ce.cli.hints import next_step  # the words for every failure: not for --help
+
         message = f"{exc}{next_step(exc.next_step)}"
         click.echo(f"error: {message}", err=True)
         return _json_error(args, EXIT_USAGE, message)
@@ -86,6 +125,8 @@ def run(argv: list[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except OSError as exc:
+        from ce.cli.hints import environment_error, is_environment_error
+
         if not is_environment_error(exc):
             raise
         message = environment_error(exc)

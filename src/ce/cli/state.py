@@ -26,8 +26,8 @@ from ce.run.inspect import (
     checkpoints,
     cleanup_batch,
 )
-from ce.run.load import RunOptions, load, open_repository
 from ce.run.lock import batch_lock
+from ce.run.repository import open_repository
 from ce.run.state import StateDir
 from ce.ui.reports.history import past_runs
 
@@ -149,6 +149,8 @@ def _cleanup_one(repo: git.Repo, state: StateDir, batch_id: str, force: bool) ->
 
 
 def _from_prp_files(batch_id: str) -> tuple[str, list[Leftover]] | None:
+    from ce.run.load import RunOptions, load  # the PRP files and the plan: not for `ce status`
+
     try:
         context = load(RunOptions(batch=batch_id), Path.cwd(), executor_preflight=False)
     except CeError:

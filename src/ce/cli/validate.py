@@ -14,7 +14,7 @@ from ce.config import load_config
 from ce.core.errors import CeError
 from ce.prp.discover import resolve_prps
 from ce.prp.model import Prp
-from ce.run.load import open_repository
+from ce.run.repository import open_repository
 from ce.run.validate import LEVELS, ValidationTarget, level_key, run_levels
 
 

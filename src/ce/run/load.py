@@ -21,6 +21,7 @@ from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass
 from ce.run.checkpoint import Names, recorded_names
+from ce.run.repository import open_repository
 from ce.run.retry_request import requested
 from ce.run.state import StateDir
 from ce.run.tracked import untracked_message, untracked_prps
@@ -157,19 +158,6 @@ def with_prp_budget(config: Config, budget: float | None) -> Config:
     return config.model_copy(
         update={"executor_tables": tables.model_copy(update={config.executor: table})}
     )
-
-
-def open_repository(cwd: Path) -> tuple[git.Repo, Path]:
-    git.require_git()
-    repo = git.Repo(cwd)
-    try:
-        root = Path(repo.toplevel())
-    except git.GitError:
-        raise CeError(
-            f"{cwd} is not inside a git repository. Run ce from the repository whose PRPs "
-            "you want to execute (`git init` first for a new project)."
-        ) from None
-    return git.Repo(root), root
 
 
 def load(options: RunOptions, cwd: Path, *, executor_preflight: bool = True) -> BatchContext:
