@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from types import TracebackType
 from typing import Self, TextIO
 
 from rich.console import Console, ConsoleOptions, ConsoleRenderable, Group, RenderResult
 from rich.live import Live
+from rich.text import Text
 
 from ce.core.events import Event
 from ce.secrets import mask_data
@@ -21,21 +23,32 @@ from ce.ui.board import Board
 from ce.ui.plain import PlainLines
 from ce.ui.render import render
 
-REFRESH_PER_SECOND = 2.0
+# The board is drawn again only when what it shows changed: at once for an event (at most this
+# often, so that a burst of events is drawn once), and for the clocks (elapsed times, ages) when
+# one of them moved, which they do once per second.
+MIN_REDRAW_SECONDS = 0.1
+CLOCK_SECONDS = 1.0
 
 
 class _Picture:
-    """Rendered at every refresh with the console's current size, so a resize is followed."""
+    """The lines last drawn; a new picture is drawn only when it differs from them."""
 
     def __init__(self, board: Board) -> None:
         self.board = board
+        self.lines: list[Text] = []
         self.drawn_widths: list[int] = []  # cells of each line drawn last
 
+    def update(self, now: float, width: int, height: int) -> bool:
+        """Render for this moment and size (a resize is followed); True when it changed."""
+        lines = render(self.board.state, now, width, height - 1)  # -1: the cursor's line
+        if lines == self.lines:
+            return False
+        self.lines = lines
+        return True
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        height = console.size.height - 1  # the cursor's line
-        lines = render(self.board.state, time.time(), options.max_width, height)
-        self.drawn_widths = [line.cell_len for line in lines]
-        yield Group(*lines)
+        self.drawn_widths = [line.cell_len for line in self.lines]
+        yield Group(*self.lines)
 
 
 class _Live(Live):
@@ -50,7 +63,7 @@ class _Live(Live):
         super().__init__(
             picture,
             console=console,
-            refresh_per_second=REFRESH_PER_SECOND,
+            auto_refresh=False,  # LiveBoard draws when the picture changed
             transient=False,
             redirect_stdout=True,
             redirect_stderr=True,
@@ -96,20 +109,58 @@ class Progress:
 
 
 class LiveBoard(Progress):
-    """The board redrawn in place on a terminal; stray prints are shown above it, never inside."""
+    """The board redrawn in place on a terminal; stray prints are shown above it, never inside.
+
+    A thread of its own draws it: woken by an event, or by the clock once per second, it
+    renders the picture and writes it only when it differs from the one on screen.
+    """
 
     def __init__(self, board: Board, console: Console) -> None:
         super().__init__(board)
-        self._live = _Live(_Picture(board), console)
+        self._picture = _Picture(board)
+        self._live = _Live(self._picture, console)
+        self._changed = threading.Event()
+        self._stopping = False
+        self._drawer = threading.Thread(target=self._draw_while_shown, name="ce-board", daemon=True)
+        self.redraws = 0  # pictures written: what a benchmark counts
+
+    def __call__(self, event: Event) -> None:
+        super().__call__(event)
+        self._changed.set()
 
     def start(self) -> None:
-        self._live.start()
+        size = self._live.console.size
+        self._picture.update(time.time(), size.width, size.height)
+        self._live.start(refresh=True)
+        self.redraws += 1
+        self._drawer.start()
 
     def stop(self) -> None:
-        # It draws the final state once more and leaves it on screen; with the terminal gone
-        # (SIGHUP) there is nothing to draw on.
+        self._stopping = True
+        self._changed.set()
+        if self._drawer.is_alive():
+            self._drawer.join()
+        # The final state is drawn and left on screen; with the terminal gone (SIGHUP) there is
+        # nothing to draw on.
         with contextlib.suppress(OSError, ValueError):
+            self._draw_if_changed()
             self._live.stop()
+
+    def _draw_while_shown(self) -> None:
+        while not self._stopping:
+            self._changed.wait(CLOCK_SECONDS - time.time() % CLOCK_SECONDS)
+            self._changed.clear()
+            if self._stopping:
+                return
+            with contextlib.suppress(OSError, ValueError):
+                self._draw_if_changed()
+            time.sleep(MIN_REDRAW_SECONDS)
+
+    def _draw_if_changed(self) -> None:
+        size = self._live.console.size
+        if self._picture.update(time.time(), size.width, size.height):
+            self._live.refresh()
+            self.redraws += 1
 
 
 class PlainProgress(Progress):
