@@ -13,8 +13,9 @@ import time
 from types import TracebackType
 from typing import Self, TextIO
 
-from rich.console import Console, ConsoleOptions, ConsoleRenderable, Group, RenderResult
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderResult
 from rich.live import Live
+from rich.segment import Segment
 from rich.text import Text
 
 from ce.core.events import Event
@@ -36,6 +37,8 @@ class _Picture:
     def __init__(self, board: Board) -> None:
         self.board = board
         self.lines: list[Text] = []
+        self._segments: list[tuple[Text, list[Segment]]] = []  # each line drawn, rendered
+        self._segments_width = 0
         self.drawn_widths: list[int] = []  # cells of each line drawn last
 
     def update(self, now: float, width: int, height: int) -> bool:
@@ -47,8 +50,18 @@ class _Picture:
         return True
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        self.drawn_widths = [line.cell_len for line in self.lines]
-        yield Group(*self.lines)
+        # Most lines are the same as last time (only a clock moved): their segments are reused.
+        lines, width = self.lines, options.max_width
+        cached = self._segments if self._segments_width == width else []
+        segments = [
+            cached[n][1] if n < len(cached) and cached[n][0] == line else
+            list(console.render(line, options))
+            for n, line in enumerate(lines)
+        ]  # fmt: skip
+        self._segments, self._segments_width = list(zip(lines, segments, strict=True)), width
+        self.drawn_widths = [line.cell_len for line in lines]
+        for line_segments in segments:
+            yield from line_segments
 
 
 class _Live(Live):

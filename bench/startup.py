@@ -1,0 +1,176 @@
+"""Start-up and parsing (issue 17, (d) and (e)): whole processes, as a user starts them.
+
+(d) `ce --help`, `ce status` (a repository with no batch) and `ce analyze-deps` on 3,000 items,
+each against `python -c pass` started just before it in the same round. (e) `ce batch-exe
+--batch N --dry-run --json` on 1,000 and 10,000 generated PRP files, and the 1,000 again with
+the pure-Python YAML loader (`CE_PURE_YAML=1`) beside it. Every figure is the median of ROUNDS
+rounds with its min-max; ratios are taken round by round, so a machine whose speed drifts
+between rounds still compares like with like.
+
+`uv run python -m bench.startup` runs it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import Row
+
+ROUNDS = 5
+ANALYZE_ITEMS = 3_000
+DRY_RUN_SIZES = (1_000, 10_000)
+MAX_HELP_SECONDS = 0.25
+MAX_ANALYZE_SECONDS = 0.12
+MAX_DRY_RUN_SECONDS = 4.0  # for 10,000 PRP files
+BATCH = "77"
+
+
+def spread(values: Sequence[float], unit: str = " s", digits: int = 3) -> str:
+    """`median (min-max)` of the rounds."""
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{mid:.{digits}f}{unit} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def seconds(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """Wall seconds of one whole process, which must succeed."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} failed ({done.returncode}):\n{done.stderr.decode()}")
+    return elapsed
+
+
+def ce(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ce", *args]
+
+
+def _git(root: Path, *args: str) -> None:
+    identity = ("-c", "user.name=bench", "-c", "user.email=bench@example.invalid")
+    subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True)
+
+
+def make_prp_repo(root: Path, count: int, seed: int = 17) -> Path:
+    """A repository with `count` PRP files of batch 77: a few dependencies and files each."""
+    rng = random.Random(seed)
+    prp_dir = root / "PRPs" / "feature-requests"
+    prp_dir.mkdir(parents=True)
+    for i in range(count):
+        deps = sorted(rng.sample(range(max(0, i - 200), i), min(i, rng.randint(0, 3))))
+        files = [f"src/pkg{rng.randrange(count // 20)}/m{rng.randrange(count)}.py"]
+        (prp_dir / f"PRP-{BATCH}.{i}-generated.md").write_text(
+            f"---\nprp_id: PRP-{BATCH}.{i}\ntitle: Generated PRP {i}\nstatus: planning\n"
+            f"complexity: {rng.choice(['low', 'medium', 'high'])}\n"
+            f"estimated_hours: {rng.choice(['1.5', '3-5', '8'])}\n"
+            f"dependencies: [{', '.join(f'PRP-{BATCH}.{d}' for d in deps)}]\n"
+            "files_modified:\n" + "".join(f"  - {f}\n" for f in files) + "---\n\n"
+            f"# Generated PRP {i}\n\n## Implementation\n\n### Phase 1: Build (15 min)\n\nDo it.\n",
+            encoding="utf-8",
+        )
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "PRPs")
+    return root
+
+
+def make_items(path: Path, count: int, seed: int = 17) -> Path:
+    rng = random.Random(seed)
+    items = [
+        {
+            "id": f"PRP-9.{i}",
+            "dependencies": [f"PRP-9.{d}" for d in rng.sample(range(max(0, i - 50), i), min(i, 2))],
+            "files": [f"src/m{rng.randrange(count // 4)}.py"],
+        }
+        for i in range(count)
+    ]
+    path.write_text(json.dumps({"items": items}), encoding="utf-8")
+    return path
+
+
+def startup_rows(tmp: Path) -> list[Row]:
+    repo = tmp / "empty"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    items = make_items(tmp / "items.json", ANALYZE_ITEMS)
+    commands = {
+        "ce --help": ce("--help"),
+        "ce status": ce("status"),
+        f"ce analyze-deps ({ANALYZE_ITEMS:,} items)": ce("analyze-deps", str(items)),
+    }
+    limits = {"ce --help": MAX_HELP_SECONDS, "ce analyze-deps": MAX_ANALYZE_SECONDS}
+    base: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    ratios: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(ROUNDS):
+        for name, argv in commands.items():
+            floor = seconds([sys.executable, "-c", "pass"], repo)
+            took = seconds(argv, repo)
+            base.append(floor)
+            times[name].append(took)
+            ratios[name].append(took / floor)
+    rows = []
+    for name in commands:
+        limit = next((v for k, v in limits.items() if name.startswith(k)), None)
+        median = statistics.median(times[name])
+        rows.append(
+            Row(
+                name=f"start-up: {name} vs python -c pass",
+                figures=f"{spread(times[name])}; python -c pass {spread(base)}",
+                ratio=f"{spread(ratios[name], 'x', 1)}"
+                + (f" (limit {limit:g} s)" if limit else ""),
+                verdict="" if limit is None else "ok" if median <= limit else "OVER",
+            )
+        )
+    return rows
+
+
+def dry_run_rows(tmp: Path) -> list[Row]:
+    started = time.perf_counter()
+    repos = {n: make_prp_repo(tmp / f"prps-{n}", n) for n in DRY_RUN_SIZES}
+    made = time.perf_counter() - started
+    dry = ce("batch-exe", "--batch", BATCH, "--dry-run", "--json")
+    pure_env = {**os.environ, "CE_PURE_YAML": "1"}
+    small, large = DRY_RUN_SIZES
+    times: dict[str, list[float]] = {"small": [], "large": [], "pure": []}
+    for _ in range(ROUNDS):
+        times["small"].append(seconds(dry, repos[small]))
+        times["pure"].append(seconds(dry, repos[small], pure_env))
+        times["large"].append(seconds(dry, repos[large]))
+    scale = [b / a for a, b in zip(times["small"], times["large"], strict=True)]
+    speedup = [p / c for c, p in zip(times["small"], times["pure"], strict=True)]
+    median = statistics.median(times["large"])
+    return [
+        Row(
+            name=f"dry run: {small:,} and {large:,} PRP files (made in {made:.0f} s)",
+            figures=f"{small // 1000}k: {spread(times['small'])}, "
+            f"{large // 1000}k: {spread(times['large'])}",
+            ratio=f"{spread(scale, 'x', 1)} for 10x the files "
+            f"(limit {MAX_DRY_RUN_SECONDS:g} s at {large // 1000}k)",
+            verdict="ok" if median <= MAX_DRY_RUN_SECONDS else "OVER",
+        ),
+        Row(
+            name=f"dry run: {small:,} PRP files, C YAML loader vs pure Python",
+            figures=f"C {spread(times['small'])}, pure {spread(times['pure'])}",
+            ratio=f"pure takes {spread(speedup, 'x', 1)} as long",
+            verdict="",
+        ),
+    ]
+
+
+def run() -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="ce-bench-startup-") as tmp:
+        return startup_rows(Path(tmp)) + dry_run_rows(Path(tmp))
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
