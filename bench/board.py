@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench import Row
 from bench.startup import spread
-from bench.supervision import wait_until
+from bench.supervision import sleeping_prp, wait_until
 
 ROUNDS = 3
 AGENTS = 8
@@ -43,29 +43,11 @@ level3 = ""
 [monitor]
 poll_seconds = 5
 """
-_PRP = """---
-prp_id: PRP-8.{i}
-title: Sleep {i}
-status: planning
-files_modified: [f{i}.txt]
----
-
-# Sleep {i}
-
-## Implementation
-
-### Phase 1: Sleep
-
-```bash run
-sleep {sleep}
-printf 'x\\n' > f{i}.txt
-```
-"""
 
 
 def make_repo(root: Path) -> Path:
     files = {
-        f"PRPs/feature-requests/PRP-8.{i}-sleep.md": _PRP.format(i=i, sleep=SLEEP_SECONDS)
+        f"PRPs/feature-requests/PRP-8.{i}-sleep.md": sleeping_prp(i, batch=8, sleep=SLEEP_SECONDS)
         for i in range(1, AGENTS + 1)
     }
     files[".ce/config.toml"] = CONFIG

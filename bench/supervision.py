@@ -60,12 +60,13 @@ class Measure(NamedTuple):
     run_git: int
 
 
-def _prp(i: int) -> str:
+def sleeping_prp(i: int, *, batch: int = 9, sleep: int = SLEEP_SECONDS) -> str:
+    """A one-phase PRP of `batch` whose script sleeps `sleep` seconds, then writes a file."""
     return f"""---
-prp_id: PRP-9.{i}
+prp_id: PRP-{batch}.{i}
 title: Sleep {i}
 status: planning
-batch_id: 9
+batch_id: {batch}
 files_modified: [f{i}.txt]
 ---
 
@@ -76,7 +77,7 @@ files_modified: [f{i}.txt]
 ### Phase 1: Sleep
 
 ```bash run
-sleep {SLEEP_SECONDS}
+sleep {sleep}
 printf 'x\\n' > f{i}.txt
 ```
 """
@@ -84,7 +85,9 @@ printf 'x\\n' > f{i}.txt
 
 def make_repo(parent: Path, poll: float) -> Path:
     root = parent / "repo"
-    files = {f"PRPs/feature-requests/PRP-9.{i}-sleep.md": _prp(i) for i in range(1, AGENTS + 1)}
+    files = {
+        f"PRPs/feature-requests/PRP-9.{i}-sleep.md": sleeping_prp(i) for i in range(1, AGENTS + 1)
+    }
     files[".ce/config.toml"] = CONFIG.format(agents=AGENTS, poll=poll)
     files[".gitignore"] = ".ce/tmp/\n"
     for name, text in files.items():

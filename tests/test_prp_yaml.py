@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ce
 from ce.core.errors import CeError
 from ce.prp import safe_yaml
 from ce.prp.frontmatter import load_yaml, split_document
@@ -60,6 +61,15 @@ def test_the_c_loader_is_installed_and_used() -> None:
     # ruamel.yaml.clib is a dependency wherever CPython runs: a 10k-PRP dry run depends on it.
     assert safe_yaml.LOADER == "libyaml (C)"
     assert _parse_samples()[0] == "libyaml (C)"
+
+
+def test_ce_version_says_which_loader_reads_prps() -> None:
+    for prelude, loader in (("", "libyaml (C)"), (_NO_CLIB, "pure Python")):
+        script = f"{prelude}from ce.cli import run; run(['--version'])"
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert done.stdout == f"ce, version {ce.__version__} (YAML loader: {loader})\n"
 
 
 def test_every_sample_parses_the_same_under_both_loaders() -> None:

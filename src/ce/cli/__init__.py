@@ -64,11 +64,27 @@ def all_commands() -> dict[str, click.Command]:
     return {name: command for name, command in found.items() if command is not None}
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from ce.prp.safe_yaml import LOADER  # which YAML loader reads PRPs: C, or the fallback
+
+    click.echo(f"ce, version {__version__} (YAML loader: {LOADER})")
+    ctx.exit()
+
+
 @click.group(
     cls=_LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, prog_name="ce")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Execute a batch of PRPs in parallel with coding agents and merge the results safely.
 
