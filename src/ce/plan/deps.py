@@ -8,6 +8,7 @@ Within the plan they are compared normalized, so a dependency may write `43.2.1`
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -168,8 +169,12 @@ def _dependencies(index: int, item: _Item, source: str) -> tuple[str, list[str]]
     return "dependencies", item.dependencies or []
 
 
+# Each id is written once as an item and again in every dependency on it.
+_normalized = functools.lru_cache(maxsize=1 << 16)(normalize_id)
+
+
 def _prp_id(raw: str, where: str, source: str) -> str:
-    normalized = normalize_id(raw)
+    normalized = _normalized(raw)
     if normalized is None:
         raise CeError(
             f"{source}: {where} is {raw!r}, which is not a PRP id: use letters, digits, '.', "
