@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ce.run.load import open_repository
 from ce.run.logs import PrpLog, find_log, finished
+from ce.run.repository import open_repository
 from ce.run.state import StateDir
 from ce.ui.text import strip_escapes
 

@@ -14,7 +14,7 @@ from ce.prp.discover import batch_files, batch_token
 from ce.prp.parse import parse_prp
 from ce.prp.skeleton import next_id, skeleton
 from ce.run.lint import LintReport, Severity, lint
-from ce.run.load import open_repository
+from ce.run.repository import open_repository
 
 EXIT_PROBLEMS = 1
 

@@ -18,7 +18,8 @@ from ce.core.errors import CeError
 from ce.prp.discover import batch_files, batch_of, prp_files, resolve_prps
 from ce.prp.model import Prp, StatusClass
 from ce.prp.parse import parse_prp
-from ce.run.load import RunOptions, open_repository, plan_request
+from ce.run.load import RunOptions, plan_request
+from ce.run.repository import open_repository
 from ce.run.tracked import untracked_message, untracked_prps
 
 

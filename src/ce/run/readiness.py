@@ -21,8 +21,8 @@ from ce.run.load import (
     check_no_changes,
     check_tracked_prps,
     load,
-    open_repository,
 )
+from ce.run.repository import open_repository
 from ce.run.validate import LEVELS, detect_test_command, prp_command
 
 
