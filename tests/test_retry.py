@@ -91,3 +91,19 @@ def test_tries_count_what_was_taken() -> None:
     assert tries == Tries(nudged=True)  # a launch that was not rate-limited ends the run of them
     tries = retry.after(RetryAction.RELAUNCH, tries, STALLED)
     assert tries == Tries(relaunched=1, nudged=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "missing", "judged"),
+    [
+        (StopKind.STALLED, False, True),  # every phase committed, then hung
+        (StopKind.STALLED, True, False),
+        (StopKind.TIMED_OUT, False, False),  # --timeout bounds the PRP whatever it did
+        (StopKind.FAILED, False, False),
+    ],
+)
+def test_only_a_stall_after_the_last_phase_is_judged_complete(
+    kind: StopKind, missing: bool, judged: bool
+) -> None:
+    stopped = Stopped(kind=kind, message=kind.value)
+    assert retry.finished_then_hung(stopped, missing=missing) is judged

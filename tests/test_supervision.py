@@ -212,6 +212,39 @@ def test_an_agent_that_exits_without_a_commit_or_with_an_error_fails(
         assert log_of(repo, prp_id).splitlines().count("looked around") == 1
 
 
+def test_an_agent_that_committed_every_phase_then_hangs_is_stopped_and_its_branch_merged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Commits both phases with ce's checkpoint subjects, then hangs (SIGTERM ignored).
+    agent = tmp_path / "agent.sh"
+    agent.write_text(
+        "for n in 1 2; do echo $n >> done.txt; git add done.txt\n"
+        '  git commit -q -m "$CE_PRP_ID: Phase $n - Step $n"; done\n'
+        'echo "all committed"; trap "" TERM; sleep 300\n'
+    )
+    command = (
+        config(retries=2)
+        .replace('executor = "script"\n', "")
+        .replace(
+            "[validate]",
+            f'[executor]\nname = "command"\n[executor.command]\nrun = "bash {agent}"\n[validate]',
+        )
+    )
+    specs = [
+        Spec(id="PRP-7.1.1", title="Hangs", phases=[[":"], [":"]], files=["done.txt"]),
+    ]
+    repo = make_batch_repo(tmp_path / "repo", specs, config=command)
+
+    code, prps, lines = run_batch(repo, monkeypatch, capsys)
+
+    assert code == 0, lines
+    assert prps["PRP-7.1.1"]["state"] == "merged"
+    assert (repo / "done.txt").read_text() == "1\n2\n"
+    log = log_of(repo, "PRP-7.1.1")
+    assert log.count("all committed") == 1  # stopped once, never relaunched
+    assert "stalled 2s after its last phase: judged complete" in log
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0

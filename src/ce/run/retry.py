@@ -63,6 +63,12 @@ def after(action: RetryAction, tries: Tries, stopped: Stopped) -> Tries:
     return Tries(relaunched=tries.relaunched, nudged=tries.nudged, limited=limited)
 
 
+def finished_then_hung(stopped: Stopped, *, missing: bool) -> bool:
+    """An agent stopped as stalled once every phase was committed finished its work and then
+    hung (a CLI waiting on a child, a prompt nobody sees): its branch is judged, not failed."""
+    return stopped.kind is StopKind.STALLED and not missing
+
+
 def failure_reason(stopped: Stopped | None, count: int, total: int, *, committed: bool) -> str:
     """Why the PRP failed: `stalled 10m after phase 2/4`, `timed out after 60m` (its whole
     budget; the phases done are in its record), `the executor made no commit`."""

@@ -318,10 +318,12 @@ class Worker:
             return replace(
                 judged, error=retry.failure_reason(stopped, count, len(numbers), committed=False)
             )
-        if stopped is not None:
+        missing = [n for n in numbers if n not in done]
+        if stopped is not None and retry.finished_then_hung(stopped, missing=bool(missing)):
+            append_log(self.log_path, f"{stopped.message} after its last phase: judged complete")
+        elif stopped is not None:
             reason = retry.failure_reason(stopped, count, len(numbers), committed=True)
             return replace(judged, state=PrpState.PARTIAL, error=reason)
-        missing = [n for n in numbers if n not in done]
         if missing:
             return replace(
                 judged,
