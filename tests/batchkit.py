@@ -82,6 +82,19 @@ def make_batch_repo(
     return root
 
 
+def conflicting_pair() -> list[Spec]:
+    """PRP-7.1.1 and PRP-7.1.2 both write same.txt without declaring it: a real merge conflict."""
+    return [
+        Spec(
+            id=f"PRP-7.1.{n}",
+            title=word,
+            phases=[[write(f"{n}.txt", word), write("same.txt", word)]],
+            files=[f"{n}.txt"],
+        )
+        for n, word in ((1, "One"), (2, "Two"))
+    ]
+
+
 def write(path: str, text: str) -> str:
     """A bash block writing `text` to `path`."""
     return f"mkdir -p \"$(dirname {path})\"\nprintf '%s\\n' '{text}' > {path}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import pytest
 
-from batchkit import Spec, git, make_batch_repo, write
+from batchkit import Spec, conflicting_pair, git, make_batch_repo, write
 from ce.cli import all_commands
 from clikit import CHILD_ENV, assert_untouched, branches, ce, ce_process, merges, worktrees
 
@@ -280,16 +280,8 @@ def test_resume_of_a_finished_batch_has_nothing_to_do(
     assert branches(repo) == ["main"] and worktrees(repo) == 1
 
 
-CONFLICTING = [  # both write same.txt without declaring it: a real merge conflict
-    *(
-        Spec(
-            id=f"PRP-7.1.{n}",
-            title=word,
-            phases=[[write(f"{n}.txt", word), write("same.txt", word)]],
-            files=[f"{n}.txt"],
-        )
-        for n, word in ((1, "One"), (2, "Two"))
-    ),
+CONFLICTING = [
+    *conflicting_pair(),
     Spec(id="PRP-7.2.1", title="After", deps=["PRP-7.1.2"], phases=[[write("z.txt", "z")]]),
 ]
 LENIENT = 'executor = "script"\n[validate]\ndrift_threshold = 100\n[monitor]\npoll_seconds = 0.2\n'

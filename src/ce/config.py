@@ -5,9 +5,9 @@ from __future__ import annotations
 import shlex
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ce.core import vocab
 from ce.core.errors import CeError
@@ -74,6 +74,31 @@ class HooksConfig(_Section):
     timeout_minutes: float = Field(default=10.0, gt=0)
 
 
+def _splits_like_shlex(value: str) -> str:
+    shlex.split(value)  # a ValueError (an open quote) is reported with the key
+    return value
+
+
+NotifyEvent = Literal["paused", "failed", "finished", "stalled", "budget"]
+
+
+class NotifyConfig(_Section):
+    """`[notify]`: the event as JSON on `command`'s stdin (split like shlex, no shell) and/or
+    POSTed to `webhook`; never blocks or fails the batch (see `ce.run.notify`)."""
+
+    command: Annotated[str, AfterValidator(_splits_like_shlex)] = ""
+    webhook: str = ""
+    on: tuple[NotifyEvent, ...] = ("paused", "failed", "finished")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value.strip() and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r}: write an http:// or https:// URL")
+        return value
+
+
 class Config(_Section):
     prp_dir: str = "PRPs/feature-requests"
     worktree_root: str | None = None  # default: beside the repository
@@ -99,6 +124,7 @@ class Config(_Section):
     monitor: MonitorConfig = MonitorConfig()
     executor_tables: ExecutorTables = Field(default=ExecutorTables(), alias="executors")
     hooks: HooksConfig = HooksConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

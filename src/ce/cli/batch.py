@@ -18,6 +18,7 @@ from ce.cli.signals import stop_on_signals
 from ce.core.outcome import ReportPaths, Summary
 from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES, model_choice
 from ce.run.load import BatchContext, Overrides, RunOptions, load
+from ce.run.notify import BatchFacts, Notifier, final_payload
 from ce.secrets import mask_data
 from ce.ui.board import BoardState
 from ce.ui.live import Progress, progress_for
@@ -251,7 +252,8 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
 
     _print_warnings(context)
     progress = _listener(quiet=quiet, as_json=as_json)
-    engine = Engine(context, progress, describe=describer(context))
+    notifier = _notifier(context)
+    engine = Engine(context, notifier.listening(progress), describe=describer(context))
     if not engine.prepare():
         if context.options.resume:
             engine.finish_resumed()
@@ -268,6 +270,7 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     # Errors and validation output may quote an agent's output: secrets masked, as in the logs.
     summary = mask_data(build_summary(outcome, resume_command=resume_command(context)))
     summary = _write_reports(context, summary, progress.board.state, engine.recorder.started_at)
+    summary = _notified(notifier, summary)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
@@ -288,6 +291,27 @@ def _nothing_to_do(context: BatchContext) -> str:
         f"then run `ce batch-exe --batch {options.batch}` (`--retry-prp ID` runs again a PRP "
         "that did not merge)."
     )
+
+
+def _notifier(context: BatchContext) -> Notifier:
+    facts = BatchFacts(
+        batch_id=context.batch_id,
+        resume_command=resume_command(context),
+        report=str(ReportPaths.of(context.state.root, context.batch_id).html),
+    )
+    return Notifier(context.config.notify, facts, context.state.root / "logs" / "notify.log")
+
+
+def _notified(notifier: Notifier, summary: Summary) -> Summary:
+    """The end of the batch sent as `[notify]` asks; what could not be sent is a warning."""
+    data = final_payload(summary, notifier.facts)
+    if data is not None:
+        notifier.send(data)
+    failures = notifier.wait()
+    if not failures:
+        return summary
+    guidance = summary.guidance
+    return replace(summary, guidance=replace(guidance, warnings=(*guidance.warnings, *failures)))
 
 
 def _all_done(context: BatchContext) -> str:

@@ -153,6 +153,14 @@ class Notice(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BudgetReached(Event):
+    """The batch budget is spent: no new PRP starts (those running finish)."""
+
+    budget_usd: float
+    spent_usd: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class BatchFinished(Event):
     status: str  # "completed", "failed", "paused", "interrupted"
 

@@ -17,6 +17,7 @@ from ce.core.errors import CeError, NextStep, Step
 from ce.core.events import (
     BatchFinished,
     BatchStarted,
+    BudgetReached,
     Listener,
     Notice,
     NoticeLevel,
@@ -237,13 +238,7 @@ class Engine:
                 self._hook("post_stage", self.ctx.config.hooks.post_stage, action.stage)
         elif isinstance(action, A.BudgetSpent):
             self.ledger.spent(BudgetSpent(budget_usd=action.budget_usd, spent_usd=action.spent_usd))
-            self.emit(
-                Notice(
-                    level=NoticeLevel.ERROR,
-                    message=f"batch budget ${action.budget_usd:.2f} reached "
-                    f"(${action.spent_usd:.2f} spent): no new PRP starts",
-                )
-            )
+            _say_budget_spent(self.emit, action)
 
     def _receive(self, message: object, driver: LaneDriver | None) -> str | None:
         """Apply one result; the PRP just merged, whose worktree can go."""
@@ -344,3 +339,14 @@ class Engine:
         self.journal.fact("end", status=status.value)
         self.journal.close()
         self.emit(BatchFinished(status=status.value.lower()))
+
+
+def _say_budget_spent(emit: Listener, action: A.BudgetSpent) -> None:
+    emit(BudgetReached(budget_usd=action.budget_usd, spent_usd=action.spent_usd))
+    emit(
+        Notice(
+            level=NoticeLevel.ERROR,
+            message=f"batch budget ${action.budget_usd:.2f} reached "
+            f"(${action.spent_usd:.2f} spent): no new PRP starts",
+        )
+    )
