@@ -208,6 +208,26 @@ def test_no_result_event() -> None:
     )
 
 
+def test_a_stopped_cli_is_charged_for_the_messages_it_was_answered() -> None:
+    def message(id: str, inputs: int, outputs: int) -> Event:
+        usage = {"input_tokens": inputs, "cache_read_input_tokens": 1000, "output_tokens": outputs}
+        return {
+            "type": "assistant",
+            "message": {"id": id, "model": "claude-sonnet-4-5", "usage": usage},
+        }
+
+    # One message per content block, under one id: counted once.
+    events = [message("m1", 10, 20), message("m1", 10, 20), message("m2", 30, 40)]
+
+    found = assess_stream(
+        [{"type": "system", "session_id": "s1"}, *events], -15, AgentConfig(), NOW
+    )
+
+    assert (found.input_tokens, found.output_tokens, found.session_id) == (2040, 60, "s1")
+    assert found.cost_usd == round((2040 * 3.0 + 60 * 15.0) / 1_000_000, 6)
+    assert found.error == "Claude Code ended without a result event (exit code -15)"
+
+
 def test_rate_limit_event_gives_the_reset_time() -> None:
     info = {"status": "rejected", "resetsAt": int(NOW) + 900, "rateLimitType": "five_hour"}
     events: list[Event] = [

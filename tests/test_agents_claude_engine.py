@@ -5,7 +5,11 @@ checkpoint; `--max-budget-usd` reaches the CLI."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,7 @@ import pytest
 from agent_tools import require_npm_binary
 from batchkit import Spec, make_batch_repo
 from ce.cli import run
+from clikit import CHILD_ENV
 from fake_anthropic import FakeAnthropic, Reply, Step, commit, write
 from fake_api import Http
 
@@ -100,3 +105,49 @@ def test_a_stalled_claude_is_nudged_in_its_session_and_finishes(
     # A stopped CLI prints no result event: the usage is the nudged launch's.
     assert isinstance(prp["cost_usd"], float) and prp["cost_usd"] > 0
     assert prp["input_tokens"] > 0 and prp["output_tokens"] > 0
+
+
+def test_what_an_agent_spent_before_ctrl_c_is_in_its_record(tmp_path: Path) -> None:
+    binary = require_npm_binary("claude")
+    home = tmp_path / "home"
+    home.mkdir()
+    spec = Spec(id=PRP, title="Two", phases=[["true"], ["true"]], files=["one.txt", "two.txt"])
+    quiet = config(binary).replace("stalled_after = 4", "stalled_after = 600")
+    repo = make_batch_repo(tmp_path / "repo", [spec], config=quiet)
+    script: list[Step] = [
+        Reply(tools=[write("one.txt", "1\n")]),
+        Reply(tools=commit(f"{PRP}: Phase 1 - Step 1")),
+        Reply(tools=[write("two.txt", "2\n")]),  # no answer: Ctrl-C comes meanwhile
+    ]
+
+    api = QuietOnce({PRP: script}, marker=PRP, step=2)
+    with api:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "ce", "batch-exe", "--batch", "7", "--quiet"],
+            cwd=repo,
+            env=CHILD_ENV | api.env(home),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not api.held:
+                assert child.poll() is None, child.communicate()[1][-3000:]
+                assert time.monotonic() < deadline, "the agent never reached its third turn"
+                time.sleep(0.1)
+            child.send_signal(signal.SIGINT)
+            assert child.wait(timeout=60) == 130
+        finally:
+            api.released.set()
+            if child.poll() is None:
+                child.kill()
+            child.communicate()
+
+    saved = json.loads((repo / ".ce/tmp/batch-execution-7.json").read_text())
+    assert saved["status"] == "INTERRUPTED"
+    record = saved["stages"]["1"]["results"][PRP]
+    assert record["phases_completed"] == ["phase_1"]
+    # No result event from a stopped CLI: its answered messages' tokens, at list price.
+    assert record["input_tokens"] > 0 and record["output_tokens"] > 0
+    assert isinstance(record["cost_usd"], float) and record["cost_usd"] > 0

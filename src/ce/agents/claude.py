@@ -147,13 +147,16 @@ def assess_stream(
 ) -> Assessment:
     """Judge one launch from its stream-json events (`now`: epoch seconds, for reset times)."""
     result = stream.last(events, "result")
-    usage = _usage(result)
-    base = Assessment(
-        session_id=_session_id(events),
-        cost_usd=stream.as_float(result.get("total_cost_usd")) if result else None,
-        input_tokens=usage[0] if result else None,
-        output_tokens=usage[1] if result else None,
-    )
+    if result is None:  # stopped (stalled, Ctrl-C): what its answered turns used
+        base = _spent_before_stopping(events)
+    else:
+        usage = _usage(result)
+        base = Assessment(
+            session_id=_session_id(events),
+            cost_usd=stream.as_float(result.get("total_cost_usd")),
+            input_tokens=usage[0],
+            output_tokens=usage[1],
+        )
     retry_after = rate_limit_wait(events, now)
     if retry_after is not None:
         error = f"rate-limited by the API; retry in {retry_after:.0f}s"
@@ -161,6 +164,31 @@ def assess_stream(
     if result is None:
         return replace(base, error=_no_result(events, exit_code))
     return replace(base, error=_result_error(result, config))
+
+
+def _spent_before_stopping(events: list[Event]) -> Assessment:
+    """A CLI stopped before its result event still printed each answered message with its
+    usage (once per content block, under one message id): those tokens, at list price."""
+    messages = {}
+    for event in events:
+        message = event.get("message")
+        answered = isinstance(message, dict) and isinstance(message.get("usage"), dict)
+        if event.get("type") == "assistant" and answered:
+            assert isinstance(message, dict)
+            messages[message.get("id")] = message
+    if not messages:
+        return Assessment(session_id=_session_id(events))
+    inputs = outputs = 0
+    for message in messages.values():
+        tokens = _usage(message)
+        inputs, outputs = inputs + tokens[0], outputs + tokens[1]
+    model = next((m.get("model") for m in messages.values() if m.get("model")), None)
+    return Assessment(
+        session_id=_session_id(events),
+        cost_usd=stream.estimate_cost(model if isinstance(model, str) else None, inputs, outputs),
+        input_tokens=inputs,
+        output_tokens=outputs,
+    )
 
 
 def _usage(result: Event | None) -> tuple[int, int]:
