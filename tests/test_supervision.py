@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,13 @@ def test_an_agent_that_committed_every_phase_then_hangs_is_stopped_and_its_branc
             f'[executor]\nname = "command"\n[executor.command]\nrun = "bash {agent}"\n[validate]',
         )
     )
+    # [notify] on the stall and the end: a real command, one JSON line per event.
+    (tmp_path / "notified.py").write_text(
+        "import json, sys; open(sys.argv[1], 'a').write(json.dumps(json.load(sys.stdin)) + '\\n')"
+    )
+    sent = tmp_path / "sent.jsonl"
+    recorder = f"{sys.executable} {tmp_path / 'notified.py'} {sent}"
+    command += f'[notify]\ncommand = "{recorder}"\non = ["stalled", "finished"]\n'
     specs = [
         Spec(id="PRP-7.1.1", title="Hangs", phases=[[":"], [":"]], files=["done.txt"]),
     ]
@@ -243,6 +251,9 @@ def test_an_agent_that_committed_every_phase_then_hangs_is_stopped_and_its_branc
     log = log_of(repo, "PRP-7.1.1")
     assert log.count("all committed") == 1  # stopped once, never relaunched
     assert "stalled 2s after its last phase: judged complete" in log
+    events = [json.loads(line) for line in sent.read_text().splitlines()]
+    assert sorted(e["event"] for e in events) == ["finished", "stalled"]
+    assert all(e["prps"][0]["id"] == "PRP-7.1.1" for e in events)
 
 
 class Clock:

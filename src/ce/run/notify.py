@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,8 @@ def final_payload(summary: Summary, facts: BatchFacts) -> dict[str, Any] | None:
         concerned = [p for p in summary.prps if p.state.ok]
     else:
         concerned = [p for p in summary.prps if p.state.finished and not p.state.ok]
+    if summary.reports is not None:  # where they were written
+        facts = replace(facts, report=str(summary.reports.html))
     guidance = summary.guidance
     reason = guidance.pause_reason or guidance.budget_reason
     if reason is None and concerned and event == "failed":
