@@ -39,11 +39,11 @@ SPECS = [ALPHA, BRAVO]
 
 
 def ce(
-    repo: Path, *args: str, kill_at: int | None = None, kill_point: str | None = None
+    repo: Path, *args: str, kill_after: str | None = None, kill_point: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    if kill_at is not None:
-        env["CE_TEST_KILL_AT"] = str(kill_at)
+    if kill_after is not None:
+        env["CE_TEST_KILL_AFTER"] = kill_after
     if kill_point is not None:
         env["CE_TEST_KILL_POINT"] = kill_point
     return subprocess.run(
@@ -69,34 +69,16 @@ def killed_at(
     nth: int = 1,
     prepare: Callable[[Path], None] | None = None,
 ) -> Path:
-    """A batch killed right after the `nth` journal entry `entry` (intent or fact) of `prp`."""
-    reference = make_batch_repo(tmp_path / "reference" / "repo", SPECS, batch="5", config=CONFIG)
+    """A batch killed right after the `nth` journal entry `entry` (intent or fact) of `prp`,
+    by name, whatever order the threads wrote the journal in."""
+    repo = make_batch_repo(tmp_path / "repo", SPECS, batch="5", config=CONFIG)
     if prepare is not None:
-        prepare(reference)
-    assert ce(reference).returncode == 0
-    k = journal_index(reference, entry, prp, nth)
-    # Threads may order the journal otherwise: the writes around k, until one is that entry.
-    for attempt, kill in enumerate((k, k - 1, k + 1, k, k - 2, k + 2, k - 1, k + 1, k)):
-        repo = make_batch_repo(tmp_path / f"run{attempt}" / "repo", SPECS, batch="5", config=CONFIG)
-        if prepare is not None:
-            prepare(repo)
-        assert ce(repo, kill_at=kill).returncode == -signal.SIGKILL
-        last = (repo / ".ce/tmp/batch-5.journal.jsonl").read_text().splitlines()[-1]
-        if f'"{entry}"' in last and f'"prp": "{prp}"' in last:
-            return repo
-        shutil.rmtree(repo.parent, ignore_errors=True)
-    raise AssertionError(f"never killed at {entry} of {prp}")
-
-
-def journal_index(repo: Path, entry: str, prp: str, nth: int) -> int:
-    lines = (repo / ".ce/tmp/batch-5.journal.jsonl").read_text().splitlines()
-    seen = 0
-    for k, line in enumerate(lines, start=1):
-        if f'"{entry}"' in line and f'"prp": "{prp}"' in line:
-            seen += 1
-            if seen == nth:
-                return k
-    raise AssertionError(f"no {entry} of {prp} in the journal")
+        prepare(repo)
+    killed = ce(repo, kill_after=f"{entry}:{prp}:{nth}")
+    assert killed.returncode == -signal.SIGKILL, (entry, prp, killed.stdout + killed.stderr)
+    last = (repo / ".ce/tmp/batch-5.journal.jsonl").read_text().splitlines()[-1]
+    assert f'"{entry}"' in last and f'"prp": "{prp}"' in last, last
+    return repo
 
 
 def wait_idle(directory: Path, timeout: float = 30) -> None:

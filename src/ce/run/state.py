@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ce.run import faults
 from ce.secrets import masked_json
 
 
@@ -40,8 +41,9 @@ class StateDir:
 class Journal:
     """Append-only JSON lines, fsynced: an intent before each effect that matters, a fact after.
 
-    `CE_TEST_KILL_AT` (an integer k) makes the process SIGKILL itself right after its k-th write:
-    the fault-injection harness uses it to prove that resume is exact at every step.
+    `CE_TEST_KILL_AT` (an integer k) makes the process SIGKILL itself right after its k-th write,
+    `CE_TEST_KILL_AFTER` after a named entry (`ce.run.faults`): the fault-injection harness uses
+    them to prove that resume is exact at every step.
     """
 
     def __init__(self, path: Path) -> None:
@@ -53,6 +55,7 @@ class Journal:
         self._writes = 0
         kill_at = os.environ.get("CE_TEST_KILL_AT", "")
         self._kill_at = int(kill_at) if kill_at.isdigit() else None
+        self._kill_after = faults.KillAfter.from_environment()
 
     def intent(self, kind: str, **data: Any) -> None:
         self._write({"t": round(time.time(), 3), "intent": kind, **data})
@@ -72,6 +75,8 @@ class Journal:
             self._writes += 1
             if self._kill_at is not None and self._writes == self._kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
+            if self._kill_after is not None:
+                self._kill_after.written(entry)
 
     def close(self) -> None:
         with self._lock:
