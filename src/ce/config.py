@@ -103,6 +103,11 @@ class Config(_Section):
     prp_dir: str = "PRPs/feature-requests"
     worktree_root: str | None = None  # default: beside the repository
     max_parallel: int = Field(default=4, ge=0)  # 0 = unlimited
+    # The merge lane: merged trees checked at once, each on top of the one before (None: 4,
+    # or the machine's cores if fewer; 1: one at a time), and branches merged into one tree
+    # that is checked once (a failure is bisected to find the culprit).
+    merge_parallel: int | None = Field(default=None, ge=1, le=64)
+    merge_batch: int = Field(default=1, ge=1, le=1000)
     executor: ExecutorName = "claude"
     timeout_minutes: float = Field(default=60.0, gt=0)
     # Once the PRPs' agents have spent this much (USD, as they report it), no new PRP starts.

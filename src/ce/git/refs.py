@@ -66,15 +66,30 @@ class RefCommands(RepoBase):
         pairs = (line.partition(" ") for line in output.splitlines() if line)
         return {ref: float(stamp) for stamp, _, ref in pairs if stamp}
 
-    def update_ref(self, ref: str, new: str, old: str, *, message: str | None = None) -> bool:
-        """Compare-and-swap `ref` from `old` to `new` (full object ids; all zeros: absent).
+    def update_ref(
+        self,
+        ref: str,
+        new: str,
+        old: str,
+        *,
+        message: str | None = None,
+        delete: Sequence[str] = (),
+    ) -> bool:
+        """Compare-and-swap `ref` from `old` to `new` (full object ids; all zeros: absent),
+        and delete the refs `delete` in the same transaction (all or nothing).
 
         False when the ref no longer equals `old`; any other failure raises.
         """
         if not ref.startswith("refs/"):
             raise ValueError(f"update_ref needs a full ref name (refs/...), got {ref!r}")
         reflog = ["-m", message] if message else []
-        completed = self.git("update-ref", *reflog, ref, new, old, check=False)
+        if delete:
+            lines = [f"update {ref} {new} {old}\n", *(f"delete {d}\n" for d in delete)]
+            completed = self.git(
+                "update-ref", *reflog, "--stdin", input="".join(lines), check=False
+            )
+        else:
+            completed = self.git("update-ref", *reflog, ref, new, old, check=False)
         if completed.returncode == 0:
             return True
         expected = None if set(old) == {"0"} else old
@@ -85,6 +100,12 @@ class RefCommands(RepoBase):
     def set_ref(self, ref: str, commit: str, message: str) -> None:
         """Point `ref` (refs/...) at `commit`, whatever it held (ce's own refs under refs/ce/)."""
         self.git("update-ref", "-m", message, ref, commit)
+
+    def set_refs(self, refs: Sequence[tuple[str, str]], message: str) -> None:
+        """Point each ref at its commit, in one call (ce's own refs under refs/ce/)."""
+        if refs:
+            lines = "".join(f"update {ref} {commit}\n" for ref, commit in refs)
+            self.git("update-ref", "-m", message, "--stdin", input=lines)
 
     def delete_refs(self, refs: Sequence[str]) -> None:
         """Delete `refs` in one call; absent ones are fine."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,20 +80,22 @@ def recover(repo: git.Repo, ref: str) -> None:
         index_lock.recover(git.Repo(path))
 
 
-def advance(repo: git.Repo, ref: str, old: str, new: str) -> Advance:
-    """Move `ref` from `old` to `new`, and the checkout holding it (if any) with it."""
+def advance(repo: git.Repo, ref: str, old: str, new: str, release: Sequence[str] = ()) -> Advance:
+    """Move `ref` from `old` to `new`, and the checkout holding it (if any) with it; the refs
+    `release` are deleted in the same transaction as the move."""
     path = holder(repo, ref)
     if path is not None:
-        return _with_checkout(git.Repo(path), ref, old, new)
-    moved = _swap(repo, ref, new, old)
+        return _with_checkout(git.Repo(path), ref, old, new, release)
+    moved = _swap(repo, ref, new, old, release)
     if moved.moved:
         return _catch_up(repo, ref, old, new)
     return moved
 
 
-def _swap(repo: git.Repo, ref: str, new: str, old: str) -> Advance:
+def _swap(repo: git.Repo, ref: str, new: str, old: str, release: Sequence[str] = ()) -> Advance:
     try:
-        return _MOVED if repo.update_ref(ref, new, old, message="ce: merge") else _RACE
+        moved = repo.update_ref(ref, new, old, message="ce: merge", delete=release)
+        return _MOVED if moved else _RACE
     except git.GitError as exc:
         lock = repo.common_dir() / f"{ref}.lock"
         return Advance(
@@ -103,13 +105,15 @@ def _swap(repo: git.Repo, ref: str, new: str, old: str) -> Advance:
         )
 
 
-def _with_checkout(checkout: git.Repo, ref: str, old: str, new: str) -> Advance:
+def _with_checkout(
+    checkout: git.Repo, ref: str, old: str, new: str, release: Sequence[str]
+) -> Advance:
     try:
         with _locked(checkout, ref, old, new) as lock:
             unsafe = _unsafe(checkout, ref, old)
             if unsafe is not None:
                 return unsafe
-            swapped = _swap(checkout, ref, new, old)
+            swapped = _swap(checkout, ref, new, old, release)
             if not swapped.moved:
                 return swapped
             faults.kill_point("advance:swapped")

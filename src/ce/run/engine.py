@@ -32,7 +32,7 @@ from ce.run.gate import LaunchGate, stagger_seconds
 from ce.run.guard import Guard
 from ce.run.hooks import run_hook
 from ce.run.integration import prepare_integration
-from ce.run.lane import LaneDriver, Merged, Reviewed, Upstream
+from ce.run.lane import LaneDriver, Merged, Reviewed, Upstream, lane_settings
 from ce.run.ledger import Ledger
 from ce.run.load import BatchContext, check_clean, check_leftovers
 from ce.run.merge import MergeLane, MergeRequest
@@ -80,8 +80,8 @@ class Engine:
             journal=self.journal,
             repo=ctx.repo,
             inbox=self.inbox,
-            push_to=None,  # set by prepare() with --push
-            env=env,
+            env=env,  # its push_to is set by prepare() with --push
+            settings=lane_settings(ctx),
         )
         self.guard = Guard(ctx.repo, ctx.target)
         self.settle = Settler(ctx, self.ledger, self.journal, listener, lane.release)

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -321,7 +322,8 @@ def _unsafe(repo: git.Repo, prp: Leftover, branches: list[str], target: str) -> 
 def _remove_integration_worktree(repo: git.Repo) -> list[str]:
     """The merge lane's detached worktree, left behind when a run was killed."""
     name = integration_worktree_name(repo.toplevel().name)
-    found = [w.path for w in repo.worktrees() if w.detached and w.path.name == name]
+    lanes = re.compile(re.escape(name) + r"(-[0-9]+)?")  # one per merged tree checked at once
+    found = [w.path for w in repo.worktrees() if w.detached and lanes.fullmatch(w.path.name)]
     for path in found:
         repo.remove_worktree(path, force=True)
     return [str(p) for p in found]

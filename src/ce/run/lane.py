@@ -1,17 +1,24 @@
-"""The merge lane's thread: merges one branch at a time, pushes, and runs the stage reviews
-(in the lane, so the target holds still while it is reviewed). Results go to the engine's inbox;
-this thread never writes a record."""
+"""The merge lane's thread: feeds the speculative line (`ce.run.speculation`) in the order the
+engine sends branches, pushes after each advance, and runs the stage reviews (in the lane, once
+every merge sent before is settled and before any sent after is built, so the target holds
+still while it is reviewed). Results go to the engine's inbox; this thread never writes a
+record."""
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ce import git
+from ce.run import worktree_env
+from ce.run.load import BatchContext
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult
 from ce.run.review import Review, StageMerges, StageReviewer
+from ce.run.speculation import Checked, SpeculativeLane, Worktree
 from ce.run.state import Journal, StateDir
 
 
@@ -33,6 +40,32 @@ class Upstream:
     branch: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class LaneSettings:
+    """How the lane checks merged trees: how many at once, how many branches per tree, and
+    the integration worktrees it checks them in."""
+
+    parallel: int = 1
+    batch: int = 1
+    worktrees: tuple[Worktree, ...] = ()
+
+
+def lane_settings(ctx: BatchContext) -> LaneSettings:
+    """The lane's settings from the configuration: one integration worktree (and port block)
+    per merged tree checked at once."""
+    env = dict(os.environ)
+    worktrees = tuple(
+        Worktree(path=path, env=env | worktree_env.lane_variables(ctx.worktree_settings, n))
+        for n, path in enumerate(ctx.integration_worktrees())
+    )
+    return LaneSettings(
+        parallel=ctx.merge_parallel, batch=ctx.config.merge_batch, worktrees=worktrees
+    )
+
+
+_Item = MergeRequest | StageMerges | Checked | None
+
+
 class LaneDriver:
     def __init__(
         self,
@@ -42,8 +75,9 @@ class LaneDriver:
         journal: Journal,
         repo: git.Repo,
         inbox: queue.Queue[object],
-        push_to: Upstream | None,
         env: Mapping[str, str],
+        push_to: Upstream | None = None,
+        settings: LaneSettings | None = None,
     ) -> None:
         self.lane = lane
         self.reviewer = reviewer
@@ -52,7 +86,19 @@ class LaneDriver:
         self.inbox = inbox
         self.push_to = push_to
         self.env = env  # what merged-tree checks run with (CE_PORT_BASE)
-        self._requests: queue.Queue[MergeRequest | StageMerges | None] = queue.Queue()
+        settings = settings or LaneSettings()
+        worktrees = settings.worktrees or (Worktree(path=lane.integration, env=env),)
+        self._items: queue.Queue[_Item] = queue.Queue()
+        self._waiting: deque[MergeRequest | StageMerges] = deque()
+        self.line = SpeculativeLane(
+            lane,
+            parallel=settings.parallel,
+            batch=settings.batch,
+            worktrees=worktrees,
+            post=self._items.put,
+            report=self._report,
+        )
+        self._results: list[Merged] = []
         self._thread = threading.Thread(target=self._loop, name="ce-merge-lane", daemon=True)
 
     def start(self) -> None:
@@ -61,36 +107,76 @@ class LaneDriver:
     def merge(self, request: MergeRequest) -> None:
         # The merged tree's checks go to the PRP's log too: the journal's state directory has it.
         log = StateDir(root=self.journal.path.parent).log(request.prp_id)
-        self._requests.put(replace(request, validation_env=self.env, log=log))
+        self._items.put(replace(request, validation_env=self.env, log=log))
 
     def review(self, merges: StageMerges) -> None:
-        self._requests.put(merges)
+        self._items.put(merges)
 
     def close(self) -> None:
-        self._requests.put(None)
+        self._items.put(None)
 
     def _loop(self) -> None:
-        while (request := self._requests.get()) is not None:
-            if isinstance(request, StageMerges):
-                self.inbox.put(Reviewed(review=self.reviewer.review(request)))
-            else:
-                self.inbox.put(self._merge(request))
+        try:
+            while self._take(self._items.get()):
+                while True:  # everything that arrived meanwhile, then as much as can be done
+                    try:
+                        if not self._take(self._items.get_nowait()):
+                            return
+                    except queue.Empty:
+                        break
+                self._progress()
+        finally:
+            self.line.close()
 
-    def _merge(self, request: MergeRequest) -> Merged:
+    def _take(self, item: _Item) -> bool:
+        if item is None:
+            return False
+        if isinstance(item, Checked):
+            self.line.checked(item)
+        else:
+            self._waiting.append(item)
+        return True
+
+    def _progress(self) -> None:
+        """Feed the line up to the next stage review; run it once the line is empty."""
+        while True:
+            while self._waiting and isinstance(first := self._waiting[0], MergeRequest):
+                self._waiting.popleft()
+                self._enter(first)
+            self.line.progress()
+            self._flush()
+            if not (self._waiting and self.line.idle()):
+                return
+            review = self._waiting.popleft()
+            assert isinstance(review, StageMerges)
+            self.inbox.put(Reviewed(review=self.reviewer.review(review)))
+
+    def _enter(self, request: MergeRequest) -> None:
         try:
             self.journal.intent("merge", prp=request.prp_id, head=request.head)
-            result = self.lane.merge(request)
+            self.lane.recover()
+            done = self.lane.already_merged(request)
         except Exception as exc:  # one merge's trouble pauses the batch, never kills the lane
-            result = MergeResult(
-                outcome=MergeOutcome.BLOCKED, message=f"{type(exc).__name__}: {exc}"
-            )
-        pushed = self._push(result) if result.outcome is MergeOutcome.MERGED else None
-        return Merged(prp_id=request.prp_id, result=result, push_error=pushed)
+            message = f"{type(exc).__name__}: {exc}"
+            done = MergeResult(outcome=MergeOutcome.BLOCKED, message=message)
+        if done is not None:
+            self._report(request.prp_id, done)
+        else:
+            self.line.add(request)
 
-    def _push(self, result: MergeResult) -> str | None:
-        """After each merge: the target to its upstream, when --push; git's refusal or None."""
-        if self.push_to is None or result.tip is None:
-            return None
-        remote, branch = self.push_to.remote, self.push_to.branch
-        self.journal.intent("push", remote=remote, branch=branch, commit=result.tip)
-        return self.repo.push(remote, result.tip, branch)
+    def _report(self, prp_id: str, result: MergeResult) -> None:
+        self._results.append(Merged(prp_id=prp_id, result=result))
+
+    def _flush(self) -> None:
+        """The results so far to the engine; with --push, the target to its upstream first
+        (once, at the last advance), git's refusal told with the last merge."""
+        results, self._results = self._results, []
+        tips = [m.result.tip for m in results if m.result.outcome is MergeOutcome.MERGED]
+        if self.push_to is not None and tips and tips[-1] is not None:
+            remote, branch = self.push_to.remote, self.push_to.branch
+            self.journal.intent("push", remote=remote, branch=branch, commit=tips[-1])
+            refused = self.repo.push(remote, tips[-1], branch)
+            last = max(i for i, m in enumerate(results) if m.result.tip == tips[-1])
+            results[last] = replace(results[last], push_error=refused)
+        for message in results:
+            self.inbox.put(message)

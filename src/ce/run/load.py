@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -20,6 +21,7 @@ from ce.core.vocab import AGENT_PRESETS
 from ce.plan.batch import BatchPlan, plan_batch
 from ce.prp.discover import discover_batch, find_external, resolve_prps
 from ce.prp.model import Prp, StatusClass
+from ce.run import speculate
 from ce.run.checkpoint import Names, recorded_names
 from ce.run.repository import open_repository
 from ce.run.retry_request import requested
@@ -111,6 +113,18 @@ class BatchContext:
     @property
     def integration_worktree(self) -> Path:
         return self.worktree_root / integration_worktree_name(self.root.name)
+
+    @cached_property
+    def merge_parallel(self) -> int:
+        return speculate.defaults(self.config.merge_parallel, os.cpu_count())
+
+    def integration_worktrees(self) -> list[Path]:
+        """The lane's integration worktrees: one per merged tree checked at once."""
+        first = self.integration_worktree
+        return [
+            first,
+            *(first.with_name(f"{first.name}-{n}") for n in range(2, self.merge_parallel + 1)),
+        ]
 
 
 def worktree_path(repo_root: Path, prp_id: str, root: Path | None = None) -> Path:

@@ -168,8 +168,8 @@ def repair_own(ctx: BatchContext, records: Iterable[PrpRecord], emit: Listener) 
         repair.OwnWorktree(path=Path(r.info.worktree), branch=r.info.branch, prp=r.id)
         for r in records
     ]
-    integration = repair.OwnWorktree(path=ctx.integration_worktree, branch=None)
-    repair.repair_worktrees(ctx.repo, [*own, integration], emit)
+    integration = [repair.OwnWorktree(path=p, branch=None) for p in ctx.integration_worktrees()]
+    repair.repair_worktrees(ctx.repo, [*own, *integration], emit)
 
 
 def rebuilt(ctx: BatchContext, find_merge: Callable[[str, str], str | None]) -> Checkpoint | None:

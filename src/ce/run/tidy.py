@@ -52,7 +52,8 @@ def clean_up(
     if branches:
         journal.intent("delete-branches", branches=branches)
         ctx.repo.delete_branches(branches)
-    if ctx.integration_worktree.exists():
-        ctx.repo.remove_worktree(ctx.integration_worktree, force=True)
+    for integration in ctx.integration_worktrees():
+        if integration.exists():
+            ctx.repo.remove_worktree(integration, force=True)
     ctx.repo.prune_worktrees()
     journal.fact("cleaned", merged=[r.id for r in merged])

@@ -83,10 +83,10 @@ def variables(settings: WorktreeSettings, prp_id: str) -> dict[str, str]:
     return {"CE_PORT_BASE": str(port_base(settings, prp_id))}
 
 
-def lane_variables(settings: WorktreeSettings) -> dict[str, str]:
-    """For the merge lane's checks (integration worktree, stage reviews; one at a time): the
-    block after the PRPs' blocks."""
-    return {"CE_PORT_BASE": str(_block(settings.config, len(settings.order)))}
+def lane_variables(settings: WorktreeSettings, worktree: int = 0) -> dict[str, str]:
+    """For the merge lane's checks (the stage reviews, and the merged trees in the lane's
+    `worktree`-th integration worktree): the blocks after the PRPs' blocks."""
+    return {"CE_PORT_BASE": str(_block(settings.config, len(settings.order) + worktree))}
 
 
 def prepare(
