@@ -15,7 +15,7 @@ import pytest
 from ce import git
 from ce.config import ValidateConfig
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult
-from ce.run.speculation import Checked, SpeculativeLane, Worktree
+from ce.run.speculation import Checked, LaneSettings, SpeculativeLane, Worktree
 from ce.run.state import Journal
 
 # Each check logs when it starts and ends (to see them overlap), holds for a moment, and fails
@@ -95,9 +95,8 @@ def run_line(
         results[prp] = result
         order.append(prp)
 
-    line = SpeculativeLane(
-        lane, parallel=parallel, batch=batch, worktrees=worktrees, post=done.put, report=report
-    )
+    settings = LaneSettings(parallel=parallel, batch=batch, worktrees=tuple(worktrees))
+    line = SpeculativeLane(lane, settings, post=done.put, report=report)
     for request in requests:
         line.add(request)
     line.progress()

@@ -18,7 +18,7 @@ from ce.run import worktree_env
 from ce.run.load import BatchContext
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult
 from ce.run.review import Review, StageMerges, StageReviewer
-from ce.run.speculation import Checked, SpeculativeLane, Worktree
+from ce.run.speculation import Checked, LaneSettings, SpeculativeLane, Worktree
 from ce.run.state import Journal, StateDir
 
 
@@ -38,16 +38,6 @@ class Reviewed:
 class Upstream:
     remote: str
     branch: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class LaneSettings:
-    """How the lane checks merged trees: how many at once, how many branches per tree, and
-    the integration worktrees it checks them in."""
-
-    parallel: int = 1
-    batch: int = 1
-    worktrees: tuple[Worktree, ...] = ()
 
 
 def lane_settings(ctx: BatchContext) -> LaneSettings:
@@ -87,17 +77,11 @@ class LaneDriver:
         self.push_to = push_to
         self.env = env  # what merged-tree checks run with (CE_PORT_BASE)
         settings = settings or LaneSettings()
-        worktrees = settings.worktrees or (Worktree(path=lane.integration, env=env),)
+        if not settings.worktrees:
+            settings = replace(settings, worktrees=(Worktree(path=lane.integration, env=env),))
         self._items: queue.Queue[_Item] = queue.Queue()
         self._waiting: deque[MergeRequest | StageMerges] = deque()
-        self.line = SpeculativeLane(
-            lane,
-            parallel=settings.parallel,
-            batch=settings.batch,
-            worktrees=worktrees,
-            post=self._items.put,
-            report=self._report,
-        )
+        self.line = SpeculativeLane(lane, settings, post=self._items.put, report=self._report)
         self._results: list[Merged] = []
         self._thread = threading.Thread(target=self._loop, name="ce-merge-lane", daemon=True)
 

@@ -14,7 +14,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ce.run import speculate
@@ -31,6 +31,16 @@ class Worktree:
 
     path: Path
     env: Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaneSettings:
+    """How the lane checks merged trees: how many at once, how many branches per tree, and
+    the integration worktrees it checks them in."""
+
+    parallel: int = 1
+    batch: int = 1
+    worktrees: tuple[Worktree, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +63,7 @@ class _Candidate:
 
 
 Report = Callable[[str, MergeResult], None]
+_KEYS = itertools.count()  # each candidate's, to know a discarded one's result
 
 
 class SpeculativeLane:
@@ -62,27 +73,24 @@ class SpeculativeLane:
     def __init__(
         self,
         lane: MergeLane,
+        settings: LaneSettings,
         *,
-        parallel: int,
-        batch: int,
-        worktrees: Sequence[Worktree],
         post: Callable[[Checked], None],
         report: Report,
     ) -> None:
         self.lane = lane
-        self.parallel = max(1, min(parallel, len(worktrees)))
-        self.batch = max(1, batch)
-        self.free = list(worktrees)
+        parallel = max(1, min(settings.parallel, len(settings.worktrees)))
+        self.settings = replace(settings, parallel=parallel, batch=max(1, settings.batch))
+        self.free = list(settings.worktrees)
         self.post = post
         self.report = report  # each PRP's result, in merge order
         self.line: list[_Candidate] = []
         self.again: deque[tuple[MergeRequest, ...]] = deque()  # discarded: built again first
         self.queued: deque[MergeRequest] = deque()
         self.failed_trees: dict[str, dict[str, LevelResult]] = {}
-        self._keys = itertools.count()
         self._tip: str | None = None  # where the target is, as the lane last saw or left it
         self._races = 0
-        self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="ce-check")
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="ce-check")
 
     def add(self, request: MergeRequest) -> None:
         self.queued.append(request)
@@ -150,7 +158,7 @@ class SpeculativeLane:
 
     def _build_next(self) -> bool:
         slots = [c.slot for c in self.line]
-        if not (self.again or self.queued) or not speculate.room(slots, self.parallel):
+        if not (self.again or self.queued) or not speculate.room(slots, self.settings.parallel):
             return False
         if self.lane.has_tree_checks and not self.free:
             return False  # every worktree is busy (a discarded check is finishing)
@@ -169,7 +177,7 @@ class SpeculativeLane:
 
     def _take_queued(self) -> tuple[MergeRequest, ...]:
         group: list[MergeRequest] = []
-        while self.queued and len(group) < self.batch:
+        while self.queued and len(group) < self.settings.batch:
             group.append(self.queued.popleft())
         return tuple(group)
 
@@ -179,7 +187,7 @@ class SpeculativeLane:
         return self._tip
 
     def _place(self, built: Built) -> None:
-        candidate = _Candidate(key=next(self._keys), built=built, slot=Slot(prps=built.prps))
+        candidate = _Candidate(key=next(_KEYS), built=built, slot=Slot(prps=built.prps))
         self.line.append(candidate)
         if built.conflict is not None:
             self._result(
