@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import Row, board, large_repo, overhead, plan, schedule, startup, supervision
+from bench import Row, board, lane, large_repo, overhead, plan, schedule, startup, supervision
 
 # Every benchmark module, in the order they run: each has `run() -> list[Row]`.
 BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (
@@ -15,6 +15,7 @@ BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (
     large_repo.run,
     startup.run,
     board.run,
+    lane.run,
 )
 
 
