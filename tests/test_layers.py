@@ -18,7 +18,6 @@ MAX_ATTRIBUTES = 12
 # Classes still over MAX_ATTRIBUTES, each to be split (grouping what belongs together), never
 # added to.
 ATTRIBUTE_HEAVY = {
-    "config.py:Config",
     "run/checkpoint.py:Checkpoint",
 }
 

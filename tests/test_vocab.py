@@ -33,12 +33,18 @@ def test_cli_choices_are_the_lists(command: click.Command) -> None:
 
 @pytest.mark.parametrize(
     ("key", "values"),
-    [("executor", EXECUTORS), ("schedule", SCHEDULES), ("conflict_policy", CONFLICT_POLICIES)],
+    [
+        ("executor", EXECUTORS),
+        ("run.schedule", SCHEDULES),
+        ("lane.conflict_policy", CONFLICT_POLICIES),
+    ],
 )
 def test_the_configuration_accepts_exactly_the_lists(
     tmp_path: Path, key: str, values: tuple[str, ...]
 ) -> None:
+    *group, key = key.split(".")  # a top-level key of the file, kept in a sub-record
     for value in values:
-        assert getattr(load_config(tmp_path, {key: value}), key) == value
+        config = load_config(tmp_path, {key: value})
+        assert getattr(getattr(config, group[0]) if group else config, key) == value
     with pytest.raises(CeError, match=key):
         load_config(tmp_path, {key: "nonsense"})

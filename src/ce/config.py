@@ -7,7 +7,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ce.core import vocab
 from ce.core.errors import CeError
@@ -99,43 +107,27 @@ class NotifyConfig(_Section):
         return value
 
 
-class Config(_Section):
-    prp_dir: str = "PRPs/feature-requests"
-    worktree_root: str | None = None  # default: beside the repository
+class RunSettings(_Section):
+    """How the PRPs run: how many at once, for how long, in which order, for how much."""
+
     max_parallel: int = Field(default=4, ge=0)  # 0 = unlimited
-    # The merge lane: merged trees checked at once, each on top of the one before (None: 4,
-    # or the machine's cores if fewer; 1: one at a time), and branches merged into one tree
-    # that is checked once (a failure is bisected to find the culprit).
-    merge_parallel: int | None = Field(default=None, ge=1, le=64)
-    merge_batch: int = Field(default=1, ge=1, le=1000)
-    executor: ExecutorName = "claude"
     timeout_minutes: float = Field(default=60.0, gt=0)
     # Once the PRPs' agents have spent this much (USD, as they report it), no new PRP starts.
     batch_budget_usd: float | None = Field(default=None, gt=0)
-    conflict_policy: vocab.ConflictPolicy = "pause"
     schedule: Schedule = "stages"
-    push: bool = False
-    auto_review: bool = True
-    review_agent: bool = False  # also let the executor review each stage (PASSED/FAILED JSON)
-    # Each new worktree: `setup` runs in it before the agent (split like shlex, no shell);
-    # sparse: only the PRP's declared paths' directories and `sparse_always` are checked out;
-    # CE_PORT_BASE = port_base + ports_per_prp * (the PRP's place in the plan).
+
+
+class WorktreeConfig(_Section):
+    """Each new worktree: `setup` runs in it before the agent (split like shlex, no shell);
+    sparse: only the PRP's declared paths' directories and `sparse_always` are checked out;
+    CE_PORT_BASE = port_base + ports_per_prp * (the PRP's place in the plan)."""
+
+    worktree_root: str | None = None  # default: beside the repository
     setup: str = ""
     sparse: bool = False
     sparse_always: tuple[str, ...] = ()
     port_base: int = Field(default=20000, ge=1024, le=65535)
     ports_per_prp: int = Field(default=100, ge=1, le=10000)
-    validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
-    monitor: MonitorConfig = MonitorConfig()
-    executor_tables: ExecutorTables = Field(default=ExecutorTables(), alias="executors")
-    hooks: HooksConfig = HooksConfig()
-    notify: NotifyConfig = NotifyConfig()
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @property
-    def validation(self) -> ValidateConfig:
-        return self.validate_
 
     @field_validator("setup")
     @classmethod
@@ -151,6 +143,71 @@ class Config(_Section):
             if not path or path.startswith("/") or ".." in path.split("/"):
                 raise ValueError(f"{path!r}: write paths relative to the repository root")
         return cleaned
+
+
+class LaneConfig(_Section):
+    """The merge lane: merged trees checked at once, each on top of the one before (None: 4,
+    or the machine's cores if fewer; 1: one at a time); branches merged into one tree that is
+    checked once (a failure is bisected to find the culprit); what a conflict leads to; the
+    push after each merge."""
+
+    merge_parallel: int | None = Field(default=None, ge=1, le=64)
+    merge_batch: int = Field(default=1, ge=1, le=1000)
+    conflict_policy: vocab.ConflictPolicy = "pause"
+    push: bool = False
+
+
+class ReviewConfig(_Section):
+    auto_review: bool = True
+    review_agent: bool = False  # also let the executor review each stage (PASSED/FAILED JSON)
+
+
+# The top-level keys of the configuration file that Config keeps in a sub-record.
+_GROUPS: dict[str, type[_Section]] = {
+    "run": RunSettings,
+    "worktrees": WorktreeConfig,
+    "lane": LaneConfig,
+    "reviews": ReviewConfig,
+}
+
+
+class Config(_Section):
+    """The configuration. Its keys are all top level or `[validate]`, `[monitor]`,
+    `[executor.*]`, `[hooks]`, `[notify]` in the file; related top-level ones are grouped here (`run`,
+    `worktrees`, `lane`, `reviews`), which the file never names."""
+
+    prp_dir: str = "PRPs/feature-requests"
+    executor: ExecutorName = "claude"
+    run: RunSettings = RunSettings()
+    worktrees: WorktreeConfig = WorktreeConfig()
+    lane: LaneConfig = LaneConfig()
+    reviews: ReviewConfig = ReviewConfig()
+    validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
+    monitor: MonitorConfig = MonitorConfig()
+    executor_tables: ExecutorTables = Field(default=ExecutorTables(), alias="executors")
+    hooks: HooksConfig = HooksConfig()
+    notify: NotifyConfig = NotifyConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def validation(self) -> ValidateConfig:
+        return self.validate_
+
+    @model_validator(mode="before")
+    @classmethod
+    def _grouped(cls, data: Any) -> Any:
+        """The file's top-level keys into their sub-records."""
+        if not isinstance(data, dict):
+            return data
+        flat = dict(data)
+        for group, section in _GROUPS.items():
+            keys = [key for key in section.model_fields if key in flat]
+            if keys:
+                given = flat.get(group) or {}
+                table = given.model_dump() if isinstance(given, BaseModel) else dict(given)
+                flat[group] = table | {key: flat.pop(key) for key in keys}
+        return flat
 
 
 def _split_executor(raw: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +237,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _format_errors(path: Path, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        loc = err["loc"]
+        if len(loc) > 1 and loc[0] in _GROUPS:
+            loc = loc[1:]  # a top-level key in the file
+        where = ".".join(str(part) for part in loc) or "(top level)"
         where = where.replace("executors.", "executor.").replace("validate_", "validate")
         if err["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown setting (remove it or check its spelling)")
@@ -221,6 +281,11 @@ def load_config(
     `unknown_executor` says what is wrong) instead of being an error."""
     data: dict[str, Any] = {}
     for path, raw in config_sources(repo_root):
+        for group in sorted(_GROUPS.keys() & raw.keys()):  # not a key of the file
+            raise CeError(
+                f"{path}: invalid configuration:\n  {group}: unknown setting "
+                "(remove it or check its spelling)"
+            )
         table = _split_executor(raw)
         if lenient_executor and table.get("executor", vocab.EXECUTORS[0]) not in vocab.EXECUTORS:
             del table["executor"]

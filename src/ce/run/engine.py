@@ -105,7 +105,7 @@ class Engine:
         # A run killed mid fast-forward of the checkout: finish it first (ce's own files only).
         self.driver.lane.recover()
         check_clean(ctx)
-        if ctx.config.push:
+        if ctx.config.lane.push:
             upstream = ctx.repo.upstream(ctx.target)
             if upstream is None:
                 raise CeError(

@@ -18,18 +18,18 @@ def prepare_integration(ctx: BatchContext, path: Path) -> None:
     copied, _ = worktree_env.copy_included(ctx.root, path)
     if copied:
         fsio.append_log(log, f"[ce] .worktreeinclude: copied {', '.join(copied[:20])}\n")
-    if ctx.config.setup.strip():
+    if ctx.config.worktrees.setup.strip():
         _setup(ctx, path, log)
     worktree_env.record_environment(path)
 
 
 def _setup(ctx: BatchContext, path: Path, log: Path) -> None:
     error = worktree_env.run_setup(
-        ctx.config.setup,
+        ctx.config.worktrees.setup,
         path,
         env=git.git_env(c_locale=False) | worktree_env.lane_variables(ctx.worktree_settings),
         log_path=log,
-        timeout_minutes=ctx.config.timeout_minutes,
+        timeout_minutes=ctx.config.run.timeout_minutes,
         grace=ctx.config.monitor.grace_seconds,
         on_group=lambda _pgid: None,
     )

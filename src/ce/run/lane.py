@@ -49,7 +49,7 @@ def lane_settings(ctx: BatchContext) -> LaneSettings:
         for n, path in enumerate(ctx.integration_worktrees())
     )
     return LaneSettings(
-        parallel=ctx.merge_parallel, batch=ctx.config.merge_batch, worktrees=worktrees
+        parallel=ctx.merge_parallel, batch=ctx.config.lane.merge_batch, worktrees=worktrees
     )
 
 

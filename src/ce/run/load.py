@@ -84,9 +84,9 @@ class BatchContext:
 
     @property
     def worktree_root(self) -> Path:
-        if self.config.worktree_root is None:
+        if self.config.worktrees.worktree_root is None:
             return self.root.parent
-        return (self.root / self.config.worktree_root).resolve()
+        return (self.root / self.config.worktrees.worktree_root).resolve()
 
     def worktree(self, prp_id: str) -> Path:
         if prp_id in self.recorded:
@@ -116,7 +116,7 @@ class BatchContext:
 
     @cached_property
     def merge_parallel(self) -> int:
-        return speculate.defaults(self.config.merge_parallel, os.cpu_count())
+        return speculate.defaults(self.config.lane.merge_parallel, os.cpu_count())
 
     def integration_worktrees(self) -> list[Path]:
         """The lane's integration worktrees: one per merged tree checked at once."""

@@ -166,7 +166,7 @@ class StageReviewer:
             env=self.env,
             on_created=lambda path: prepare_integration(ctx, path),
         )
-        if not review.passed or not ctx.config.review_agent:
+        if not review.passed or not ctx.config.reviews.review_agent:
             return review
         if ctx.executor.name == "script":
             self.emit(
@@ -183,7 +183,7 @@ class StageReviewer:
             target=ctx.target,
             scratch=ctx.state.root / "run" / f"review-stage-{stage}",
             log_path=ctx.state.root / "logs" / f"review-stage-{stage}.log",
-            timeout_minutes=ctx.config.timeout_minutes,
+            timeout_minutes=ctx.config.run.timeout_minutes,
         )
         findings = tuple(f"review agent: {f}" for f in verdict.findings)
         return replace(review, passed=verdict.passed, findings=review.findings + findings)

@@ -36,11 +36,11 @@ def scheduling(ctx: BatchContext) -> tuple[scheduler.PlanView, scheduler.Setting
         stage_of={p: n for n, ids in enumerate(plan.stages, start=1) for p in ids},
     )
     settings = scheduler.Settings(
-        eager=ctx.config.schedule == "eager",
-        slots=ctx.config.max_parallel or max(1, len(plan.sorted_order)),
+        eager=ctx.config.run.schedule == "eager",
+        slots=ctx.config.run.max_parallel or max(1, len(plan.sorted_order)),
         continue_on_error=ctx.options.continue_on_error,
-        auto_review=ctx.config.auto_review and ctx.options.batch is not None,
-        batch_budget_usd=ctx.config.batch_budget_usd,
+        auto_review=ctx.config.reviews.auto_review and ctx.options.batch is not None,
+        batch_budget_usd=ctx.config.run.batch_budget_usd,
     )
     return view, settings
 

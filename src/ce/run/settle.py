@@ -88,7 +88,7 @@ class Settler:
     def _conflict(self, record: PrpRecord, result: MergeResult) -> None:
         files = ", ".join(result.conflicts) or "(unknown files)"
         decision = conflicts.decide(
-            self.ctx.config.conflict_policy,
+            self.ctx.config.lane.conflict_policy,
             record.policy.used,
             continue_on_error=self.ctx.options.continue_on_error,
         )

@@ -264,7 +264,7 @@ class Worker:
         self.pgid = child.pgid
         self.crew.journal.fact("launched", prp=self.prp.id, pid=child.pid, pgid=child.pgid)
         self._state(PrpState.RUNNING, f"attempt {attempt}, {doing}")
-        timeout = self.crew.ctx.config.timeout_minutes
+        timeout = self.crew.ctx.config.run.timeout_minutes
         now = time.monotonic()
         if self.deadline is None:
             self.deadline = now + timeout * 60

@@ -74,8 +74,8 @@ def port_base(settings: WorktreeSettings, prp_id: str) -> int:
 
 
 def _block(config: Config, slot: int) -> int:
-    blocks = max(1, (_MAX_PORT + 1 - config.port_base) // config.ports_per_prp)
-    return config.port_base + (slot % blocks) * config.ports_per_prp
+    blocks = max(1, (_MAX_PORT + 1 - config.worktrees.port_base) // config.worktrees.ports_per_prp)
+    return config.worktrees.port_base + (slot % blocks) * config.worktrees.ports_per_prp
 
 
 def variables(settings: WorktreeSettings, prp_id: str) -> dict[str, str]:
@@ -112,13 +112,13 @@ def prepare(
         why = "git does not ignore them, so they would be committed"
         _log_line(log_path, f"[ce] {INCLUDE_FILE}: not copied ({why}): {_listing(refused)}")
     config = settings.config
-    if config.setup.strip():
+    if config.worktrees.setup.strip():
         error = run_setup(
-            config.setup,
+            config.worktrees.setup,
             worktree,
             env=setup_environment(settings, prp.id, worktree),
             log_path=log_path,
-            timeout_minutes=config.timeout_minutes,
+            timeout_minutes=config.run.timeout_minutes,
             grace=config.monitor.grace_seconds,
             on_group=on_group,
         )
@@ -298,9 +298,9 @@ def _admin_dir(worktree: Path) -> Path:
 
 def sparse_dirs(settings: WorktreeSettings, prp: Prp, base: str) -> list[str] | None:
     """The directories a sparse worktree of `prp` checks out; None when worktrees are full."""
-    if not settings.config.sparse:
+    if not settings.config.worktrees.sparse:
         return None
-    declared = (*prp.files, *settings.config.sparse_always)
+    declared = (*prp.files, *settings.config.worktrees.sparse_always)
     paths = [path for path in map(normalize_path, declared) if path]
     own = relpath(settings.root, prp)
     if own is not None:
