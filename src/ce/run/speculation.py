@@ -96,7 +96,10 @@ class SpeculativeLane:
         self.queued.append(request)
 
     def idle(self) -> bool:
-        return not (self.line or self.again or self.queued)
+        """Nothing to merge, and no check running (a discarded one may still be finishing in
+        an integration worktree a stage review would use)."""
+        busy = len(self.free) < len(self.settings.worktrees)
+        return not (self.line or self.again or self.queued or busy)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
