@@ -5,6 +5,7 @@ it; a batch is checked once, and bisected when it fails."""
 
 from __future__ import annotations
 
+import json
 import queue
 import shlex
 from collections.abc import Iterator
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from batchkit import Spec, make_batch_repo, write
 from ce import git
+from ce.cli import run
 from ce.config import ValidateConfig
 from ce.run.merge import MergeLane, MergeOutcome, MergeRequest, MergeResult
 from ce.run.speculation import Checked, LaneSettings, SpeculativeLane, Worktree
@@ -217,3 +220,33 @@ def test_a_conflict_inside_a_batch_is_set_apart_and_the_rest_merged(repo: Path) 
     assert results["PRP-1.3"].conflicts == ("same.txt",)
     assert merged_subjects(repo) == ["Merge PRP-1.1", "Merge PRP-1.2", "Merge PRP-1.4"]
     assert (repo / "same.txt").read_text() == "two\n"
+
+
+def test_a_batch_run_with_speculation_merges_the_rest_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through `ce batch-exe`: two trees checked at once; the PRP whose merged tree fails is
+    partial (its worktree kept), the others merged in plan order; both integration worktrees
+    are removed at the end."""
+    # The branches pass; only the merged tree (in an integration worktree) is judged.
+    check = "sh -c 'case $PWD in *-ce-integration*) sleep 0.3; ! ls bad* >/dev/null 2>&1;; esac'"
+    config = (
+        f'executor = "script"\nmax_parallel = 4\nmerge_parallel = 2\nauto_review = false\n'
+        f'[validate]\nlevel2 = ""\nlevel4 = "{check}"\n[monitor]\npoll_seconds = 0.2\n'
+    )
+    specs = [
+        Spec(id=f"PRP-7.1.{n}", title=f"W{n}", phases=[[write(name, "x")]], files=[name], order=n)
+        for n, name in enumerate(["a.txt", "b.txt", "bad.txt", "d.txt", "e.txt"], start=1)
+    ]
+    repo = make_batch_repo(tmp_path / "repo", specs, config=config)
+    monkeypatch.chdir(repo)
+    code = run(["batch-exe", "--batch", "7", "--continue-on-error", "--json"])
+
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert summary["prps"]["PRP-7.1.3"]["state"] == "partial"
+    assert "merged tree failed L4" in summary["prps"]["PRP-7.1.3"]["error"]
+    assert merged_subjects(repo) == [f"Merge PRP-7.1.{n}" for n in (1, 2, 4, 5)]
+    assert not (tmp_path / "repo-ce-integration").exists()
+    assert not (tmp_path / "repo-ce-integration-2").exists()
+    assert git.Repo(repo).ref_tips(["refs/ce/"]) == {}
