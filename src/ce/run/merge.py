@@ -31,7 +31,7 @@ from ce.run.record import LevelResult
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
 
-_MAX_RACES = 20  # the target moved under us (the user committed): recompute and try again
+MAX_RACES = 20  # the target moved under us (the user committed): recompute and try again
 
 
 class MergeOutcome(enum.Enum):
@@ -145,7 +145,7 @@ class MergeLane:
     def merge(self, req: MergeRequest) -> MergeResult:
         """One branch, one at a time: built on the target, checked, landed."""
         self.recover()
-        for _ in range(_MAX_RACES):
+        for _ in range(MAX_RACES):
             old = self.checkout.rev_parse(self.ref)
             existing = self.already_merged(req)
             if existing is not None:
@@ -327,7 +327,7 @@ class MergeLane:
 
     def commit_file(self, path: str, text: str, message: str) -> bool:
         """Commit one file's new content straight onto the target (the `.gitignore` entry)."""
-        for _ in range(_MAX_RACES):
+        for _ in range(MAX_RACES):
             old = self.checkout.rev_parse(self.ref)
             tree = self.checkout.tree_with_file(old, path, text)
             commit = self.checkout.commit_tree(tree, [old], message)

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ce.run import speculate
-from ce.run.merge import _MAX_RACES, Built, MergeLane, MergeOutcome, MergeRequest, MergeResult
+from ce.run.merge import (
+    MAX_RACES,
+    Built,
+    Landed,
+    MergeLane,
+    MergeOutcome,
+    MergeRequest,
+    MergeResult,
+)
 from ce.run.record import LevelResult
 from ce.run.speculate import Check, Slot
 from ce.run.validate import first_failure
@@ -121,21 +129,29 @@ class SpeculativeLane:
             self._reject(head)
             return True
         validation = dict.fromkeys(head.built.prps, head.validation)
-        landed = self.lane.land(head.built, validation)
+        try:
+            landed = self.lane.land(head.built, validation)
+        except Exception as exc:  # one group's trouble pauses the batch, never kills the lane
+            landed = Landed(moved=False, results=self._blocked(head.built.prps, exc))
         if landed.moved:
             self.line.pop(0)
             self._tip, self._races = head.built.tip, 0
-            self._send(head.built, landed.results)
+            self._send(head.built.prps, landed.results)
             return True
         self._tip = None  # read again: the user moved it, or it refused to move
-        if landed.moved is False or self._races >= _MAX_RACES:
+        if landed.moved is False or self._races >= MAX_RACES:
             self.line.pop(0)
             self._races = 0
-            self._send(head.built, landed.results or self._kept_moving(head.built))
+            self._send(head.built.prps, landed.results or self._kept_moving(head.built))
         else:
             self._races += 1
         self._discard(speculate.after_move([c.slot for c in self.line]))
         return True
+
+    @staticmethod
+    def _blocked(prps: tuple[str, ...], exc: Exception) -> tuple[MergeResult, ...]:
+        message = f"{type(exc).__name__}: {exc}"
+        return tuple(MergeResult(outcome=MergeOutcome.BLOCKED, message=message) for _ in prps)
 
     def _kept_moving(self, built: Built) -> tuple[MergeResult, ...]:
         return tuple(
@@ -153,8 +169,8 @@ class SpeculativeLane:
         else:
             self.report(prp, self.lane.invalid_result(built, head.validation))
 
-    def _send(self, built: Built, results: Sequence[MergeResult]) -> None:
-        for prp, result in zip(built.prps, results, strict=True):
+    def _send(self, prps: tuple[str, ...], results: Sequence[MergeResult]) -> None:
+        for prp, result in zip(prps, results, strict=True):
             self.report(prp, result)
 
     # -- building -----------------------------------------------------------------------------
@@ -167,13 +183,12 @@ class SpeculativeLane:
             return False  # every worktree is busy (a discarded check is finishing)
         group = self.again.popleft() if self.again else self._take_queued()
         under = speculate.base_of_next(slots)
-        base = self._target() if under is None else self.line[under].built.tip
         try:
+            base = self._target() if under is None else self.line[under].built.tip
             built = self.lane.build(group, base)
         except Exception as exc:  # one group's trouble pauses the batch, never kills the lane
-            message = f"{type(exc).__name__}: {exc}"
-            for req in group:
-                self.report(req.prp_id, MergeResult(outcome=MergeOutcome.BLOCKED, message=message))
+            prps = tuple(r.prp_id for r in group)
+            self._send(prps, self._blocked(prps, exc))
             return True
         self._place(built)
         return True
