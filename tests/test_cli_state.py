@@ -207,8 +207,10 @@ def test_cleanup_follows_the_advice_of_a_refused_run_even_without_a_checkpoint(
 ) -> None:
     repo = make_batch_repo(tmp_path / "repo", PAUSING, config=LENIENT)
     git(repo, "branch", "prp-7-2-1-after")  # left by a run whose state is gone
-    integration = tmp_path / "repo-ce-integration"  # the lane's worktree of a killed run
+    integration = tmp_path / "repo-ce-integration"  # the lane's worktrees of a killed run
     git(repo, "worktree", "add", "-q", "--detach", str(integration), "main")
+    second = tmp_path / "repo-ce-integration-2"  # merge_parallel > 1
+    git(repo, "worktree", "add", "-q", "--detach", str(second), "main")
 
     refused = ce(repo, monkeypatch, capsys, "batch-exe", "--batch", "7")
     assert refused.code == 2 and "`ce cleanup --batch 7`" in refused.err
@@ -218,6 +220,7 @@ def test_cleanup_follows_the_advice_of_a_refused_run_even_without_a_checkpoint(
     assert cleaned.code == 0, cleaned.err
     assert cleaned.out.splitlines() == [
         f"removed worktree {integration}",
+        f"removed worktree {second}",
         "deleted branch prp-7-2-1-after",
     ]
     assert branches(repo) == ["main"] and worktrees(repo) == 1
