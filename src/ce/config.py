@@ -173,8 +173,8 @@ _GROUPS: dict[str, type[_Section]] = {
 
 class Config(_Section):
     """The configuration. Its keys are all top level or `[validate]`, `[monitor]`,
-    `[executor.*]`, `[hooks]`, `[notify]` in the file; related top-level ones are grouped here (`run`,
-    `worktrees`, `lane`, `reviews`), which the file never names."""
+    `[executor.*]`, `[hooks]`, `[notify]` in the file; related top-level ones are grouped here
+    (`run`, `worktrees`, `lane`, `reviews`), which the file never names."""
 
     prp_dir: str = "PRPs/feature-requests"
     executor: ExecutorName = "claude"
