@@ -282,3 +282,11 @@ def test_run_feeds_input_to_a_command_slower_than_one_look() -> None:
     """`run` looks at the child every 0.1 s: input given once is written across the looks."""
     done = run(["sh", "-c", "sleep 0.5; cat"], input="slow input\n")
     assert done.stdout == "slow input\n"
+
+
+def test_run_feeds_input_larger_than_a_pipe_to_a_command_slower_than_one_look() -> None:
+    """More than the pipe holds, to a child that reads only after several looks: the rest is
+    written after the first look too (subprocess forgets it when communicate is called again)."""
+    data = "x" * (1 << 20)
+    done = run(["sh", "-c", "sleep 0.5; wc -c"], input=data, timeout=30)
+    assert done.stdout.strip() == str(len(data))

@@ -3,9 +3,11 @@ stops what it left holding its pipes (with `contain`, whatever it started)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,9 +56,12 @@ def run(
         )
     if contain:
         checks.register(popen.pid, token)
+    writer = None if data is None else _feed(popen, data)
     try:
-        stdout, stderr = _communicate(popen, args, data, timeout, token)
+        stdout, stderr = _communicate(popen, args, timeout, token)
     finally:
+        if writer is not None:
+            writer.join(timeout=DRAIN_SECONDS)
         if contain:
             checks.unregister(popen.pid)
     if contain:
@@ -67,10 +72,29 @@ def run(
     return completed
 
 
+def _feed(popen: subprocess.Popen[bytes], data: bytes) -> threading.Thread:
+    """Write `data` to the child's stdin from a thread of its own, then close it. `communicate`
+    cannot be trusted with it: called again after a timeout, it never writes the rest (what did
+    not fit in the pipe, or all of it when the first look ran out before its first write)."""
+    pipe = popen.stdin
+    popen.stdin = None  # communicate must neither write nor close it
+    assert pipe is not None
+
+    def write() -> None:
+        # A child that exits or closes its stdin without reading it all is no error.
+        with contextlib.suppress(OSError, ValueError):
+            pipe.write(data)
+        with contextlib.suppress(OSError):
+            pipe.close()
+
+    writer = threading.Thread(target=write, name="ce-stdin", daemon=True)
+    writer.start()
+    return writer
+
+
 def _communicate(
     popen: subprocess.Popen[bytes],
     args: tuple[str, ...],
-    data: bytes | None,
     timeout: float | None,
     token: str,
 ) -> tuple[str, str]:
@@ -79,10 +103,9 @@ def _communicate(
     while True:
         left = _STEP_SECONDS if deadline is None else deadline - time.monotonic()
         try:
-            stdout, stderr = popen.communicate(data, timeout=max(0.0, min(_STEP_SECONDS, left)))
+            stdout, stderr = popen.communicate(timeout=max(0.0, min(_STEP_SECONDS, left)))
             return _decode(stdout), _decode(stderr)
         except subprocess.TimeoutExpired as partial:
-            data = None  # Popen keeps writing what it was given; passing it again is an error
             now = time.monotonic()
             if popen.poll() is not None:
                 exited = now if exited is None else exited
