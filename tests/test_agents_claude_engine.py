@@ -51,8 +51,10 @@ class QuietOnce(FakeAnthropic):
 
 
 def config(binary: Path) -> str:
+    # Stalled after 10 s of silence: long enough for the resumed CLI (node) to start and answer
+    # on a loaded machine, short enough that the test waits for one stall only that long.
     return (
-        "[monitor]\npoll_seconds = 0.2\nwarning_after = 2\nstalled_after = 4\nretries = 0\n"
+        "[monitor]\npoll_seconds = 0.2\nwarning_after = 5\nstalled_after = 10\nretries = 0\n"
         "grace_seconds = 1\nstagger_seconds = 0\n"
         '[executor]\nname = "claude"\n'
         f"[executor.claude]\nbinary = {json.dumps(str(binary))}\n"
@@ -112,7 +114,7 @@ def test_what_an_agent_spent_before_ctrl_c_is_in_its_record(tmp_path: Path) -> N
     home = tmp_path / "home"
     home.mkdir()
     spec = Spec(id=PRP, title="Two", phases=[["true"], ["true"]], files=["one.txt", "two.txt"])
-    quiet = config(binary).replace("stalled_after = 4", "stalled_after = 600")
+    quiet = config(binary).replace("stalled_after = 10", "stalled_after = 600")
     repo = make_batch_repo(tmp_path / "repo", [spec], config=quiet)
     script: list[Step] = [
         Reply(tools=[write("one.txt", "1\n")]),

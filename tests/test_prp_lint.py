@@ -177,7 +177,7 @@ def test_a_prp_without_declared_files_says_drift_was_not_checked(
         True,
         ["drift: not checked (no files declared)"],
     )
-    (page,) = (repo / ".ce" / "tmp").glob("*report.html")
+    page = repo / ".ce" / "tmp" / "batch-7-report.html"
     assert "L4: drift: not checked (no files declared)" in page.read_text(encoding="utf-8")
 
 
