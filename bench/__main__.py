@@ -1,22 +1,38 @@
-"""Run every benchmark and print one table: `uv run python -m bench`."""
+"""Run the benchmarks and print one table: `uv run python -m bench [NAME ...]`.
+
+With no NAME every benchmark runs, in order; `python -m bench overhead scale` runs those two.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
-from bench import Row, board, lane, large_repo, overhead, plan, schedule, startup, supervision
-
-# Every benchmark module, in the order they run: each has `run() -> list[Row]`.
-BENCHMARKS: tuple[Callable[[], list[Row]], ...] = (
-    schedule.run,
-    overhead.run,
-    plan.run,
-    supervision.run,
-    large_repo.run,
-    startup.run,
-    board.run,
-    lane.run,
+from bench import (
+    Row,
+    board,
+    lane,
+    large_repo,
+    overhead,
+    plan,
+    scale,
+    schedule,
+    startup,
+    supervision,
 )
+
+# Every benchmark by name, in the order they run: each module has `run() -> list[Row]`.
+BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
+    "schedule": schedule.run,
+    "overhead": overhead.run,
+    "scale": scale.run,
+    "plan": plan.run,
+    "supervision": supervision.run,
+    "large_repo": large_repo.run,
+    "startup": startup.run,
+    "board": board.run,
+    "lane": lane.run,
+}
 
 
 def table(rows: list[Row]) -> list[str]:
@@ -28,10 +44,19 @@ def table(rows: list[Row]) -> list[str]:
     ]
 
 
-def main() -> None:
-    for line in table([row for benchmark in BENCHMARKS for row in benchmark()]):
+def main(names: list[str]) -> int:
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        print(
+            f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}",
+            file=sys.stderr,
+        )
+        return 2
+    chosen = [BENCHMARKS[name] for name in names or BENCHMARKS]
+    for line in table([row for benchmark in chosen for row in benchmark()]):
         print(line)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -3,21 +3,33 @@
 Both sides do the same work per PRP: a worktree and branch, one file written and committed, a
 `--no-ff` merge into main, the worktree and branch removed. `ce` also plans, validates (L1-L4 with
 empty commands), checks every merge in an integration step, commits the PRP status and keeps its
-checkpoint and journal. Measured side by side in one run, on fresh repositories.
+checkpoint and journal. Measured side by side in one run, on fresh repositories, in ROUNDS
+rounds (plain, ce -j1, ce -j4 in turn): each ratio is taken round by round, then its median and
+min-max. The git processes and fsyncs per PRP come from one more run of each, with the counters
+of `bench.counting` on (not timed: the logging git costs a process per call).
+
+With `CE_BENCH_BASELINE=<src>` every ce run is repeated with the ce found there, in the same
+rounds: the rows then read before and after.
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
-from bench import Row, run_ce
+from bench import Row, baseline_env, rounds, run_ce, spread
+from bench.counting import Counters
 
 PRPS = 50
-MAX_RATIO = 1.5
+TARGETS = {1: 1.15, 4: 1.0}  # ce / plain, at -j1 and -j4 (issue 17)
+MAX_GIT_PER_PRP = 12
+MAX_FSYNCS_PER_PRP = 3
 CONFIG = """\
 executor = "script"
 max_parallel = {parallel}
@@ -69,11 +81,11 @@ printf 'x\\n' > f{i}.txt
 """
 
 
-def make_repo(parent: Path, parallel: int) -> Path:
+def make_repo(parent: Path, parallel: int, prps: int = PRPS) -> Path:
     root = parent / "repo"
     prp_dir = root / "PRPs" / "feature-requests"
     prp_dir.mkdir(parents=True)
-    for i in range(1, PRPS + 1):
+    for i in range(1, prps + 1):
         (prp_dir / f"PRP-9.{i}-write.md").write_text(_prp(i), encoding="utf-8")
     (root / ".ce").mkdir()
     (root / ".ce" / "config.toml").write_text(CONFIG.format(parallel=parallel), encoding="utf-8")
@@ -86,35 +98,90 @@ def make_repo(parent: Path, parallel: int) -> Path:
     return root
 
 
-def time_ce(parallel: int) -> float:
+class Counted(NamedTuple):
+    git: float  # git processes per PRP
+    fsyncs: float  # fsyncs per PRP (the ce process and every Python child it started)
+
+
+def time_ce(parallel: int, prps: int = PRPS, env: Mapping[str, str] | None = None) -> float:
     with tempfile.TemporaryDirectory(prefix="ce-bench-") as tmp:
-        root = make_repo(Path(tmp), parallel)
-        elapsed, _ = run_ce(root, "--batch", "9")
+        root = make_repo(Path(tmp), parallel, prps)
+        elapsed, _ = run_ce(root, "--batch", "9", env=env)
         return elapsed
 
 
-def time_plain() -> float:
+def count_ce(parallel: int, env: Mapping[str, str] | None = None) -> Counted:
+    with tempfile.TemporaryDirectory(prefix="ce-bench-") as tmp:
+        root = make_repo(Path(tmp), parallel)
+        (Path(tmp) / "counters").mkdir()
+        counters = Counters(Path(tmp) / "counters")
+        run_ce(root, "--batch", "9", env=counters.env(env))
+        return Counted(git=len(counters.git_calls()) / PRPS, fsyncs=counters.fsyncs() / PRPS)
+
+
+def _run_plain(root: Path, prps: int, env: Mapping[str, str] | None = None) -> float:
+    bash = shutil.which("bash") or "bash"
+    start = time.perf_counter()
+    command = [bash, "-c", PLAIN_SCRIPT, "plain", str(root), str(prps)]
+    subprocess.run(command, check=True, env=None if env is None else dict(env))
+    return time.perf_counter() - start
+
+
+def time_plain(prps: int = PRPS) -> float:
+    with tempfile.TemporaryDirectory(prefix="ce-bench-") as tmp:
+        return _run_plain(make_repo(Path(tmp), 1, prps), prps)
+
+
+def count_plain() -> float:
+    """The plain loop's git processes per PRP: the floor the figures compare with."""
     with tempfile.TemporaryDirectory(prefix="ce-bench-") as tmp:
         root = make_repo(Path(tmp), 1)
-        bash = shutil.which("bash") or "bash"
-        start = time.perf_counter()
-        subprocess.run([bash, "-c", PLAIN_SCRIPT, "plain", str(root), str(PRPS)], check=True)
-        return time.perf_counter() - start
+        (Path(tmp) / "counters").mkdir()
+        counters = Counters(Path(tmp) / "counters")
+        _run_plain(root, PRPS, counters.env())
+        return len(counters.git_calls()) / PRPS
 
 
 def run() -> list[Row]:
-    plain = time_plain()
-    serial = time_ce(1)
-    parallel = time_ce(4)
-    ratio = serial / plain
-    return [
-        Row(
-            name=f"overhead: {PRPS} PRPs, ce vs plain git script",
-            figures=f"plain {plain:.2f} s, ce -j1 {serial:.2f} s, ce -j4 {parallel:.2f} s",
-            ratio=f"{ratio:.2f}x at -j1, {parallel / plain:.2f}x at -j4 (limit {MAX_RATIO}x)",
-            verdict="ok" if ratio <= MAX_RATIO else "OVER",
+    versions = {"": None} | ({"before: ": env} if (env := baseline_env()) else {})
+    plain: list[float] = []
+    ratios: dict[tuple[str, int], list[float]] = {(v, j): [] for v in versions for j in TARGETS}
+    for _ in range(rounds()):
+        plain.append(time_plain())
+        for version, env in versions.items():
+            for parallel in TARGETS:
+                ratios[version, parallel].append(time_ce(parallel, env=env) / plain[-1])
+    rows = []
+    floor = count_plain()
+    for version, env in versions.items():
+        at = {j: ratios[version, j] for j in TARGETS}
+        within = all(statistics.median(at[j]) <= TARGETS[j] for j in TARGETS)
+        rows.append(
+            Row(
+                name=f"{version}overhead: {PRPS} PRPs, ce / plain git loop",
+                figures=f"plain {spread(plain)} s; ratios pair by pair, {len(plain)} rounds",
+                ratio=", ".join(f"{spread(at[j])}x at -j{j}" for j in TARGETS)
+                + f" (targets {TARGETS[1]}x, {TARGETS[4]}x)",
+                verdict="ok" if within else "OVER",
+            )
         )
-    ]
+        counted = {j: count_ce(j, env) for j in TARGETS}
+        worst = Counted(*(max(c[i] for c in counted.values()) for i in range(2)))
+        rows.append(
+            Row(
+                name=f"{version}overhead: git processes and fsyncs per PRP",
+                figures=", ".join(
+                    f"-j{j}: {c.git:.1f} git, {c.fsyncs:.1f} fsyncs" for j, c in counted.items()
+                )
+                + f" (plain loop: {floor:.1f} git)",
+                ratio=f"{worst.git:.1f} git, {worst.fsyncs:.1f} fsyncs per PRP "
+                f"(limits {MAX_GIT_PER_PRP}, {MAX_FSYNCS_PER_PRP})",
+                verdict="ok"
+                if worst.git <= MAX_GIT_PER_PRP and worst.fsyncs <= MAX_FSYNCS_PER_PRP
+                else "OVER",
+            )
+        )
+    return rows
 
 
 if __name__ == "__main__":
