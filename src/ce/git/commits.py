@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ce.git._run import NO_HOOKS, GitError
 from ce.git.base import RepoBase
+
+# `git commit`'s summary line, unabbreviated: `[main (root-commit) <sha>] subject`.
+_LOG_HEADER = re.compile(r"commit ([0-9a-f]{40}|[0-9a-f]{64})")
+_SUMMARY = re.compile(r"\[[^\n]*? ([0-9a-f]{40}|[0-9a-f]{64})\] ")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +39,24 @@ class CommitCommands(RepoBase):
             "--end-of-options", f"{base}...{head}", "--",
         ).stdout  # fmt: skip
         return [path for path in output.split("\0") if path]
+
+    def first_parent_changes(self, base: str, tip: str) -> dict[str, list[str]]:
+        """{commit: paths it changed against its first parent} for every commit from `base`
+        to `tip` along first parents (a merge: what it brought to the branch), in ONE call."""
+        output = self.git(
+            "log", "--no-show-signature", "--first-parent", "--diff-merges=first-parent",
+            "--name-only", "--no-renames", "--no-relative", "-z", "--format=commit %H",
+            "--end-of-options", f"{base}..{tip}", "--",
+        ).stdout  # fmt: skip
+        changes: dict[str, list[str]] = {}
+        paths: list[str] = []
+        for token in output.split("\0"):
+            header = _LOG_HEADER.fullmatch(token.lstrip("\n"))
+            if header is not None:
+                paths = changes.setdefault(header.group(1), [])
+            elif token:
+                paths.append(token.removeprefix("\n"))  # the first path follows a newline
+        return changes
 
     def changed_between(self, a: str, b: str) -> list[str]:
         """Paths that differ between commits `a` and `b` (no rename detection)."""
@@ -100,8 +123,11 @@ class CommitCommands(RepoBase):
 
     def commit_tracked(self, paths: Sequence[str], message: str) -> str:
         """Commit the working-tree content of tracked `paths` only; returns the new HEAD."""
-        self.git(
-            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths,
-            input=message,
-        )  # fmt: skip
-        return self.rev_parse("HEAD")
+        # Unabbreviated, the summary line (`[branch 1f3e...] subject`) names the new commit:
+        # no `rev-parse HEAD` after it.
+        output = self.git(
+            *NO_HOOKS, "-c", "core.abbrev=no", "commit", "--no-verify", "--only", "-F", "-",
+            "--", *paths, input=message,
+        ).stdout  # fmt: skip
+        named = _SUMMARY.match(output)
+        return named.group(1) if named else self.rev_parse("HEAD")

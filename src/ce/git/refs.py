@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 
 from ce.core.errors import CeError
@@ -10,11 +11,17 @@ from ce.git._run import GitError, run_git
 from ce.git.base import RepoBase
 
 HEADS = "refs/heads/"
+# Words of [a-z0-9] joined by single dashes (what `ce.core.names.branch_name` makes): no rule of
+# git-check-ref-format(1) can refuse such a name, so no git process is needed to say so.
+_PLAIN_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 @functools.lru_cache(maxsize=4096)
 def check_ref_format(branch: str) -> bool:
-    """Whether `branch` is a valid branch name (`git check-ref-format --branch`)."""
+    """Whether `branch` is a valid branch name (`git check-ref-format --branch`, unless it is
+    plain dash-joined lowercase words and digits, valid by construction)."""
+    if _PLAIN_NAME.fullmatch(branch):
+        return True
     completed = run_git(["check-ref-format", "--branch", branch], cwd=None, check=False)
     # Inside a repository `@{-1}` is "valid" and expands to another name: compare.
     return completed.returncode == 0 and completed.stdout.strip() == branch

@@ -45,17 +45,26 @@ class WorktreeCommands(RefCommands):
         return [_worktree_info(record) for record in output.split("\0\0") if record.strip("\0")]
 
     def add_worktree(
-        self, path: Path, branch: str, base: str, *, sparse: Sequence[str] | None = None
+        self,
+        path: Path,
+        branch: str,
+        base: str,
+        *,
+        sparse: Sequence[str] | None = None,
+        branch_absent: bool = False,
     ) -> None:
         """A new worktree at `path` on a new branch `branch` started at `base`; with `sparse`,
         only those directories (and the root's files) are checked out.
 
-        On failure the branch it created and the directory it made are removed.
+        On failure the branch it created and the directory it made are removed. With
+        `branch_absent` the caller has just seen that no such branch exists (one
+        `for-each-ref` for a whole batch), so it is not looked up again here.
         """
         require_branch_name(branch)
         target = self._absolute(path)
         no_checkout = [] if sparse is None else ["--no-checkout"]
-        with self.worktree_lock(), self._undo_failed_add(target, branch):
+        undo = self._undo_failed_add(target, branch, branch_absent=branch_absent)
+        with self.worktree_lock(), undo:
             self.git(
                 *NO_HOOKS, "worktree", "add", "--no-track", *no_checkout, "-b", branch, "--",
                 str(target), base,
@@ -124,16 +133,21 @@ class WorktreeCommands(RefCommands):
             raise GitError.from_completed(completed)
 
     @contextlib.contextmanager
-    def _undo_failed_add(self, path: Path, new_branch: str | None) -> Iterator[None]:
+    def _undo_failed_add(
+        self, path: Path, new_branch: str | None, *, branch_absent: bool = False
+    ) -> Iterator[None]:
         """Remove what a failed `worktree add` left: the directory, and the branch it made."""
         had_path = path.exists()
-        had_branch = new_branch is None or self.branch_exists(new_branch)
+        had_branch = new_branch is None or (not branch_absent and self.branch_exists(new_branch))
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             if not had_path:
                 shutil.rmtree(path, ignore_errors=True)
-            if not had_branch:
+            # A branch made since the caller looked is someone else's: `-b` refused it.
+            refused = f"a branch named '{new_branch}' already exists"
+            theirs = branch_absent and isinstance(exc, GitError) and refused in exc.stderr
+            if not had_branch and not theirs:
                 self.git("branch", "--delete", "--force", "--", str(new_branch), check=False)
             raise
 

@@ -8,20 +8,22 @@ import queue
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 from ce import fsio, git, proc
+from ce.agents.base import Assessment
 from ce.core import names
 from ce.core.errors import CeError
 from ce.core.events import Listener, Notice, NoticeLevel, PrpState
 from ce.run.gate import LaunchGate
-from ce.run.ledger import Ledger, Worked
+from ce.run.ledger import Ledger, Spent, Worked
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor
+from ce.run.record import add_known
 from ce.run.state import Journal
-from ce.run.worker import Assignment, Crewmates, Worker, with_usage
+from ce.run.worker import Assignment, Crewmates, Worker
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,3 +148,23 @@ def _reason(exc: Exception, log: Path) -> str:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"ce could not go on with it: {exc.strerror or exc}{where}"
     return f"a bug in ce stopped it ({type(exc).__name__}: {exc}); the traceback is in {log}"
+
+
+def with_usage(result: Worked, assessments: list[Assessment]) -> Worked:
+    """`result` with what its launches reported spending, summed."""
+    cost: float | None = None
+    inputs: int | None = None
+    outputs: int | None = None
+    for assessment in assessments:
+        cost = add_known(cost, assessment.cost_usd)
+        inputs = add_known(inputs, assessment.input_tokens)
+        outputs = add_known(outputs, assessment.output_tokens)
+    sessions = [a.session_id for a in assessments if a.session_id]
+    spent = Spent(
+        cost_usd=cost,
+        input_tokens=inputs,
+        output_tokens=outputs,
+        session_id=sessions[-1] if sessions else None,
+        disk_bytes=result.spent.disk_bytes,
+    )
+    return replace(result, spent=spent)

@@ -42,7 +42,8 @@ def ensure_worktree(
     base = repo.rev_parse(f"refs/heads/{ctx.target}")
     journal.intent("worktree", prp=prp.id, path=str(path), branch=branch)
     sparse = worktree_env.sparse_dirs(ctx.worktree_settings, prp, base)
-    repo.add_worktree(path, branch, base, sparse=sparse)
+    # A first run's check_leftovers, or the lookup above, found no such branch.
+    repo.add_worktree(path, branch, base, sparse=sparse, branch_absent=True)
     journal.fact("worktree", prp=prp.id, base=base)
     return base, True
 

@@ -21,8 +21,8 @@ from ce.run.agent_review import agent_review
 from ce.run.integration import prepare_integration
 from ce.run.load import BatchContext
 from ce.run.merge import checkout_integration
-from ce.run.record import PrpRecord
-from ce.run.validate import ValidationTarget, drift, run_command, run_levels
+from ce.run.record import LevelResult, PrpRecord
+from ce.run.validate import ValidationTarget, drift, run_command, run_levels, tree_checks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,14 +62,19 @@ def review_stage(
     env: Mapping[str, str] | None = None,
     on_created: Callable[[Path], None] | None = None,
 ) -> Review:
-    """Review the target from `base` (before the stage's first merge) to `tip`."""
-    findings = [*_drift_findings(checkout, merged, config.drift_threshold)]
-    checkout_integration(checkout, integration, tip, on_created)
-    target = ValidationTarget(worktree=integration, base=base, head=tip, branch_checks=False)
-    with worktree_env.committed_only_in_lane(integration):
-        results = run_levels(target, config, (1, 2, 3, 4), env)
-        if config.review.strip() and all(r.passed for r in results.values()):
-            results["review"] = run_command(config.review, target, config, env)
+    """Review the target from `base` (before the stage's first merge) to `tip`.
+
+    The merged tree is checked out only when a gate can find something in it that each PRP's
+    own gates did not: a command to run, or the built-in syntax check (`level2` unset)."""
+    findings = [*_drift_findings(checkout, base, tip, merged, config.drift_threshold)]
+    results: dict[str, LevelResult] = {}
+    if config.review.strip() or tree_checks(config, checkout.path, levels=(1, 2, 3, 4)):
+        checkout_integration(checkout, integration, tip, on_created)
+        target = ValidationTarget(worktree=integration, base=base, head=tip, branch_checks=False)
+        with worktree_env.committed_only_in_lane(integration):
+            results = run_levels(target, config, (1, 2, 3, 4), env)
+            if config.review.strip() and all(r.passed for r in results.values()):
+                results["review"] = run_command(config.review, target, config, env)
     for key, result in sorted(results.items()):
         if not result.passed:
             detail = "; ".join(result.errors[:3])
@@ -83,16 +88,19 @@ def review_stage(
     )
 
 
-def _drift_findings(checkout: git.Repo, merged: Sequence[MergedPrp], threshold: float) -> list[str]:
-    findings = []
+def _drift_findings(
+    checkout: git.Repo, base: str, tip: str, merged: Sequence[MergedPrp], threshold: float
+) -> list[str]:
+    findings: list[str] = []
+    if not any(item.prp.files for item in merged):
+        return findings
+    brought = checkout.first_parent_changes(base, tip)  # every merge's files, one git call
     for item in merged:
         if not item.prp.files:
             continue
-        changed = [
-            name
-            for name in checkout.changed_files(f"{item.merge}^1", item.merge)
-            if name != item.relpath
-        ]
+        if item.merge not in brought:  # not on the first-parent line: ask git about it alone
+            brought[item.merge] = checkout.changed_files(f"{item.merge}^1", item.merge)
+        changed = [name for name in brought[item.merge] if name != item.relpath]
         share, outside = drift(changed, item.prp.files)
         if share >= threshold:
             findings.append(

@@ -42,6 +42,7 @@ class ValidationTarget:
     branch_checks: bool = True  # structure and drift: for a PRP's branch, not a merged tree
     log: Path | None = None  # the PRP's log: each check's output and verdict are added to it
     yours_from: str | None = None  # the commits after this one are the user's: any subject
+    commits: Sequence[git.Commit] | None = None  # base..head, when the caller just read them
 
 
 def level_key(level: int) -> str:
@@ -68,8 +69,9 @@ class _Changes:
         return self.repo.changed_files(self.target.base, self.target.head)
 
     @functools.cached_property
-    def commits(self) -> list[git.Commit]:
-        return self.repo.commits(self.target.base, self.target.head)
+    def commits(self) -> Sequence[git.Commit]:
+        known = self.target.commits
+        return self.repo.commits(self.target.base, self.target.head) if known is None else known
 
     @functools.cached_property
     def yours(self) -> set[str]:
@@ -93,11 +95,14 @@ def run_levels(
     gates: dict[int, _Gate] = {1: _level1, 2: _level2, 3: _level3, 4: _level4}
     changes = _Changes(target)
     results: dict[str, LevelResult] = {}
-    before = _tracked_state(changes.repo)
+    before: dict[str, _Stamp] | None = None  # taken before the first level that runs a command
     for level in sorted(set(levels)):
+        if before is None and _may_run_command(level, target, config):
+            before = _tracked_state(changes.repo)
         result = gates[level](target, config, env, changes)
         # Only a command can change files: the built-in gates read them (one status saved each).
-        changed = _changed_since(changes.repo, before) if result.ran_command else []
+        ran = result.ran_command and before is not None
+        changed = _changed_since(changes.repo, before or {}) if ran else []
         if changed:
             # What passed is the tree the check produced, not what is committed (and merged).
             errors = [f"changed tracked files: {', '.join(changed)}", *result.errors]
@@ -111,6 +116,23 @@ def run_levels(
 
 
 _Stamp = tuple[int, int, int] | None
+
+
+def tree_checks(config: ValidateConfig, root: Path, levels: Iterable[int] = (2, 3, 4)) -> bool:
+    """Whether the gates of `levels` over a merged tree (no branch checks) can find anything:
+    a command configured or detected in `root`, or the built-in syntax check of `level2`."""
+    wanted = set(levels)
+    commands = {1: config.level1, 2: config.level2, 3: config.level3, 4: config.level4}
+    if any((commands[n] or "").strip() for n in wanted) or (2 in wanted and config.level2 is None):
+        return True
+    return 3 in wanted and config.level3 is None and detect_test_command(root) is not None
+
+
+def _may_run_command(level: int, target: ValidationTarget, config: ValidateConfig) -> bool:
+    """Whether the gate of `level` may run a command (the built-in gates only read files)."""
+    if _command_for(level, target, config):
+        return True
+    return level == 3 and _command_for(3, target, config) is None
 
 
 def _tracked_state(repo: git.Repo) -> dict[str, _Stamp]:

@@ -19,7 +19,6 @@ from ce.run.gate import LaunchGate
 from ce.run.ledger import Ledger, Spent, Worked
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor, Watch, append_log
-from ce.run.record import add_known
 from ce.run.retry import RetryAction, Stopped
 from ce.run.state import Journal
 from ce.run.validate import ValidationTarget, first_failure, run_levels
@@ -69,6 +68,10 @@ class Worker:
         self.pgid: int | None = None
         self.deadline: float | None = None  # monotonic; --timeout is for all attempts together
         self.assessments: list[Assessment] = []
+        # The branch's commits beyond the base as last read, and so its tip (None: unknown, or
+        # HEAD is not beyond the base): the watch's baseline, the head to judge, L1's commits.
+        self.commits: tuple[git.Commit, ...] = ()
+        self.tip: str | None = None
 
     @property
     def prp(self) -> Prp:
@@ -97,12 +100,14 @@ class Worker:
         # From now on the monitor counts its checkpoint commits.
         self.crew.ledger.based_on(self.prp.id, base)
         self.extra_env["CE_BASE"] = base  # what `ce validate` in the worktree compares with
+        self.tip = base if fresh else None
         failure = worktree_env.prepare(
             self.crew.ctx.worktree_settings,
             self.prp,
             self.path,
             log_path=self.log_path,
             on_group=self._track,
+            fresh=fresh,
         )
         if failure is not None:  # .worktreeinclude or setup
             state = PrpState.PENDING if self.crew.stopping.is_set() else PrpState.FAILED
@@ -143,9 +148,17 @@ class Worker:
         if error is None and not repo.is_ancestor(tip, "HEAD"):
             error = f"the executor did not merge {target} into the branch"
         base = repo.merge_base("HEAD", f"refs/heads/{target}")
+        self.commits, self.tip = (), None  # judged from the new base: read again
         if error is None:
             return base, None
         return base, Stopped(kind=StopKind.FAILED, message=f"conflict resolution failed: {error}")
+
+    def _phases_done(self, repo: git.Repo, base: str) -> set[int]:
+        """The phases committed beyond `base`, from one `git log` (which also gives the tip:
+        the last commit it lists is HEAD)."""
+        self.commits = tuple(repo.commits(base, "HEAD"))
+        self.tip = self.commits[-1].sha if self.commits else None
+        return names.phases_done((c.subject for c in self.commits), self.prp.id)
 
     def _track(self, pgid: int | None) -> None:
         self.pgid = pgid  # an interrupted batch stops this process group
@@ -170,7 +183,7 @@ class Worker:
             attempts += 0 if tries.limited else 1
             stopped = self._launch(start, attempts, argv=nudge)
             prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
-            done = prp_worktree.phases_done(repo, self.prp, base)
+            done = self._phases_done(repo, base)
             start = resume_point(self.prp, done)
             if stopped is None or start is None or self.crew.stopping.is_set():
                 return attempts, stopped, done
@@ -212,24 +225,8 @@ class Worker:
         sessions = [a.session_id for a in self.assessments if a.session_id]
         if not callable(nudge_command) or not sessions:
             return None
-        argv = nudge_command(self._job(start), sessions[-1])
+        argv = nudge_command(_executor_job(self, start), sessions[-1])
         return [str(arg) for arg in argv] if argv else None
-
-    def _job(self, start: int, conflict_with: str | None = None) -> ExecutorJob:
-        return ExecutorJob(
-            prp=self.prp,
-            prp_path=self.prp.path.resolve(),
-            repo_root=self.crew.ctx.root,
-            worktree=self.path,
-            branch=self.branch,
-            batch_id=self.crew.ctx.batch_id,
-            stage=self.job.stage,
-            resume_from=start,
-            model=self.job.model,
-            scratch=self.crew.ctx.state.scratch(self.prp.id),
-            validation_commands=_validation_commands(self.crew.ctx),
-            task=Task.resolving(conflict_with),
-        )
 
     def _launch(
         self,
@@ -248,7 +245,7 @@ class Worker:
             return Stopped(kind=StopKind.INTERRUPTED, message="interrupted")
         if self.deadline is not None:  # time spent waiting is not the PRP's time
             self.deadline += waited
-        job = self._job(start, conflict_with)
+        job = _executor_job(self, start, conflict_with)
         argv = argv or self.crew.ctx.executor.command(job)
         # Resolving a conflict runs the executor on the merge, not on the PRP's phases.
         doing = f"from phase {start}"
@@ -277,6 +274,7 @@ class Worker:
                 deadline=self.deadline,
                 timeout_minutes=timeout,
                 last_progress=now,
+                tip=self.tip,  # known here: the monitor need not read it
             )
         )
         try:
@@ -304,7 +302,7 @@ class Worker:
     def _judge(
         self, repo: git.Repo, base: str, attempts: int, stopped: Stopped | None, done: set[int]
     ) -> Worked:
-        head = repo.rev_parse("HEAD")
+        head = self.tip or repo.rev_parse("HEAD")
         numbers = [p.number for p in self.prp.phases]
         count = len(done.intersection(numbers))
         judged = Worked(
@@ -348,6 +346,7 @@ class Worker:
             prp_relpath=self.crew.ctx.relpath(self.prp),
             log=self.log_path,
             yours_from=self.job.left_at,
+            commits=self.commits if head == self.tip else None,
         )
         environ = dict(os.environ) | self.extra_env
         with worktree_env.committed_only(self.path, self.crew.ctx.state.scratch(self.prp.id)):
@@ -371,24 +370,22 @@ def _validation_commands(ctx: BatchContext) -> tuple[str, ...]:
     return tuple(cmd for cmd in (config.level2, config.level3, config.level4) if cmd)
 
 
-def with_usage(result: Worked, assessments: list[Assessment]) -> Worked:
-    """`result` with what its launches reported spending, summed."""
-    cost: float | None = None
-    inputs: int | None = None
-    outputs: int | None = None
-    for assessment in assessments:
-        cost = add_known(cost, assessment.cost_usd)
-        inputs = add_known(inputs, assessment.input_tokens)
-        outputs = add_known(outputs, assessment.output_tokens)
-    sessions = [a.session_id for a in assessments if a.session_id]
-    spent = Spent(
-        cost_usd=cost,
-        input_tokens=inputs,
-        output_tokens=outputs,
-        session_id=sessions[-1] if sessions else None,
-        disk_bytes=result.spent.disk_bytes,
+def _executor_job(worker: Worker, start: int, conflict_with: str | None = None) -> ExecutorJob:
+    ctx = worker.crew.ctx
+    return ExecutorJob(
+        prp=worker.prp,
+        prp_path=worker.prp.path.resolve(),
+        repo_root=ctx.root,
+        worktree=worker.path,
+        branch=worker.branch,
+        batch_id=ctx.batch_id,
+        stage=worker.job.stage,
+        resume_from=start,
+        model=worker.job.model,
+        scratch=ctx.state.scratch(worker.prp.id),
+        validation_commands=_validation_commands(ctx),
+        task=Task.resolving(conflict_with),
     )
-    return replace(result, spent=spent)
 
 
 def _phases(numbers: list[int]) -> str:

@@ -96,11 +96,13 @@ def prepare(
     *,
     log_path: Path,
     on_group: Callable[[int | None], None],
+    fresh: bool = False,
 ) -> str | None:
     """Copy the included files and run `setup` in a worktree not prepared yet.
 
     Returns why it failed (the PRP fails with it), or None. `on_group` is told the setup's
-    process group while it runs, so that an interrupted batch can stop it.
+    process group while it runs, so that an interrupted batch can stop it. `fresh`: the
+    worktree was just checked out, so nothing in it is untracked until ce copies or sets up.
     """
     marker = _admin_dir(worktree) / READY_MARKER
     if marker.exists():
@@ -124,14 +126,15 @@ def prepare(
         )
         if error is not None:
             return error
-    record_environment(worktree)
+    record_environment(worktree, empty=fresh and not copied and not config.setup.strip())
     marker.write_text(f"{prp.id}\n", encoding="utf-8")
     return None
 
 
-def record_environment(worktree: Path) -> None:
-    """Remember what is untracked or ignored now (just prepared): the environment ce made."""
-    listed = "".join(f"{name}\0" for name in _untracked(worktree))
+def record_environment(worktree: Path, *, empty: bool = False) -> None:
+    """Remember what is untracked or ignored now (just prepared): the environment ce made;
+    `empty` when the caller knows there is nothing (no git process then)."""
+    listed = "" if empty else "".join(f"{name}\0" for name in _untracked(worktree))
     (_admin_dir(worktree) / ENVIRONMENT_LIST).write_text(listed, encoding="utf-8")
 
 
