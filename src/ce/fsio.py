@@ -1,8 +1,13 @@
 """The one atomic file writer and the one log appender.
 
-State, reports and PRP files are replaced whole (temporary file, fsync, rename, fsync of the
-directory), so a reader, a crash or a full disk leaves the old file or the new one, never half
-of one, and never a stray temporary file. Logs are appended to, masked, from any thread.
+State, reports and PRP files are replaced whole (temporary file, rename), so a reader, a crash
+or a full disk leaves the old file or the new one, never half of one, and never a stray
+temporary file. Logs are appended to, masked, from any thread.
+
+Durability: once `write_atomic` returns, the new file is the kernel's, and no `kill -9` of ce
+can lose it. Surviving a power cut as well costs two fsyncs (the file, then its directory), so
+it is asked for (`durable=True`, the default) only where the record is not in git and a power
+cut must not lose it; a file that git records right after (a PRP's status) is written without.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ from pathlib import Path
 from ce.secrets import mask
 
 
-def write_atomic(path: Path, data: str | bytes, *, temp_dir: Path | None = None) -> None:
-    """Replace `path` with `data`; an existing file keeps its permission bits.
+def write_atomic(
+    path: Path, data: str | bytes, *, temp_dir: Path | None = None, durable: bool = True
+) -> None:
+    """Replace `path` with `data`; an existing file keeps its permission bits; `durable`: on
+    disk before this returns (fsync of the file and of its directory).
 
     The temporary file goes beside `path`, or into `temp_dir` when a stray one must not appear
     beside it even if the process is killed (inside a worktree, an agent's `git add --all`
@@ -28,15 +36,16 @@ def write_atomic(path: Path, data: str | bytes, *, temp_dir: Path | None = None)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = path.parent if temp_dir is None else temp_dir
     try:
-        _replace(path, payload, folder)
+        _replace(path, payload, folder, durable)
     except OSError as exc:
         if exc.errno != errno.EXDEV or folder == path.parent:
             raise
-        _replace(path, payload, path.parent)
-    _fsync_dir(path.parent)
+        _replace(path, payload, path.parent, durable)
+    if durable:
+        _fsync_dir(path.parent)
 
 
-def _replace(path: Path, payload: bytes, folder: Path) -> None:
+def _replace(path: Path, payload: bytes, folder: Path, durable: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{path.name}.{os.urandom(4).hex()}.tmp"
     try:
@@ -50,7 +59,8 @@ def _replace(path: Path, payload: bytes, folder: Path) -> None:
                 os.fchmod(handle.fileno(), mode)
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         tmp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -85,8 +85,8 @@ class Checkpoint(_Model):
     def failed_reviews(self) -> list[int]:
         return sorted(int(n) for n, r in self.reviews.items() if r.get("status") == "FAILED")
 
-    def write(self, path: Path) -> None:
-        write_atomic(path, masked_json(self.model_dump(mode="json")))
+    def write(self, path: Path, *, durable: bool = True) -> None:
+        write_atomic(path, masked_json(self.model_dump(mode="json")), durable=durable)
 
     @classmethod
     def read(cls, path: Path) -> Checkpoint:

@@ -209,8 +209,7 @@ class Engine:
             if merged is not None:  # after the next starts: off the critical path
                 tidy.remove_worktree(self.ctx, self.journal, self.ledger.get(merged), self.emit)
                 merged = None
-            if actions:  # `ce status` reads what started or entered the lane
-                self.recorder.checkpoint(BatchStatus.IN_PROGRESS)
+            self.recorder.changed(bool(actions))  # what started or entered the lane
             if any(not isinstance(a, A.Start | A.SendToLane) for a in actions):
                 continue  # what they changed may allow more at once
             try:
@@ -218,7 +217,7 @@ class Engine:
             except queue.Empty:
                 continue
             merged = self._receive(message, driver)
-            self.recorder.checkpoint(BatchStatus.IN_PROGRESS)
+            self.recorder.changed()
 
     def _apply(self, action: A.Action, driver: LaneDriver) -> None:
         if isinstance(action, A.Start):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from ce.core import names
 from ce.core.events import PrpState
 from ce.core.outcome import BatchStatus, Checks
 from ce.run import checkpoint
-from ce.run.ledger import Ledger
+from ce.run.ledger import Ledger, StageState
 from ce.run.load import BatchContext
 from ce.run.reasons import Reason
 from ce.run.record import PrpRecord
@@ -43,9 +44,20 @@ class BatchOutcome:
     checks: Checks  # the stage reviews and hooks
 
 
+# While PRPs run the checkpoint is rewritten at most this often (for `ce status`): its cost
+# follows the clock, not the events, and is not O(N) a step for a batch of N PRPs.
+CHECKPOINT_SECONDS = 1.0
+
+
 class Recorder:
     """Writes the checkpoint and builds the outcome, both from the ledger: one source, so the
-    checkpoint, the summary and the reports always agree."""
+    checkpoint, the summary and the reports always agree.
+
+    The journal is the per-event record. The checkpoint, its summary, is written on disk
+    (fsynced) when the run starts, when a stage ends and when the run ends; between those,
+    at most once every CHECKPOINT_SECONDS and not fsynced (`changed`, `save_due`): a kill -9
+    cannot lose it, and --resume reconciles every PRP with git whatever the checkpoint says.
+    """
 
     def __init__(
         self,
@@ -58,6 +70,8 @@ class Recorder:
         self.ledger = ledger
         self.describe = describe
         self.started_at = started_at  # this run's start
+        self._stale = False  # the ledger changed since the checkpoint was written
+        self._saved: tuple[float, tuple[StageState, ...]] = (-CHECKPOINT_SECONDS, ())
         self.elapsed_before = 0.0  # what earlier runs of this batch ran
 
     def reasons(self) -> tuple[str | None, str | None]:
@@ -70,8 +84,26 @@ class Recorder:
     def elapsed(self, now: float) -> float:
         return self.elapsed_before + max(0.0, now - self.started_at)
 
-    def checkpoint(self, status: BatchStatus) -> None:
+    def changed(self, changed: bool = True) -> None:
+        """After a step of the run: when something `ce status` shows `changed`, the checkpoint
+        is written at once if a stage moved on (fsynced), else within CHECKPOINT_SECONDS."""
+        self._stale = self._stale or changed
+        if changed and self._stages() != self._saved[1]:
+            self.checkpoint(BatchStatus.IN_PROGRESS)
+        else:
+            self.save_due()
+
+    def save_due(self) -> None:
+        if self._stale and time.monotonic() - self._saved[0] >= CHECKPOINT_SECONDS:
+            self.checkpoint(BatchStatus.IN_PROGRESS, durable=False)
+
+    def _stages(self) -> tuple[StageState, ...]:
+        count = len(self.ctx.plan.plan.stages)
+        return tuple(self.ledger.stage_state(n) for n in range(1, count + 1))
+
+    def checkpoint(self, status: BatchStatus, *, durable: bool = True) -> None:
         ctx, ledger, now = self.ctx, self.ledger, self.ledger.clock()
+        self._stale, self._saved = False, (time.monotonic(), self._stages())
         with ledger.lock:
             saved = checkpoint.build(
                 batch_id=ctx.batch_id,
@@ -88,7 +120,7 @@ class Recorder:
                 hooks=[h.to_json() for h in ledger.hooks()],
                 now=now,
             )
-        saved.write(ctx.state.checkpoint(ctx.batch_id))
+        saved.write(ctx.state.checkpoint(ctx.batch_id), durable=durable)
 
     def outcome(self, status: BatchStatus) -> BatchOutcome:
         ctx, ledger = self.ctx, self.ledger

@@ -121,6 +121,7 @@ def mark_completed(ctx: BatchContext, prp: Prp, worktree: Path, today: date) -> 
     if updated == text:
         return None
     # The temporary file outside the worktree: killed midway, no stray file is left for the
-    # next checkpoint commit to pick up.
-    write_atomic(path, updated, temp_dir=ctx.state.scratch(prp.id))
+    # next checkpoint commit to pick up. Not fsynced: git records it at once, and a run cut
+    # off before that marks it again.
+    write_atomic(path, updated, temp_dir=ctx.state.scratch(prp.id), durable=False)
     return git.Repo(worktree).commit_tracked([relpath], f"{prp.id}: status completed")

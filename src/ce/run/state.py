@@ -39,12 +39,21 @@ class StateDir:
 
 
 class Journal:
-    """Append-only JSON lines, fsynced: an intent before each effect that matters, a fact after.
+    """Append-only JSON lines: an intent before each effect that matters, a fact after.
+
+    The durability rule: every line is written and flushed to the kernel before the effect it
+    announces, so a `kill -9` of ce at any instant loses none of them. Only an intent before
+    an irreversible step is also fsynced (`SYNCED`): the target moving (`advance`), a push,
+    merged branches deleted, a branch given up for a rerun. A power cut can lose the unsynced
+    lines written since; what they said is found again in git (worktrees and branches, phase
+    commits, merges found on the target by subject), as a lost checkpoint is (Invariant 8).
 
     `CE_TEST_KILL_AT` (an integer k) makes the process SIGKILL itself right after its k-th write,
     `CE_TEST_KILL_AFTER` after a named entry (`ce.run.faults`): the fault-injection harness uses
     them to prove that resume is exact at every step.
     """
+
+    SYNCED = frozenset({"advance", "push", "delete-branches", "rerun"})  # intents
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -58,20 +67,22 @@ class Journal:
         self._kill_after = faults.KillAfter.from_environment()
 
     def intent(self, kind: str, **data: Any) -> None:
-        self._write({"t": round(time.time(), 3), "intent": kind, **data})
+        entry = {"t": round(time.time(), 3), "intent": kind, **data}
+        self._write(entry, sync=kind in self.SYNCED)
 
     def fact(self, kind: str, **data: Any) -> None:
         self._write({"t": round(time.time(), 3), "fact": kind, **data})
 
-    def _write(self, entry: dict[str, Any]) -> None:
+    def _write(self, entry: dict[str, Any], *, sync: bool = False) -> None:
         line = masked_json(entry, sort_keys=True)
         with self._lock:
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._handle = self.path.open("a", encoding="utf-8")
             self._handle.write(line)
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            self._handle.flush()  # the kernel's now: a kill -9 cannot lose it
+            if sync:
+                os.fsync(self._handle.fileno())
             self._writes += 1
             if self._kill_at is not None and self._writes == self._kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
