@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ce.core.errors import CeError
 from ce.core.events import PrpState
@@ -58,7 +58,24 @@ class SavedStage(_Model):
     results: dict[str, SavedPrp] = Field(default_factory=dict)
 
 
+class SavedTimes(_Model):
+    started_at: float | None = None  # the batch's first start
+    updated_at: float | None = None  # this checkpoint's writing
+    elapsed_seconds: float = 0.0  # time the batch ran, over every run (interruptions excluded)
+
+
+class SavedChecks(_Model):
+    reviews: dict[str, dict[str, Any]] = Field(default_factory=dict)  # by stage
+    hooks: list[dict[str, Any]] = Field(default_factory=list)
+
+
+_GROUPS: dict[str, type[_Model]] = {"times": SavedTimes, "checks": SavedChecks}
+
+
 class Checkpoint(_Model):
+    """The seed's keys (`version`, `batch_id`, `status`, `last_stage_completed`,
+    `current_stage`, `stages`) at the top level, ce's own times and checks grouped."""
+
     version: int
     batch_id: str
     status: BatchStatus
@@ -68,12 +85,23 @@ class Checkpoint(_Model):
     budget_reason: str | None = None
     last_stage_completed: int = 0
     current_stage: int | None = None
-    started_at: float | None = None
-    updated_at: float | None = None
-    elapsed_seconds: float = 0.0  # time the batch ran, over every run (interruptions excluded)
     stages: dict[str, SavedStage] = Field(default_factory=dict)
-    reviews: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    hooks: list[dict[str, Any]] = Field(default_factory=list)
+    times: SavedTimes = Field(default_factory=SavedTimes)
+    checks: SavedChecks = Field(default_factory=SavedChecks)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data: Any) -> Any:
+        """A checkpoint written before the times and checks were grouped keeps them at the
+        top level: read them from there."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for group, model in _GROUPS.items():
+            flat = {key: data.pop(key) for key in model.model_fields if key in data}
+            if flat and group not in data:
+                data[group] = flat
+        return data
 
     def results(self) -> dict[str, SavedPrp]:
         """Every PRP's saved record, in stage order."""
@@ -83,7 +111,8 @@ class Checkpoint(_Model):
         return found
 
     def failed_reviews(self) -> list[int]:
-        return sorted(int(n) for n, r in self.reviews.items() if r.get("status") == "FAILED")
+        reviews = self.checks.reviews
+        return sorted(int(n) for n, r in reviews.items() if r.get("status") == "FAILED")
 
     def write(self, path: Path, *, durable: bool = True) -> None:
         write_atomic(path, masked_json(self.model_dump(mode="json")), durable=durable)
@@ -174,12 +203,11 @@ def build(
         budget_reason=reasons[1],
         last_stage_completed=last_completed,
         current_stage=current,
-        started_at=started_at,
-        updated_at=now,
-        elapsed_seconds=round(elapsed_seconds, 3),
         stages=saved,
-        reviews=reviews,
-        hooks=hooks,
+        times=SavedTimes(
+            started_at=started_at, updated_at=now, elapsed_seconds=round(elapsed_seconds, 3)
+        ),
+        checks=SavedChecks(reviews=reviews, hooks=hooks),
     )
 
 

@@ -135,7 +135,7 @@ class Engine:
         selection.repair_own(self.ctx, records, self.emit)  # the agents are stopped
         self.ledger.restore(records)
         retrying.apply(self.ctx, self.ledger, self.journal, self.emit, self.driver.lane.release)
-        self.recorder.elapsed_before = saved.elapsed_seconds
+        self.recorder.elapsed_before = saved.times.elapsed_seconds
         for stage in saved.failed_reviews():  # a failed review is repeated before going on
             self.ledger.review_again(stage)
         return any(r.state is not PrpState.MERGED for r in records)

@@ -128,7 +128,7 @@ def batch_status(repo: git.Repo, path: Path, now: float | None = None) -> BatchS
         status=status,
         target=target,
         checkpoint=path,
-        updated_at=saved.updated_at,
+        updated_at=saved.times.updated_at,
         pause_reason=saved.pause_reason,
         prps=tuple(
             _prp_status(repo, r, dates, now, target=target, stopped=stopped) for r in results
