@@ -26,6 +26,23 @@ class FileCommands(RepoBase):
         """Whether anything here is uncommitted: tracked changes or untracked files."""
         return bool(self.git("status", "--porcelain=v1", "-z", "--untracked-files=all").stdout)
 
+    def uncommitted(self) -> tuple[bool, bool]:
+        """(anything uncommitted here: tracked changes or untracked files, anything ignored),
+        from one `git status`."""
+        output = self.git(
+            "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching"
+        ).stdout
+        fields = iter(output.split("\0"))
+        changed = ignored = False
+        for field in fields:
+            if field.startswith("!! "):
+                ignored = True
+            elif field:
+                changed = True
+                if "R" in field[:2] or "C" in field[:2]:
+                    next(fields, None)  # a rename's or copy's source path follows
+        return changed, ignored
+
     def untracked_matching(self, patterns: Path) -> list[str]:
         """Untracked files (ignored ones too) matched by the gitignore-style `patterns` file."""
         output = self.git(

@@ -1,11 +1,13 @@
 """Worktrees and the branches they hold, serialized by a lock file in the git common dir:
 parallel `git worktree add` races on `.git/config`, on packed refs and on the admin dirs
-under `.git/worktrees`."""
+under `.git/worktrees`. The lock covers that bookkeeping only: a new worktree's files are
+checked out after it is released, each worktree writing only its own index and files."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from ce.git._run import NO_HOOKS, GitError
 from ce.git.refs import HEADS, RefCommands, require_branch_name
 
 LOCK_NAME = "ce-worktree.lock"
+# What `worktree add` says of the commit it checked out, unabbreviated with core.abbrev=no.
+_CHECKED_OUT = re.compile(r"^HEAD is now at ([0-9a-f]{40}|[0-9a-f]{64}) ", re.MULTILINE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,9 +56,10 @@ class WorktreeCommands(RefCommands):
         *,
         sparse: Sequence[str] | None = None,
         branch_absent: bool = False,
-    ) -> None:
-        """A new worktree at `path` on a new branch `branch` started at `base`; with `sparse`,
-        only those directories (and the root's files) are checked out.
+    ) -> str:
+        """A new worktree at `path` on a new branch `branch` started at `base` (any revision:
+        `refs/heads/main`); with `sparse`, only those directories (and the root's files) are
+        checked out. Returns the commit it started at.
 
         On failure the branch it created and the directory it made are removed. With
         `branch_absent` the caller has just seen that no such branch exists (one
@@ -62,15 +67,24 @@ class WorktreeCommands(RefCommands):
         """
         require_branch_name(branch)
         target = self._absolute(path)
-        no_checkout = [] if sparse is None else ["--no-checkout"]
         undo = self._undo_failed_add(target, branch, branch_absent=branch_absent)
-        with self.worktree_lock(), undo:
-            self.git(
-                *NO_HOOKS, "worktree", "add", "--no-track", *no_checkout, "-b", branch, "--",
-                str(target), base,
-            )  # fmt: skip
-            if sparse is not None:
-                type(self)(target)._check_out_sparse(sparse)
+        with undo:
+            with self.worktree_lock():
+                self.git(
+                    *NO_HOOKS, "worktree", "add", "--no-track", "--no-checkout", "-b", branch,
+                    "--", str(target), base,
+                )  # fmt: skip
+                if sparse is not None:
+                    type(self)(target)._check_out_sparse(sparse)
+            if sparse is None:  # what `worktree add` itself runs to check out, unlocked here
+                output = type(self)(target).git(
+                    *NO_HOOKS, "-c", "core.abbrev=no", "reset", "--hard",
+                    "--no-recurse-submodules",
+                ).stdout  # fmt: skip
+                said = _CHECKED_OUT.search(output)
+                if said is not None:
+                    return said.group(1)
+        return self.rev_parse(HEADS + branch)
 
     def add_worktree_for_branch(
         self, path: Path, branch: str, *, sparse: Sequence[str] | None = None
@@ -79,7 +93,7 @@ class WorktreeCommands(RefCommands):
         require_branch_name(branch)
         target = self._absolute(path)
         no_checkout = [] if sparse is None else ["--no-checkout"]
-        with self.worktree_lock(), self._undo_failed_add(target, None):
+        with self._undo_failed_add(target, None), self.worktree_lock():
             self.git(*NO_HOOKS, "worktree", "add", *no_checkout, "--", str(target), branch)
             if sparse is not None:
                 type(self)(target)._check_out_sparse(sparse)
@@ -101,7 +115,7 @@ class WorktreeCommands(RefCommands):
     def add_detached_worktree(self, path: Path, commit: str) -> None:
         """A new worktree at `path` with HEAD detached at `commit` (the integration worktree)."""
         target = self._absolute(path)
-        with self.worktree_lock(), self._undo_failed_add(target, None):
+        with self._undo_failed_add(target, None), self.worktree_lock():
             self.git(*NO_HOOKS, "worktree", "add", "--detach", "--", str(target), commit)
 
     def remove_worktree(self, path: Path, force: bool = False) -> None:
@@ -136,19 +150,22 @@ class WorktreeCommands(RefCommands):
     def _undo_failed_add(
         self, path: Path, new_branch: str | None, *, branch_absent: bool = False
     ) -> Iterator[None]:
-        """Remove what a failed `worktree add` left: the directory, and the branch it made."""
+        """Remove what a failed `worktree add` (or the checkout after it) left: the directory,
+        its registration, and the branch it made. Entered without the worktree lock."""
         had_path = path.exists()
         had_branch = new_branch is None or (not branch_absent and self.branch_exists(new_branch))
         try:
             yield
         except BaseException as exc:
-            if not had_path:
-                shutil.rmtree(path, ignore_errors=True)
             # A branch made since the caller looked is someone else's: `-b` refused it.
             refused = f"a branch named '{new_branch}' already exists"
             theirs = branch_absent and isinstance(exc, GitError) and refused in exc.stderr
-            if not had_branch and not theirs:
-                self.git("branch", "--delete", "--force", "--", str(new_branch), check=False)
+            with self.worktree_lock():
+                if not had_path:
+                    shutil.rmtree(path, ignore_errors=True)
+                    self.git("worktree", "prune", check=False)  # registered, then failed
+                if not had_branch and not theirs:
+                    self.git("branch", "--delete", "--force", "--", str(new_branch), check=False)
             raise
 
 

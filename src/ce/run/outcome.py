@@ -71,7 +71,7 @@ class Recorder:
         self.describe = describe
         self.started_at = started_at  # this run's start
         self._stale = False  # the ledger changed since the checkpoint was written
-        self._saved: tuple[float, tuple[StageState, ...]] = (-CHECKPOINT_SECONDS, ())
+        self._saved: tuple[float, tuple[bool, ...]] = (-CHECKPOINT_SECONDS, ())
         self.elapsed_before = 0.0  # what earlier runs of this batch ran
 
     def reasons(self) -> tuple[str | None, str | None]:
@@ -97,9 +97,10 @@ class Recorder:
         if self._stale and time.monotonic() - self._saved[0] >= CHECKPOINT_SECONDS:
             self.checkpoint(BatchStatus.IN_PROGRESS, durable=False)
 
-    def _stages(self) -> tuple[StageState, ...]:
+    def _stages(self) -> tuple[bool, ...]:
+        """Which stages are done (reviewed, if they are reviewed)."""
         count = len(self.ctx.plan.plan.stages)
-        return tuple(self.ledger.stage_state(n) for n in range(1, count + 1))
+        return tuple(self.ledger.stage_state(n) is StageState.DONE for n in range(1, count + 1))
 
     def checkpoint(self, status: BatchStatus, *, durable: bool = True) -> None:
         ctx, ledger, now = self.ctx, self.ledger, self.ledger.clock()

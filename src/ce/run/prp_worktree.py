@@ -39,21 +39,24 @@ def ensure_worktree(
         assert base is not None, "a PRP branch always shares history with its target"
         journal.fact("worktree", prp=prp.id, base=base, adopted=True)
         return base, False
-    base = repo.rev_parse(f"refs/heads/{ctx.target}")
     journal.intent("worktree", prp=prp.id, path=str(path), branch=branch)
-    sparse = worktree_env.sparse_dirs(ctx.worktree_settings, prp, base)
-    # A first run's check_leftovers, or the lookup above, found no such branch.
-    repo.add_worktree(path, branch, base, sparse=sparse, branch_absent=True)
+    target = f"refs/heads/{ctx.target}"
+    sparse = worktree_env.sparse_dirs(ctx.worktree_settings, prp, target)
+    # A first run's check_leftovers, or the lookup above, found no such branch; the base is
+    # the target's tip as the add found it (it says which).
+    base = repo.add_worktree(path, branch, target, sparse=sparse, branch_absent=True)
     journal.fact("worktree", prp=prp.id, base=base)
     return base, True
 
 
-def save_leftovers(repo: git.Repo, prp_id: str, emit: Listener) -> None:
-    """Work is never lost: whatever the executor left uncommitted becomes a checkpoint."""
-    if not repo.has_changes():
-        return
-    if repo.commit_all(WIP_SUBJECT.format(prp_id=prp_id)) is not None:
+def save_leftovers(repo: git.Repo, prp_id: str, emit: Listener) -> bool:
+    """Work is never lost: whatever the executor left uncommitted becomes a checkpoint.
+
+    True when nothing is left here but what is committed (no ignored file either)."""
+    changed, ignored = repo.uncommitted()
+    if changed and repo.commit_all(WIP_SUBJECT.format(prp_id=prp_id)) is not None:
         emit(Notice(level=NoticeLevel.INFO, prp=prp_id, message="committed leftover changes"))
+    return not ignored
 
 
 def phases_done(repo: git.Repo, prp: Prp, base: str) -> set[int]:

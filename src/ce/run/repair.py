@@ -2,7 +2,8 @@
 
 A git command killed midway leaves its lock file (`index.lock`, a branch's `.lock`), a
 `worktree add` leaves its worktree "locked: initializing" (missing, or with no files checked
-out), a `worktree remove` leaves a directory without its `.git`. In ce's own worktrees (a PRP's,
+out; or, once ce checks out after the add, without an index), a `worktree remove` leaves a
+directory without its `.git`. In ce's own worktrees (a PRP's,
 the integration worktree) nobody else works, so once no live process is in them these are
 removed; a half-made worktree is removed whole, to be made again (no executor ever ran in it).
 The user's checkout is never touched: a lock left there is reported, with what to do.
@@ -70,10 +71,11 @@ def report_user_locks(repo: git.Repo, root: Path, target: str, emit: Listener) -
 def _repair_registered(repo: git.Repo, worktree: OwnWorktree, entry: Path, emit: Listener) -> bool:
     """Repair one registered worktree; True when it was removed (the admin dir to prune)."""
     path = worktree.path
-    if _lock_reason(entry) == _HALF_MADE or (path.exists() and not (path / ".git").exists()):
+    half_made = _lock_reason(entry) == _HALF_MADE or not (entry / "index").exists()
+    if half_made or (path.exists() and not (path / ".git").exists()):
         if _busy(path):
             return False
-        what = "half-made" if _lock_reason(entry) == _HALF_MADE else "half-removed"
+        what = "half-made" if half_made else "half-removed"
         _say(emit, worktree, f"removing the {what} worktree {path} (made again if needed)")
         shutil.rmtree(path, ignore_errors=True)
         with repo.worktree_lock():

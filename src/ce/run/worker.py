@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ce import fsio, git, proc
 from ce.agents.base import Assessment, ExecutorJob, Task
+from ce.core import names
 from ce.core.events import Listener, NoticeLevel, PrpState, StopKind
 from ce.core.excerpt import reason
 from ce.prp.model import Prp
@@ -72,6 +73,7 @@ class Worker:
         # HEAD is not beyond the base): the watch's baseline, the head to judge, L1's commits.
         self.commits: tuple[git.Commit, ...] = ()
         self.tip: str | None = None
+        self.bare = False  # nothing but committed files in the worktree, as last seen
 
     @property
     def prp(self) -> Prp:
@@ -143,7 +145,7 @@ class Worker:
         assert target is not None
         tip = self.crew.ctx.repo.rev_parse(f"refs/heads/{target}")
         stopped = self._launch(resume_point(self.prp, set()) or 1, attempt, conflict_with=target)
-        prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
+        self.bare = prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
         error = None if stopped is None else stopped.message
         if error is None and not repo.is_ancestor(tip, "HEAD"):
             error = f"the executor did not merge {target} into the branch"
@@ -182,7 +184,7 @@ class Worker:
                 return attempts, stopped, done
             attempts += 0 if tries.limited else 1
             stopped = self._launch(start, attempts, argv=nudge)
-            prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
+            self.bare = prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
             done = self._phases_done(repo, base)
             start = resume_point(self.prp, done)
             if stopped is None or start is None or self.crew.stopping.is_set():
@@ -349,7 +351,8 @@ class Worker:
             commits=self.commits if head == self.tip else None,
         )
         environ = dict(os.environ) | self.extra_env
-        with worktree_env.committed_only(self.path, self.crew.ctx.state.scratch(self.prp.id)):
+        scratch = self.crew.ctx.state.scratch(self.prp.id)
+        with worktree_env.committed_only(self.path, scratch, bare=self.bare):
             results = run_levels(target, self.crew.ctx.config.validation, (1, 2, 3, 4), environ)
         failure = first_failure(results)
         if failure is None:

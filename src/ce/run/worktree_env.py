@@ -145,11 +145,12 @@ def _untracked(worktree: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def committed_only(worktree: Path, scratch: Path) -> Iterator[list[str]]:
+def committed_only(worktree: Path, scratch: Path, *, bare: bool = False) -> Iterator[list[str]]:
     """While the block runs (validation), the worktree holds its committed files and the
     environment ce prepared, nothing else: other untracked or ignored files wait in
     `scratch/aside`, and come back after (a file a check made meanwhile wins; the other stays
-    in `scratch/aside`). Yields what was moved. A worktree prepared without a record: no-op."""
+    in `scratch/aside`). Yields what was moved. A worktree prepared without a record: no-op.
+    `bare`: the caller just saw nothing untracked or ignored in it (no git process then)."""
     record = _admin_dir(worktree) / ENVIRONMENT_LIST
     for left in scratch.glob(f"{ASIDE_DIR}*"):  # by a run killed during validation
         _put_back(left, worktree, _listed(left))
@@ -158,7 +159,7 @@ def committed_only(worktree: Path, scratch: Path) -> Iterator[list[str]]:
         return
     aside = _empty_dir(scratch)
     prepared = set(record.read_text(encoding="utf-8").split("\0"))
-    moved = [name for name in _untracked(worktree) if name not in prepared]
+    moved = [] if bare else [name for name in _untracked(worktree) if name not in prepared]
     try:
         _move(worktree, aside, moved)
         yield moved
