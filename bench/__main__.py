@@ -52,8 +52,11 @@ def main(names: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    chosen = [BENCHMARKS[name] for name in names or BENCHMARKS]
-    for line in table([row for benchmark in chosen for row in benchmark()]):
+    rows: list[Row] = []
+    for name in names or BENCHMARKS:
+        rows += BENCHMARKS[name]()
+        print(f"{name}: done", file=sys.stderr, flush=True)
+    for line in table(rows):
         print(line)
     return 0
 

@@ -9,6 +9,7 @@ sizes; the figure is the 200-PRP run's seconds per PRP over the 50-PRP run's, ro
 from __future__ import annotations
 
 import statistics
+import sys
 
 from bench import Row, baseline_env, rounds, spread
 from bench.overhead import time_ce
@@ -24,10 +25,15 @@ def run() -> list[Row]:
     per_prp: dict[tuple[str, int], list[float]] = {
         (v, n): [] for v in versions for n in (SMALL, LARGE)
     }
-    for _ in range(rounds()):
+    for number in range(1, rounds() + 1):
         for version, env in versions.items():
             for prps in (SMALL, LARGE):
                 per_prp[version, prps].append(time_ce(PARALLEL, prps, env) / prps)
+                seconds = per_prp[version, prps][-1]
+                print(
+                    f"scale round {number}: {version}{prps} PRPs {seconds:.3f} s/PRP",
+                    file=sys.stderr,
+                )
     rows = []
     for version in versions:
         small, large = per_prp[version, SMALL], per_prp[version, LARGE]
