@@ -126,7 +126,7 @@ def prepare(
         )
         if error is not None:
             return error
-    record_environment(worktree, empty=fresh and not copied and not config.setup.strip())
+    record_environment(worktree, empty=fresh and not copied and not config.worktrees.setup.strip())
     marker.write_text(f"{prp.id}\n", encoding="utf-8")
     return None
 
