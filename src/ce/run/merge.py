@@ -27,9 +27,10 @@ from ce.config import ValidateConfig
 from ce.core.events import LaneStep, Listener, MergeStep
 from ce.core.names import merge_subject
 from ce.run import advance, worktree_env
+from ce.run.detect import detect_test_command
 from ce.run.record import LevelResult
 from ce.run.state import Journal
-from ce.run.validate import ValidationTarget, detect_test_command, first_failure, run_levels
+from ce.run.validate import ValidationTarget, first_failure, run_levels
 
 MAX_RACES = 20  # the target moved under us (the user committed): recompute and try again
 

@@ -13,6 +13,7 @@ from ce.core.errors import CeError, NextStep, Step
 from ce.plan.dry_run import DryRun, PlannedCheck
 from ce.prp.model import Prp
 from ce.run import selection
+from ce.run.detect import detect_test_command
 from ce.run.load import (
     BatchContext,
     RunOptions,
@@ -23,7 +24,7 @@ from ce.run.load import (
     load,
 )
 from ce.run.repository import open_repository
-from ce.run.validate import LEVELS, detect_test_command, prp_command
+from ce.run.validate import LEVELS, prp_command
 
 
 def dry_run(

@@ -189,7 +189,7 @@ class Worker:
             start = resume_point(self.prp, done)
             if stopped is None or start is None or self.crew.stopping.is_set():
                 return attempts, stopped, done
-            nudge = None if tries.nudged else self._nudge_argv(start)
+            nudge = None if tries.nudged else _nudge_argv(self, start)
             action = retry.decide(stopped, tries, retries=retries, can_nudge=nudge is not None)
             tries = retry.after(action, tries, stopped)
             if action is RetryAction.GIVE_UP:
@@ -219,16 +219,6 @@ class Worker:
             f"then it goes on from phase {start}"
         )
         self.crew.monitor.note(self.prp.id, self.log_path, NoticeLevel.WARNING, message)
-
-    def _nudge_argv(self, start: int) -> list[str] | None:
-        """The argv resuming the agent's last session with a nudge, when the executor can
-        (`Resumable`, nudging on) and a session is known."""
-        nudge_command = getattr(self.crew.ctx.executor, "nudge_command", None)
-        sessions = [a.session_id for a in self.assessments if a.session_id]
-        if not callable(nudge_command) or not sessions:
-            return None
-        argv = nudge_command(_executor_job(self, start), sessions[-1])
-        return [str(arg) for arg in argv] if argv else None
 
     def _launch(
         self,
@@ -394,3 +384,14 @@ def _executor_job(worker: Worker, start: int, conflict_with: str | None = None) 
 def _phases(numbers: list[int]) -> str:
     """`phase 1`, `phases 1, 3`."""
     return f"phase{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
+
+def _nudge_argv(worker: Worker, start: int) -> list[str] | None:
+    """The argv resuming the agent's last session with a nudge, when the executor can
+    (`Resumable`, nudging on) and a session is known."""
+    nudge_command = getattr(worker.crew.ctx.executor, "nudge_command", None)
+    sessions = [a.session_id for a in worker.assessments if a.session_id]
+    if not callable(nudge_command) or not sessions:
+        return None
+    argv = nudge_command(_executor_job(worker, start), sessions[-1])
+    return [str(arg) for arg in argv] if argv else None
