@@ -12,6 +12,10 @@ from ce.git.base import RepoBase
 # `git commit`'s summary line, unabbreviated: `[main (root-commit) <sha>] subject`.
 _LOG_HEADER = re.compile(r"commit ([0-9a-f]{40}|[0-9a-f]{64})")
 _SUMMARY = re.compile(r"\[[^\n]*? ([0-9a-f]{40}|[0-9a-f]{64})\] ")
+# ce's own commits (checkpoints of an agent's leftovers, the status commit): no hooks, and
+# never signed, as its plumbing commits (merges, the ignore entry) are not: a user who signs
+# must not have a batch fail for a key the test or CI machine lacks.
+_OWN_COMMIT = (*NO_HOOKS, "commit", "--quiet", "--no-verify", "--no-gpg-sign")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +91,9 @@ class CommitCommands(RepoBase):
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
         """A new commit object for `tree` (no ref moves)."""
         parent_args = [arg for parent in parents for arg in ("-p", parent)]
-        return self._line("commit-tree", tree, *parent_args, "-F", "-", input=message)
+        return self._line(
+            "commit-tree", "--no-gpg-sign", tree, *parent_args, "-F", "-", input=message
+        )
 
     def commit_all(self, message: str, *, allow_empty: bool = False) -> str | None:
         """Commit every change here (new files too) and return the new HEAD.
@@ -100,9 +106,7 @@ class CommitCommands(RepoBase):
             return None
         # --no-verify: this saves an agent's work; the user's hooks must not make us lose it
         # (ce validates the result itself).
-        self.git(
-            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-", input=message
-        )
+        self.git(*_OWN_COMMIT, "--allow-empty", "-F", "-", input=message)
         return self.rev_parse("HEAD")
 
     def commit_paths(self, paths: Sequence[str], message: str) -> str | None:
@@ -115,19 +119,29 @@ class CommitCommands(RepoBase):
         self.git("add", "--all", "--", *paths)
         if self._answer("diff", "--cached", "--quiet", "--", *paths) == 0:
             return None
-        self.git(
-            *NO_HOOKS, "commit", "--quiet", "--no-verify", "--only", "-F", "-", "--", *paths,
-            input=message,
-        )  # fmt: skip
+        self.git(*_OWN_COMMIT, "--only", "-F", "-", "--", *paths, input=message)
         return self.rev_parse("HEAD")
+
+    def signing_failure(self) -> str | None:
+        """Why a commit made here with the user's settings cannot be signed (`commit.gpgsign`
+        is on and git's signing program fails: no key), or None. A real signing attempt, on
+        the failure path only; the object it may make is never referenced."""
+        signs = self.git("config", "--type=bool", "--get", "commit.gpgsign", check=False)
+        if signs.stdout.strip() != "true":
+            return None
+        tried = self.git("commit-tree", "-S", "HEAD^{tree}", "-m", "ce: signing check", check=False)
+        if tried.returncode == 0:
+            return None
+        lines = [line.removeprefix("error: ") for line in tried.stderr.splitlines() if line]
+        return lines[0] if lines else f"exit code {tried.returncode}"
 
     def commit_tracked(self, paths: Sequence[str], message: str) -> str:
         """Commit the working-tree content of tracked `paths` only; returns the new HEAD."""
         # Unabbreviated, the summary line (`[branch 1f3e...] subject`) names the new commit:
         # no `rev-parse HEAD` after it.
         output = self.git(
-            *NO_HOOKS, "-c", "core.abbrev=no", "commit", "--no-verify", "--only", "-F", "-",
-            "--", *paths, input=message,
+            *NO_HOOKS, "-c", "core.abbrev=no", "commit", "--no-verify", "--no-gpg-sign", "--only",
+            "-F", "-", "--", *paths, input=message,
         ).stdout  # fmt: skip
         named = _SUMMARY.match(output)
         return named.group(1) if named else self.rev_parse("HEAD")

@@ -103,6 +103,16 @@ def user_commits(repo: git.Repo, left_at: str | None, log: Path) -> bool:
     return True
 
 
+def unsigned(repo: git.Repo) -> str | None:
+    """Why the executor's commits failed when it is git's signing (`commit.gpgsign` without a
+    working key), in words with the fix; None when signing is not the cause."""
+    why = repo.signing_failure()
+    if why is None:
+        return None
+    fix = "configure a key or set commit.gpgsign=false for the worktree"
+    return f"commit signing failed ({why}): {fix}"
+
+
 def _clear_debris(ctx: BatchContext, prp: Prp, path: Path, emit: Listener) -> None:
     """A directory without `.git` at the worktree path is what an interrupted `worktree add`
     leaves: no executor ever ran in it, so there is no work in it to keep."""

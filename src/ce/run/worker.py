@@ -305,14 +305,14 @@ class Worker:
             attempts=attempts,
         )
         if head == base:
-            return replace(
-                judged, error=retry.failure_reason(stopped, count, len(numbers), committed=False)
-            )
+            why = retry.failure_reason(stopped, count, len(numbers), committed=False)
+            return replace(judged, error=prp_worktree.unsigned(repo) or why)
         missing = [n for n in numbers if n not in done]
         if stopped is not None and retry.finished_then_hung(stopped, missing=bool(missing)):
             append_log(self.log_path, f"{stopped.message} after its last phase: judged complete")
         elif stopped is not None:
             reason = retry.failure_reason(stopped, count, len(numbers), committed=True)
+            reason = prp_worktree.unsigned(repo) or reason
             return replace(judged, state=PrpState.PARTIAL, error=reason)
         if missing:
             return replace(
