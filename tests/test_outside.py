@@ -12,6 +12,7 @@ from batchkit import Spec, git, make_batch_repo, write
 from clikit import ce
 
 ROOT = '"$(git rev-parse --path-format=absolute --git-common-dir)/.."'
+UNFENCED = "env -u GIT_CONFIG_PARAMETERS git"  # past ce's fence (git.fence): the guard's turn
 WAIT_FOR_ALPHA = (
     f"until git -C {ROOT} log --format=%s main | grep -q 'Merge PRP-7.1.1'; do sleep 0.1; done"
 )
@@ -28,7 +29,7 @@ def test_an_agent_rewinding_main_past_a_merge_is_not_success(
             phases=[
                 [
                     WAIT_FOR_ALPHA,
-                    f"git -C {ROOT} reset -q --hard main~1",  # drops Alpha's merge
+                    f"{UNFENCED} -C {ROOT} reset -q --hard main~1",  # drops Alpha's merge
                     f"printf '#!/bin/sh\\n' > {ROOT}/.git/hooks/post-commit",
                     f"chmod +x {ROOT}/.git/hooks/post-commit",
                     write("r.txt", "r"),

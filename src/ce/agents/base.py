@@ -77,7 +77,7 @@ class ExecutorJob:
         )
         if self.task.conflict_with is not None:
             env["CE_CONFLICT_WITH"] = self.task.conflict_with
-        return env
+        return env | git.fence.agent_env(self.worktree)  # only its own branch can move
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ worktree lock (`worktrees`).
 
 from __future__ import annotations
 
+from ce.git import fence
 from ce.git._run import (
     DEFAULT_TIMEOUT,
     MIN_GIT,
@@ -37,6 +38,7 @@ __all__ = [
     "Repo",
     "WorktreeInfo",
     "check_ref_format",
+    "fence",
     "git_env",
     "init_repo",
     "require_branch_name",

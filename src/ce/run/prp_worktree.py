@@ -113,6 +113,16 @@ def unsigned(repo: git.Repo) -> str | None:
     return f"commit signing failed ({why}): {fix}"
 
 
+def fenced_off(worktree: Path, branch: str) -> str | None:
+    """Why the PRP fails when its executor tried to move refs not its own (the fence refused
+    it: `git.fence`), or None."""
+    refs = git.fence.refused(worktree)
+    if not refs:
+        return None
+    shown = ", ".join(refs[:5]) + (f" and {len(refs) - 5} more" if len(refs) > 5 else "")
+    return f"the executor tried to update {shown} (refused: it may update only {branch})"
+
+
 def _clear_debris(ctx: BatchContext, prp: Prp, path: Path, emit: Listener) -> None:
     """A directory without `.git` at the worktree path is what an interrupted `worktree add`
     leaves: no executor ever ran in it, so there is no work in it to keep."""

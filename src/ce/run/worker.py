@@ -103,6 +103,7 @@ class Worker:
         self.crew.ledger.based_on(self.prp.id, base)
         self.extra_env["CE_BASE"] = base  # what `ce validate` in the worktree compares with
         self.tip = base if fresh else None
+        git.fence.install(self.crew.ctx.repo, self.path, self.branch)  # only its branch moves
         failure = worktree_env.prepare(
             self.crew.ctx.worktree_settings,
             self.prp,
@@ -120,11 +121,7 @@ class Worker:
         )
         self.job = replace(self.job, left_at=left_at)  # where the user's own commits start
         attempts, stopped, done = self._execute(repo, base, done)
-        if (
-            stopped is None
-            and self.job.resolve_with is not None
-            and not self.crew.stopping.is_set()
-        ):
+        if stopped is None and self.job.resolve_with and not self.crew.stopping.is_set():
             base, stopped = self._resolve_conflict(repo, attempts + 1)
             attempts += 1
         if self.crew.stopping.is_set():  # interrupted: the work is saved, judge it on --resume
@@ -304,6 +301,8 @@ class Worker:
             phases_done=count,
             attempts=attempts,
         )
+        if refused := prp_worktree.fenced_off(self.path, self.branch):  # even if it finished
+            return replace(judged, error=refused)
         if head == base:
             why = retry.failure_reason(stopped, count, len(numbers), committed=False)
             return replace(judged, error=prp_worktree.unsigned(repo) or why)

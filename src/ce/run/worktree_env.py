@@ -39,6 +39,7 @@ from ce.config import Config
 from ce.core.errors import CeError
 from ce.core.paths import cone, is_literal, normalize_path
 from ce.fsio import append_log
+from ce.git.fence import admin_dir
 from ce.prp.model import Prp
 from ce.secrets import log_filter
 
@@ -104,7 +105,7 @@ def prepare(
     process group while it runs, so that an interrupted batch can stop it. `fresh`: the
     worktree was just checked out, so nothing in it is untracked until ce copies or sets up.
     """
-    marker = _admin_dir(worktree) / READY_MARKER
+    marker = admin_dir(worktree) / READY_MARKER
     if marker.exists():
         return None
     copied, refused = copy_included(settings.root, worktree)
@@ -135,7 +136,7 @@ def record_environment(worktree: Path, *, empty: bool = False) -> None:
     """Remember what is untracked or ignored now (just prepared): the environment ce made;
     `empty` when the caller knows there is nothing (no git process then)."""
     listed = "" if empty else "".join(f"{name}\0" for name in _untracked(worktree))
-    (_admin_dir(worktree) / ENVIRONMENT_LIST).write_text(listed, encoding="utf-8")
+    (admin_dir(worktree) / ENVIRONMENT_LIST).write_text(listed, encoding="utf-8")
 
 
 def _untracked(worktree: Path) -> list[str]:
@@ -151,7 +152,7 @@ def committed_only(worktree: Path, scratch: Path, *, bare: bool = False) -> Iter
     `scratch/aside`, and come back after (a file a check made meanwhile wins; the other stays
     in `scratch/aside`). Yields what was moved. A worktree prepared without a record: no-op.
     `bare`: the caller just saw nothing untracked or ignored in it (no git process then)."""
-    record = _admin_dir(worktree) / ENVIRONMENT_LIST
+    record = admin_dir(worktree) / ENVIRONMENT_LIST
     for left in scratch.glob(f"{ASIDE_DIR}*"):  # by a run killed during validation
         _put_back(left, worktree, _listed(left))
     if not record.is_file():
@@ -170,7 +171,7 @@ def committed_only(worktree: Path, scratch: Path, *, bare: bool = False) -> Iter
 def committed_only_in_lane(worktree: Path) -> contextlib.AbstractContextManager[list[str]]:
     """`committed_only` for the lane's integration worktree, which has no PRP's scratch
     directory: what is set aside waits in the worktree's git admin dir."""
-    return committed_only(worktree, _admin_dir(worktree) / LANE_SCRATCH)
+    return committed_only(worktree, admin_dir(worktree) / LANE_SCRATCH)
 
 
 def _empty_dir(scratch: Path) -> Path:
@@ -287,16 +288,6 @@ def _log_line(log_path: Path, line: str) -> None:
     append_log(log_path, f"{line}\n")
 
 
-def _admin_dir(worktree: Path) -> Path:
-    """The worktree's own directory under `.git/worktrees/` (its `.git` file points there)."""
-    dot_git = worktree / ".git"
-    if dot_git.is_file():
-        text = dot_git.read_text(encoding="utf-8").strip()
-        if text.startswith("gitdir:"):
-            return (worktree / text.removeprefix("gitdir:").strip()).resolve()
-    return dot_git
-
-
 # -- sparse worktrees -------------------------------------------------------------------------
 
 
@@ -344,7 +335,7 @@ def cone_dirs(paths: Iterable[str], directories: set[str]) -> list[str] | None:
 def disk_usage(worktree: Path) -> int:
     """Bytes on disk of a worktree: its files and its admin dir (index, HEAD, logs)."""
     total = _tree_bytes(worktree)
-    admin = _admin_dir(worktree)
+    admin = admin_dir(worktree)
     if admin.is_dir() and not admin.is_relative_to(worktree):
         total += _tree_bytes(admin)
     return total
