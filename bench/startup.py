@@ -99,6 +99,10 @@ def make_prp_repo(root: Path, count: int, seed: int = 17) -> Path:
             f"# Generated PRP {i}\n\n## Implementation\n\n### Phase 1: Build (15 min)\n\nDo it.\n",
             encoding="utf-8",
         )
+    # The built-in executor: a dry run now runs the readiness checks, and a missing agent CLI
+    # would make it exit 2 as the real run would.
+    (root / ".ce").mkdir()
+    (root / ".ce" / "config.toml").write_text('executor = "script"\n', encoding="utf-8")
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "PRPs")
