@@ -119,7 +119,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     shutil.copytree(repo, trial, symlinks=True)
     started = time.monotonic()
     done = ce(trial)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     return repo, time.monotonic() - started
 
 

@@ -74,7 +74,8 @@ def test_retry_prp_runs_it_again_from_the_target_keeping_its_earlier_attempt(
     subjects = log(repo, "main")
     assert sum(s.startswith("PRP-7.2.1: Phase 1 - ") for s in subjects) == 1
     assert sum(s.startswith("PRP-7.2.1: Phase 2 - ") for s in subjects) == 1
-    assert earlier not in git(repo, "rev-list", "main").split()
+    # (The retried phase-1 commit may even be `earlier` itself: the same tree, parent, message
+    # and second make the same commit. Each phase once on main is what must hold.)
     assert merges(repo)[-2:] == ["Merge PRP-7.2.1: Bravo", "Merge PRP-7.3.1: Delta"]
 
 
