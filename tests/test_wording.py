@@ -293,3 +293,22 @@ def test_the_readme_documents_what_an_executor_receives(tmp_path: Path) -> None:
     assert "`--on-conflict pause\\|agent\\|rerun`" in text
     assert "DESIGN.md" not in text
     assert re.search(r"`setup`[^.]*top level", text)
+
+
+def test_validate_on_the_target_compiles_every_python_file_of_its_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing changed since the base on the target itself: L2 checks the whole tree, not the
+    empty list of changed files."""
+    repo = make_batch_repo(tmp_path / "repo", [ALPHA], config=CONFIG)
+    assert ce_process(repo, *BATCH).returncode == 0
+    (repo / "broken.py").write_text("def f(:\n", encoding="utf-8")
+    git(repo, "add", "broken.py")
+    git(repo, "commit", "-q", "-m", "a broken module on main")
+    monkeypatch.delenv("CE_BASE", raising=False)
+    monkeypatch.delenv("CE_PRP_ID", raising=False)
+
+    result = ce(repo, monkeypatch, capsys, "validate", "--level", "2")
+
+    assert result.code == 1, result.out
+    assert "broken.py" in result.out

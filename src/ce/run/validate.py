@@ -61,6 +61,11 @@ class _Changes:
 
     @functools.cached_property
     def files(self) -> list[str]:
+        """What the file checks look at: what the work changed since its base; for a tree
+        checked as a tree with nothing beyond its base (`ce validate` on the target itself),
+        every file it tracks."""
+        if self.target.base == self.target.head and not self.target.branch_checks:
+            return sorted(self.repo.tracked(["."]))
         return self.repo.changed_files(self.target.base, self.target.head)
 
     @functools.cached_property
