@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
 import shutil
+import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +58,36 @@ def capture(server: list[str], *, history: bool = False) -> str:
     return done.stdout
 
 
+def resize(server: list[str], width: int) -> None:
+    """Make the pane `width` wide while the demo is stopped, letting it go on once it can see it.
+
+    tmux reflows its screen at once but tells the program (TIOCSWINSZ, SIGWINCH) later, from its
+    event loop: a board drawn in between is drawn for the old width onto the re-wrapped screen,
+    and no program can know that it was. Stopped over the change, the demo's next picture is
+    its first one after it, as on a terminal that tells before it reflows.
+    """
+    pane = subprocess.run(
+        [*server, "display-message", "-p", "-t", "demo", "#{pane_pid} #{pane_tty}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    group, tty = int(pane[0]), pane[1]  # the pane's first process leads its session and group
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        subprocess.run([*server, "resize-window", "-t", "demo", "-x", str(width)], check=True)
+        fd = os.open(tty, os.O_RDONLY | os.O_NOCTTY)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                size = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+                if struct.unpack("HHHH", size)[1] == width:
+                    break
+                time.sleep(0.01)
+        finally:
+            os.close(fd)
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
 def shown(screen: str) -> set[str]:
     return set(re.findall(r"PRP-1\.\d\.\d", screen))
 
@@ -76,7 +110,7 @@ def test_the_demo_shows_every_prp_while_it_works(server: list[str], tmp_path: Pa
         if "CE-EXIT=" in screens[-1]:
             break
         if resized_at is None and WORKING.search(screens[-1]):
-            subprocess.run([*server, "resize-window", "-t", "demo", "-x", str(NARROW)], check=True)
+            resize(server, NARROW)
             resized_at = len(screens)
         time.sleep(0.1)
 
