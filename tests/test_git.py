@@ -158,6 +158,33 @@ def test_toplevel_common_dir_and_rev_parse(repo: Path) -> None:
     assert r.try_rev_parse("-v") is None  # never read as an option
 
 
+def test_head_and_own_files_are_read_from_the_git_dir_as_git_reads_them(repo: Path) -> None:
+    """The checked-out branch and the index's path, read without a git process, agree with
+    git's answers: in the main checkout, a subdirectory, a linked worktree, detached."""
+    main = Repo(repo)
+    linked = repo.parent / "linked"
+    main.git("worktree", "add", "-q", "-b", "side", str(linked))
+    for checkout, branch in ((main, "main"), (Repo(repo / "sub"), "main"), (Repo(linked), "side")):
+        if checkout.path.name == "sub":
+            checkout.path.mkdir()
+        assert checkout.current_branch() == branch
+        asked = checkout.git("rev-parse", "--path-format=absolute", "--git-path", "index")
+        assert checkout.git_path("index") == Path(asked.stdout.strip())
+    Repo(linked).git("switch", "-q", "--detach")
+    assert Repo(linked).current_branch() is None
+    assert main.checkout_at(linked) is main.checkout_at(linked)
+
+
+def test_unreachable_names_the_commits_a_ref_does_not_reach_in_one_call(repo: Path) -> None:
+    r = Repo(repo)
+    first = r.rev_parse("HEAD")
+    side = _branch(r, "side", {"s.txt": "s"})
+    second = _commit(r, {"m.txt": "m"}, "two")
+    assert r.unreachable([first, second], "refs/heads/main") == set()
+    assert r.unreachable([first, side, second], "refs/heads/main") == {side}
+    assert r.unreachable([first, "f" * 40], "refs/heads/main") == {"f" * 40}  # gone
+
+
 def test_try_rev_parse_outside_a_repository_raises(tmp_path: Path) -> None:
     with pytest.raises(GitError):
         Repo(tmp_path).try_rev_parse("HEAD")

@@ -4,6 +4,7 @@ reports success; what an agent did outside its worktree that ce can see is repor
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -75,20 +76,20 @@ def test_the_guard_looks_at_each_merge_once_while_the_target_moves_forward(tmp_p
 
     guard = Guard(ce_git.Repo(repo), "main")
     records = [merged("A", first), merged("B", second)]
-    calls: list[str] = []
-    real = ce_git.Repo.is_ancestor
+    calls: list[list[str]] = []  # the commits of each check: one git process each
+    real = ce_git.Repo.unreachable
 
-    def counted(self: ce_git.Repo, ancestor: str, descendant: str) -> bool:
-        calls.append(ancestor)
-        return real(self, ancestor, descendant)
+    def counted(self: ce_git.Repo, commits: Sequence[str], ref: str) -> set[str]:
+        calls.append(list(commits))
+        return real(self, commits, ref)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ce_git.Repo, "is_ancestor", counted)
+        patch.setattr(ce_git.Repo, "unreachable", counted)
         assert guard.lost(records) == []
-        assert sorted(calls) == sorted([first, second])
+        assert [sorted(c) for c in calls] == [sorted([first, second])]
         calls.clear()
         git(repo, "commit", "-q", "--allow-empty", "-m", "three")
         assert guard.lost(records) == []
-        assert calls == [second]  # only: is the tip it checked still under the new one
+        assert calls == [[second]]  # only: is the tip it checked still under the new one
     git(repo, "reset", "-q", "--hard", first)  # someone moved main back past B
     assert guard.lost(records) == ["B"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Self
 
 from ce.git._run import GitError, run_git
 from ce.proc import Completed
@@ -11,9 +13,12 @@ from ce.proc import Completed
 class RepoBase:
     """A git checkout (the user's, or a worktree) and the one way to run git in it."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
         self._common_dir: Path | None = None
+        self._git_dir: Path | None = None
+        self._hooks_dir: Path | None = None
+        self._checkouts: dict[Path, Self] = {}
 
     def __repr__(self) -> str:
         return f"Repo({str(self.path)!r})"
@@ -47,9 +52,58 @@ class RepoBase:
             self._common_dir = Path(found)
         return self._common_dir
 
+    def git_dir(self) -> Path:
+        """This checkout's own git dir (`.git`, or a linked worktree's `.git/worktrees/<name>`),
+        read from its `.git` as git does; git is asked only for other layouts (bare...)."""
+        if self._git_dir is None:
+            self._git_dir = _dot_git(self.path) or Path(
+                self._line("rev-parse", "--path-format=absolute", "--git-dir")
+            )
+        return self._git_dir
+
     def git_path(self, name: str) -> Path:
         """The absolute path of `name` in this checkout's git dir (`index`, `HEAD`, ...)."""
+        if name in _OWN_FILES:  # never shared between worktrees: no git process to say where
+            return self.git_dir() / name
         return Path(self._line("rev-parse", "--path-format=absolute", "--git-path", name))
+
+    def hooks_dir(self, *, fresh: bool = False) -> Path:
+        """Where this checkout takes its hooks from (`core.hooksPath`, else `.git/hooks`); read
+        once per `Repo` unless `fresh`."""
+        if self._hooks_dir is None or fresh:
+            configured = self.git("config", "--path", "--get", "core.hooksPath", check=False)
+            path = Path(configured.stdout.strip() or self.common_dir() / "hooks")
+            self._hooks_dir = path if path.is_absolute() else self.path / path
+        return self._hooks_dir
+
+    def checkout_at(self, path: Path) -> Self:
+        """The checkout at `path` (this one or another worktree of it), the same object each
+        time, so what it has read about itself (its git dir) is read once per run."""
+        if path == self.path:
+            return self
+        if path not in self._checkouts:
+            self._checkouts[path] = type(self)(path)
+        return self._checkouts[path]
+
+    def head_branch(self) -> str | bool | None:
+        """HEAD read from its file: the ref it names (`refs/...`), None when detached, False
+        when the file says neither plainly (another ref storage: ask git)."""
+        try:
+            text = (self.git_dir() / "HEAD").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        if text.startswith("ref: refs/") and text.endswith("\n") and "\n" not in text[:-1]:
+            ref = text[5:-1]
+            return ref if not ref.endswith("/.invalid") else False  # reftable's placeholder
+        return None if _OBJECT_ID.fullmatch(text.rstrip("\n")) else False
+
+    def bare_and_tip(self, ref: str) -> tuple[bool, str]:
+        """Whether git takes this checkout for a bare repository, and what `ref` names: one
+        process."""
+        bare, tip = self._line(
+            "rev-parse", "--is-bare-repository", "--verify", "--end-of-options", ref
+        ).split("\n")
+        return bare == "true", tip
 
     def is_bare(self) -> bool:
         return self._line("rev-parse", "--is-bare-repository") == "true"
@@ -67,3 +121,23 @@ class RepoBase:
         if completed.returncode != 0:
             raise GitError.from_completed(completed)
         return completed.stdout.strip()
+
+
+# Files of a checkout's own git dir (never in the common dir, whatever the worktree layout).
+_OWN_FILES = frozenset({"index", "index.lock", "HEAD"})
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _dot_git(path: Path) -> Path | None:
+    """The git dir a checkout's `.git` names: the directory itself, or a `gitdir:` file's."""
+    dot_git = path / ".git"
+    try:
+        if dot_git.is_dir():
+            return dot_git.absolute()
+        text = dot_git.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("gitdir: ") or not text.endswith("\n"):
+        return None
+    target = Path(text[len("gitdir: ") : -1])
+    return (target if target.is_absolute() else path / target).absolute()

@@ -12,6 +12,7 @@ from ce.git.base import RepoBase
 # `git commit`'s summary line, unabbreviated: `[main (root-commit) <sha>] subject`.
 _LOG_HEADER = re.compile(r"commit ([0-9a-f]{40}|[0-9a-f]{64})")
 _SUMMARY = re.compile(r"\[[^\n]*? ([0-9a-f]{40}|[0-9a-f]{64})\] ")
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # ce's own commits (checkpoints of an agent's leftovers, the status commit): no hooks, and
 # never signed, as its plumbing commits (merges, the ignore entry) are not: a user who signs
 # must not have a batch fail for a key the test or CI machine lacks.
@@ -69,6 +70,26 @@ class CommitCommands(RepoBase):
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self._answer("merge-base", "--is-ancestor", ancestor, descendant) == 0
+
+    def unreachable(self, commits: Sequence[str], ref: str) -> set[str]:
+        """The `commits` that `ref` does not reach (or that are gone): one process for all of
+        them (what rev-list lists from them but not from `ref` includes each that is not an
+        ancestor), one per commit only when one of them is not there to be listed."""
+        wanted = [commit for commit in dict.fromkeys(commits) if _OBJECT_ID.fullmatch(commit)]
+        listed = self.git("rev-list", *wanted, "--not", ref, "--", check=False)
+        if listed.returncode == 0:
+            found = set(listed.stdout.split())
+            named = {commit for commit in commits if commit not in wanted}  # not an object id
+            return {c for c in commits if c in found} | {
+                c for c in named if not self._reaches(ref, c)
+            }
+        return {commit for commit in commits if not self._reaches(ref, commit)}
+
+    def _reaches(self, ref: str, commit: str) -> bool:
+        try:
+            return self.is_ancestor(commit, ref)
+        except GitError:
+            return False  # the commit itself is gone
 
     def merge_base(self, a: str, b: str) -> str:
         """The best common ancestor of `a` and `b`; GitError when they share no history."""

@@ -81,8 +81,8 @@ exec "$hooks/$name" "$@"
 def install(checkout: Repo, worktree: Path, branch: str) -> None:
     """Fence the PRP worktree at `worktree` (on `branch`) of the user's `checkout`.
 
-    Two git processes: the user's own hooks path, and the worktree's config (plus one, once
-    per repository, turning on per-worktree config).
+    One git process: the worktree's config (plus, once per run, the user's own hooks path, and
+    once per repository, turning on per-worktree config).
     """
     admin = admin_dir(worktree)
     hooks = admin / HOOKS_DIR
@@ -92,7 +92,7 @@ def install(checkout: Repo, worktree: Path, branch: str) -> None:
         _DISPATCHER.format(
             common=shlex.quote(str(checkout.common_dir().resolve())),
             own=shlex.quote(f"refs/heads/{branch}"),
-            user_hooks=shlex.quote(str(_user_hooks(checkout))),
+            user_hooks=shlex.quote(str(checkout.hooks_dir())),
             log=shlex.quote(str(admin / REFUSED)),
         ),
         encoding="utf-8",
@@ -134,13 +134,6 @@ def admin_dir(worktree: Path) -> Path:
         if text.startswith("gitdir:"):
             return (worktree / text.removeprefix("gitdir:").strip()).resolve()
     return dot_git
-
-
-def _user_hooks(checkout: Repo) -> Path:
-    """Where the user's checkout takes its hooks from (`core.hooksPath`, else `.git/hooks`)."""
-    configured = checkout.git("config", "--path", "--get", "core.hooksPath", check=False)
-    path = Path(configured.stdout.strip() or checkout.common_dir() / "hooks")
-    return path if path.is_absolute() else checkout.path / path
 
 
 def _set_worktree_config(checkout: Repo, worktree: Repo, key: str, value: str) -> None:

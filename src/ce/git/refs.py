@@ -37,6 +37,11 @@ class RefCommands(RepoBase):
 
     def current_branch(self) -> str | None:
         """The checked-out branch's short name, or None when HEAD is detached."""
+        head = self.head_branch()
+        if head is None:
+            return None
+        if isinstance(head, str):
+            return head.removeprefix(HEADS)
         completed = self.git("symbolic-ref", "--quiet", "HEAD", check=False)
         if completed.returncode == 1:
             return None

@@ -85,7 +85,7 @@ def advance(repo: git.Repo, ref: str, old: str, new: str, release: Sequence[str]
     `release` are deleted in the same transaction as the move."""
     path = holder(repo, ref)
     if path is not None:
-        return _with_checkout(git.Repo(path), ref, old, new, release)
+        return _with_checkout(repo.checkout_at(path), ref, old, new, release)
     moved = _swap(repo, ref, new, old, release)
     if moved.moved:
         return _catch_up(repo, ref, old, new)
@@ -126,7 +126,8 @@ def _unsafe(checkout: git.Repo, ref: str, old: str) -> Advance | None:
     """Why the checkout may not be moved from `old` (None: it provably can): not on the target
     any more or the target moved (a race), a bare repository, something staged."""
     where = checkout.path
-    if checkout.is_bare():
+    bare, tip = checkout.bare_and_tip(ref)
+    if bare:
         return Advance(
             moved=False,
             reason=f"git takes {where} for a bare repository (core.bare = true), which has "
@@ -135,7 +136,7 @@ def _unsafe(checkout: git.Repo, ref: str, old: str) -> Advance | None:
         )
     if checkout.current_branch() != ref.removeprefix("refs/heads/"):
         return _RACE
-    if checkout.rev_parse(ref) != old:
+    if tip != old:
         return _RACE
     if not checkout.index_matches(old):
         return Advance(
@@ -188,7 +189,7 @@ def _catch_up(repo: git.Repo, ref: str, old: str, new: str) -> Advance:
     path = holder(repo, ref)
     if path is None:
         return _MOVED
-    checkout = git.Repo(path)
+    checkout = repo.checkout_at(path)
     try:
         with _locked(checkout, ref, old, new) as lock:
             if checkout.current_branch() != ref.removeprefix("refs/heads/"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ce import git
 from ce.run.record import PrpRecord
@@ -43,10 +42,7 @@ def snapshot(repo: git.Repo) -> Snapshot:
 
 
 def _hooks_digest(repo: git.Repo) -> str:
-    configured = repo.git("config", "--get", "core.hooksPath", check=False).stdout.strip()
-    directory = Path(configured) if configured else repo.common_dir() / "hooks"
-    if not directory.is_absolute():
-        directory = repo.path / directory
+    directory = repo.hooks_dir(fresh=True)
     digest = hashlib.sha256()
     try:
         entries = sorted(directory.iterdir())
@@ -79,13 +75,6 @@ def differences(before: Snapshot, now: Snapshot) -> list[str]:
     return found
 
 
-def _reachable(repo: git.Repo, commit: str, ref: str) -> bool:
-    try:
-        return repo.is_ancestor(commit, ref)
-    except git.GitError:
-        return False  # the commit itself is gone
-
-
 class Guard:
     """Compares the repository with how the batch found it, and the target with what ce left."""
 
@@ -105,19 +94,17 @@ class Guard:
     def lost(self, records: Iterable[PrpRecord]) -> list[str]:
         """The PRPs whose merge commit is no longer reachable from the target."""
         tip = self.repo.try_rev_parse(self.ref)
-        if (
-            tip is None
-            or self.checked_tip is None
-            or not _reachable(self.repo, self.checked_tip, tip)
-        ):
-            self.checked = set()  # moved back (or first look): everything is looked at again
         merges = [(r.id, r.merged_as) for r in records if r.merged_as is not None]
-        lost = [
-            prp
-            for prp, merge in merges
-            if merge not in self.checked and not _reachable(self.repo, merge, self.ref)
-        ]
-        if not lost and tip is not None:
+        if tip is None:
+            return [prp for prp, _ in merges]
+        earlier = [] if self.checked_tip is None else [self.checked_tip]
+        new = [merge for _, merge in merges if merge not in self.checked]
+        gone = self.repo.unreachable([*earlier, *new], tip)
+        if earlier and earlier[0] in gone:  # moved back: everything is looked at again
+            self.checked = set()
+            gone |= self.repo.unreachable([m for _, m in merges if m not in new], tip)
+        lost = [prp for prp, merge in merges if merge in gone]
+        if not lost:
             self.checked_tip = tip
             self.checked.update(merge for _, merge in merges)
         return lost
