@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import queue
 import shlex
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,6 +159,32 @@ def test_a_failed_tree_rebuilds_what_was_built_on_it(repo: Path) -> None:
     # Every commit the target went through has a tree without bad.txt.
     for commit in git.Repo(repo).git("rev-list", "--first-parent", "main").stdout.split():
         assert git.Repo(repo).read_blob(commit, "bad.txt") is None
+
+
+def test_a_discarded_check_is_stopped_not_waited_for(repo: Path) -> None:
+    """PRP-1.3 is checked on top of PRP-1.2, whose own check fails at once: the check of 1.3 on
+    1.2 (which would take a minute) is stopped, and 1.3 is checked again on the target and
+    merged, without waiting for it."""
+    slow = "59.7"  # a duration nothing else sleeps, to look for its process
+    check = "sh -c {}".format(
+        shlex.quote(f"if [ -f a.txt ] && [ -f b.txt ]; then sleep {slow}; fi; ! [ -f a.txt ]")
+    )
+    requests = [branch(repo, 1), branch(repo, 2, "a.txt"), branch(repo, 3, "b.txt")]
+    started = time.monotonic()
+    results = run_line(repo, requests, parallel=2, check=check)
+
+    assert time.monotonic() - started < 30
+    assert results["PRP-1.2"].outcome is MergeOutcome.INVALID
+    assert results["PRP-1.3"].outcome is MergeOutcome.MERGED
+    assert merged_subjects(repo) == ["Merge PRP-1.1", "Merge PRP-1.3"]
+    deadline = time.monotonic() + 10  # SIGTERM went at once; what is left gets SIGKILL
+    while time.monotonic() < deadline and f"sleep {slow}" in _processes():
+        time.sleep(0.1)
+    assert f"sleep {slow}" not in _processes()
+
+
+def _processes() -> str:
+    return subprocess.run(["ps", "-eo", "args"], check=True, capture_output=True, text=True).stdout
 
 
 def test_when_the_target_moves_under_the_lane_everything_is_rebuilt_on_it(repo: Path) -> None:

@@ -16,12 +16,13 @@ close, then whatever still holds them is stopped.
 
 The package, one part each: `command` (run to completion), `group` (a supervised child and its
 log), `stopping` (signals, reaping, the subreaper), `checks` (the contained commands running
-now), `procfs` (/proc inspection, the run token), `result` (Completed, ProcessError).
+now, and a caller's scope of them), `procfs` (/proc inspection, the run token), `result`
+(Completed, ProcessError).
 """
 
 from __future__ import annotations
 
-from ce.proc.checks import running_checks, stop_checks
+from ce.proc.checks import CheckScope, checks_within, running_checks, stop_checks
 from ce.proc.command import run
 from ce.proc.group import Child, OutputFilter, spawn_group, stop_group
 from ce.proc.procfs import RUN_MARK, group_alive, group_working_in, new_token, tagged
@@ -30,10 +31,12 @@ from ce.proc.stopping import kill_pgid
 
 __all__ = [
     "RUN_MARK",
+    "CheckScope",
     "Child",
     "Completed",
     "OutputFilter",
     "ProcessError",
+    "checks_within",
     "group_alive",
     "group_working_in",
     "kill_pgid",

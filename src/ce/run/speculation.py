@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ce import fsio
+from ce.proc import CheckScope, checks_within
 from ce.run import speculate
 from ce.run.merge import (
     MAX_RACES,
@@ -68,10 +70,12 @@ class _Candidate:
     slot: Slot
     validation: dict[str, LevelResult] = field(default_factory=dict)
     error: str | None = None  # the check itself broke
+    scope: CheckScope | None = None  # its check's commands, while it runs
 
 
 Report = Callable[[str, MergeResult], None]
 _KEYS = itertools.count()  # each candidate's, to know a discarded one's result
+_DISCARDED_GRACE_SECONDS = 5.0  # a discarded check's commands: SIGTERM, then this, SIGKILL
 
 
 class SpeculativeLane:
@@ -218,11 +222,13 @@ class SpeculativeLane:
             self._result(candidate, speculate.result(candidate.slot, passed=True))
         else:
             worktree = self.free.pop(0)
-            self._pool.submit(self._check, candidate.key, built, worktree)
+            candidate.scope = CheckScope()
+            self._pool.submit(self._check, candidate.key, built, worktree, candidate.scope)
 
-    def _check(self, key: int, built: Built, worktree: Worktree) -> None:
+    def _check(self, key: int, built: Built, worktree: Worktree, scope: CheckScope) -> None:
         try:
-            validation = self.lane.check(built, worktree.path, worktree.env)
+            with checks_within(scope):
+                validation = self.lane.check(built, worktree.path, worktree.env)
         except Exception as exc:  # reported as the group's failure, never kills the lane
             self.post(Checked(key=key, worktree=worktree, error=f"{type(exc).__name__}: {exc}"))
             return
@@ -236,6 +242,7 @@ class SpeculativeLane:
         if not found:
             return
         candidate = found[0]
+        candidate.scope = None
         candidate.validation, candidate.error = done.validation, done.error
         passed = done.error is None and first_failure(done.validation) is None
         if not passed and done.error is None and candidate.built.tree is not None:
@@ -251,6 +258,24 @@ class SpeculativeLane:
     def _discard(self, rebuild: speculate.Rebuild) -> None:
         """Cut the line to what stays; the groups discarded are built again first."""
         requests = {r.prp_id: r for c in self.line for r in c.built.requests}
+        for cut in self.line[rebuild.keep :]:
+            self._stop_check(cut)
         self.line = self.line[: rebuild.keep]
         groups = [tuple(requests[p] for p in group) for group in rebuild.groups]
         self.again.extendleft(reversed(groups))
+
+    @staticmethod
+    def _stop_check(candidate: _Candidate) -> None:
+        """A discarded candidate's check is not waited for: its commands are stopped, so its
+        worktree is free for what is built again (its result, when posted, is dropped)."""
+        if candidate.scope is None:
+            return
+        candidate.scope.stop(_DISCARDED_GRACE_SECONDS)
+        candidate.scope = None
+        log = candidate.built.requests[-1].log
+        if log is not None:
+            fsio.append_log(
+                log,
+                f"[ce] check of the merged tree {candidate.built.tree or ''} stopped: the merge "
+                "it was built on changed; it is built again and checked on the new base\n",
+            )
