@@ -97,6 +97,25 @@ def test_the_text_summary_lists_the_kept_attempt_and_a_second_retry_keeps_both(
     assert branches(repo) == kept
 
 
+def test_cleanup_keeps_a_kept_attempt_unless_forced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An earlier attempt holds commits the target lacks: `ce cleanup` keeps it and says so,
+    `--force` deletes it with the rest."""
+    repo = failed_once(tmp_path, monkeypatch, capsys)
+    (tmp_path / "bravo-ok").touch()
+    assert ce(repo, monkeypatch, capsys, *BATCH, "--retry-prp", "7.2.1").code == 0
+
+    kept = ce(repo, monkeypatch, capsys, "cleanup", "--batch", "7")
+    assert "prp-7-2-1-bravo-attempt-1" in kept.out + kept.err
+    assert "an earlier attempt" in kept.out + kept.err
+    assert branches(repo) == ["main", "prp-7-2-1-bravo-attempt-1"]
+
+    forced = ce(repo, monkeypatch, capsys, "cleanup", "--batch", "7", "--force")
+    assert forced.code == 0, forced.err
+    assert branches(repo) == ["main"]
+
+
 def test_stage_retry_runs_the_edited_prp_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

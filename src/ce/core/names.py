@@ -61,6 +61,20 @@ def conflict_attempt(branch: str, name: str) -> int | None:
     return int(suffix) if suffix != name and suffix.isdigit() else None
 
 
+def attempt_branches(branch: str) -> str:
+    """The `git for-each-ref` pattern of the earlier attempts `--retry-prp` kept
+    (`<branch>-attempt-N`, under refs/heads/)."""
+    return f"refs/heads/{branch}-attempt-*"
+
+
+def kept_attempt(branch: str, name: str) -> bool:
+    """Whether `name` is an attempt of `branch` kept aside: by the `rerun` conflict policy
+    (`-conflict-N`) or by a retry (`-attempt-N`)."""
+    suffix = name.removeprefix(f"{branch}-attempt-")
+    retried = suffix != name and suffix.isdigit()
+    return retried or conflict_attempt(branch, name) is not None
+
+
 def _bare_id(prp_id: str) -> str:
     return re.sub(r"^prp-", "", prp_id.strip(), flags=re.IGNORECASE)
 

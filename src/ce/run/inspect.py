@@ -18,9 +18,10 @@ from ce import git
 from ce.core.errors import CeError
 from ce.core.events import PrpState
 from ce.core.names import (
-    conflict_attempt,
+    attempt_branches,
     conflict_branches,
     integration_worktree_name,
+    kept_attempt,
     phases_done,
 )
 from ce.run.checkpoint import Checkpoint, SavedPrp
@@ -264,7 +265,9 @@ def cleanup_batch(
     removed: list[str] = []
     branches: list[str] = []
     refused: list[str] = []
-    tips = repo.ref_tips([conflict_branches(p.branch) for p in prps])
+    tips = repo.ref_tips(
+        [pattern(p.branch) for p in prps for pattern in (conflict_branches, attempt_branches)]
+    )
     registered = {w.path.resolve() for w in repo.worktrees()}
     for prp in prps:
         names = [prp.branch, *(r.removeprefix(HEADS) for r in sorted(tips) if _kept_by(r, prp))]
@@ -291,8 +294,9 @@ def cleanup_batch(
 
 
 def _kept_by(ref: str, prp: Leftover) -> bool:
-    """A `<branch>-conflict-N` branch: a first attempt the rerun policy kept."""
-    return conflict_attempt(prp.branch, ref.removeprefix(HEADS)) is not None
+    """A `<branch>-conflict-N` or `<branch>-attempt-N` branch: an earlier attempt the rerun
+    policy or a retry kept."""
+    return kept_attempt(prp.branch, ref.removeprefix(HEADS))
 
 
 def _foreign(prp: Leftover, registered: set[Path]) -> str | None:
