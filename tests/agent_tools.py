@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ce.agents import claude, codex
+from ce.agents import claude, codex, gemini
 
 TOOLS = Path(__file__).resolve().parent / ".tools"
-NPM_PACKAGES = {"claude": claude.PACKAGE, "codex": codex.PACKAGE}
+NPM_PACKAGES = {"claude": claude.PACKAGE, "codex": codex.PACKAGE, "gemini": gemini.PACKAGE}
 
 
 def npm_binary(name: str) -> Path | None:

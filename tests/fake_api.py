@@ -9,7 +9,8 @@ Tool inputs may contain `{cwd}`: the CLIs state their working directory in the r
 server fills it in, so a tool gets the absolute path the CLI insists on.
 
 It is also the CLI's HTTP(S) proxy: `CONNECT` and any request for a foreign host is refused and
-recorded in `outbound`, so a test can prove nothing left the machine.
+recorded in `outbound`, so a test can prove nothing left the machine; a local request no route
+answers is refused and recorded in `refused`.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class ScriptedApi:
         self.final_text = final_text
         self.seen: list[Seen] = []
         self.outbound: list[str] = []
+        self.refused: list[str] = []  # local requests no protocol route answers
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -200,7 +202,9 @@ class Http:
         handler.send_header("connection", "close")
         handler.end_headers()
         for event, data in events:
-            handler.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+            # An empty event name: a bare `data:` line (what the Gemini API sends).
+            head = f"event: {event}\n" if event else ""
+            handler.wfile.write(f"{head}data: {json.dumps(data)}\n\n".encode())
             handler.wfile.flush()
         handler.close_connection = True
 
@@ -217,6 +221,7 @@ def _handler_for(api: ScriptedApi) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if not self._foreign():
+                api.refused.append(f"{self.command} {self.path}")
                 Http(self).json(404, {"type": "error", "error": {"type": "not_found_error"}})
 
         do_HEAD = do_GET

@@ -1,5 +1,6 @@
-"""The gemini preset: exactly what `ce` would run (Gemini CLI is not run here: see README
-"Agents"), the policy it writes, and how it reads `--output-format stream-json`."""
+"""The gemini preset as data: exactly what `ce` would run, the policy it writes, and how it reads
+`--output-format stream-json`. The events here are the pinned CLI's own, as the real Gemini CLI
+emits them in test_agents_gemini_cli.py and test_agents_gemini_batch.py."""
 
 from __future__ import annotations
 
@@ -55,10 +56,12 @@ def test_default_command_and_policy(tmp_path: Path) -> None:
         job.prompt_path.read_text(),
     ]
     rules = tomllib.loads(policy.read_text())["rule"]
+    assert [rule["toolName"] for rule in rules] == ["run_shell_command"] * 2
     assert rules[0]["decision"] == "allow"
     assert rules[0]["commandPrefix"][:2] == ["git add", "git commit"]
     assert rules[0]["commandPrefix"][-1] == "pytest -q"
     assert rules[1] == {
+        "toolName": "run_shell_command",
         "commandPrefix": list(DENIED_COMMANDS),
         "decision": "deny",
         "priority": 900,
@@ -119,24 +122,43 @@ def test_failures_and_denials() -> None:
     assert error_of({"type": "error", "message": "boom"}, code=1) == (
         "Gemini CLI ended without a result event (exit code 1): boom"
     )
+    call: Event = {"type": "tool_use", "tool_id": "t1", "tool_name": "run_shell_command"}
+    call["parameters"] = {"command": "rm -rf build", "description": "clean"}
     denied: Event = {"type": "tool_result", "tool_id": "t1", "status": "error"}
-    denied["error"] = {"type": "policy_violation", "message": "run_shell_command denied: rm -rf"}
-    assert error_of(denied, result()) == (
-        "1 tool call(s) were denied by policy: run_shell_command denied: rm -rf. Allow what the "
+    denied["error"] = {"type": "policy_violation", "message": "Tool execution denied by policy."}
+    assert error_of(call, denied, result()) == (
+        "1 tool call(s) were denied by policy: run_shell_command(rm -rf build). Allow what the "
         "PRP needs with allowed_tools under [executor.gemini] in .ce/config.toml"
+    )
+    pushed = dict(denied, tool_id="t2")
+    pushed["error"] = {
+        "type": "policy_violation",
+        "message": "Tool execution denied by policy. No.",
+    }
+    assert error_of(pushed, result()) == (  # no tool_use seen: the CLI's message as it is
+        "1 tool call(s) were denied by policy: Tool execution denied by policy. No.. Allow what "
+        "the PRP needs with allowed_tools under [executor.gemini] in .ce/config.toml"
     )
     tool_failed: Event = {"type": "tool_result", "status": "error"}
     tool_failed["error"] = {"type": "TOOL_EXECUTION_ERROR", "message": "exit 1"}
     assert error_of(tool_failed, result()) is None
 
 
-def test_rate_limit() -> None:
-    message = "[API Error: 429 RESOURCE_EXHAUSTED Quota exceeded. Please retry in 23.5s.]"
-    failed = result("error", error={"type": "Error", "message": message})
+@pytest.mark.parametrize(
+    ("message", "wait"),
+    [
+        ("[API Error: 429 RESOURCE_EXHAUSTED Quota exceeded. Please retry in 23.5s.]", 23.5),
+        # What 0.61.0 prints from the API's RetryInfo (seen in test_agents_gemini_cli.py).
+        ("[API Error: per-minute rate limit\nSuggested retry after 3s.]\nPlease wait", 3.0),
+        ("[API Error: 429 Too Many Requests]", 60.0),
+    ],
+)
+def test_rate_limit(message: str, wait: float) -> None:
+    failed = result("error", error={"type": "unknown", "message": message})
 
     found = assess_stream([failed], 1, AgentConfig(), 0.0)
 
-    assert found.retry_after == 23.5
+    assert found.retry_after == wait
     assert found.error is not None and found.error.startswith("rate-limited: Gemini CLI")
 
 

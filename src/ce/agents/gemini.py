@@ -62,7 +62,9 @@ SESSION_FILE = "gemini-session-id"
 DEFAULT_RETRY_SECONDS = 60.0
 _DENIED = frozenset({"policy_violation", "permission_denied"})
 _RATE_LIMITED = re.compile(r"\b429\b|RESOURCE_EXHAUSTED|quota|rate.?limit", re.IGNORECASE)
-_RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+# The API says "Please retry in 23.5s"; the CLI adds "Suggested retry after 3s." from RetryInfo.
+_RETRY_IN = re.compile(r"retry (?:in|after) (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_GENERIC_DENIAL = "Tool execution denied by policy."
 _CLAUDE_RULE = re.compile(r"^Bash\((?P<prefix>.*?)(?::\*)?\)$")
 
 
@@ -129,10 +131,12 @@ def policy_toml(allowed: Iterable[str], denied: Iterable[str]) -> str:
     return (
         "# Written by ce for one launch of the gemini executor.\n"
         "[[rule]]\n"
+        'toolName = "run_shell_command"\n'
         f"commandPrefix = {json.dumps(list(allowed))}\n"
         'decision = "allow"\n'
         "priority = 500\n\n"
         "[[rule]]\n"
+        'toolName = "run_shell_command"\n'
         f"commandPrefix = {json.dumps(list(denied))}\n"
         'decision = "deny"\n'
         "priority = 900\n"
@@ -197,11 +201,12 @@ def _failure(events: list[Event], result: Event | None, exit_code: int) -> str |
 
 
 def _denials(events: list[Event]) -> str | None:
+    calls = {e.get("tool_id"): e for e in events if e.get("type") == "tool_use"}
     denied = []
     for event in events:
         error = event.get("error") if event.get("type") == "tool_result" else None
         if isinstance(error, dict) and error.get("type") in _DENIED:
-            denied.append(stream.short(str(error.get("message") or event.get("tool_id")), 100))
+            denied.append(_denied_call(calls.get(event.get("tool_id")), str(error.get("message"))))
     if not denied:
         return None
     shown = "; ".join(denied[:3])
@@ -209,3 +214,15 @@ def _denials(events: list[Event]) -> str | None:
         f"{len(denied)} tool call(s) were denied by policy: {shown}. Allow what the PRP needs "
         "with allowed_tools under [executor.gemini] in .ce/config.toml"
     )
+
+
+def _denied_call(call: Event | None, message: str) -> str:
+    """`run_shell_command(npm install left-pad)`, then the policy's own reason if it gave one
+    (the CLI's message names no command)."""
+    reason = message.removeprefix(_GENERIC_DENIAL).strip().rstrip(".")
+    parameters = call.get("parameters") if call else None
+    if call is None or not isinstance(parameters, dict):
+        return stream.short(message, 100)
+    argument = parameters.get("command") or parameters.get("file_path") or ""
+    named = f"{call.get('tool_name')}({stream.short(str(argument), 100)})"
+    return f"{named}: {stream.short(reason, 100)}" if reason else named
