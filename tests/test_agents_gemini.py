@@ -12,6 +12,7 @@ import pytest
 from agent_kit import make_job
 from ce.agents.gemini import (
     DENIED_COMMANDS,
+    GENERIC_DENIAL,
     POLICY_FILE,
     SESSION_FILE,
     GeminiExecutor,
@@ -125,7 +126,7 @@ def test_failures_and_denials() -> None:
     call: Event = {"type": "tool_use", "tool_id": "t1", "tool_name": "run_shell_command"}
     call["parameters"] = {"command": "rm -rf build", "description": "clean"}
     denied: Event = {"type": "tool_result", "tool_id": "t1", "status": "error"}
-    denied["error"] = {"type": "policy_violation", "message": "Tool execution denied by policy."}
+    denied["error"] = {"type": "policy_violation", "message": GENERIC_DENIAL}
     assert error_of(call, denied, result()) == (
         "1 tool call(s) were denied by policy: run_shell_command(rm -rf build). Allow what the "
         "PRP needs with allowed_tools under [executor.gemini] in .ce/config.toml"
@@ -142,6 +143,47 @@ def test_failures_and_denials() -> None:
     tool_failed: Event = {"type": "tool_result", "status": "error"}
     tool_failed["error"] = {"type": "TOOL_EXECUTION_ERROR", "message": "exit 1"}
     assert error_of(tool_failed, result()) is None
+
+
+def test_a_rejected_policy_file_fails_the_launch(tmp_path: Path) -> None:
+    """0.61.0 only warns about a policy file it rejects and runs without it (seen when the
+    rules lacked `toolName`): every shell command would then be denied, ce's allow-list gone."""
+    job = make_job(tmp_path, "PRP-5.1.1", ["One"])
+    output = "\n".join(
+        [
+            "[USER] Policy file error in gemini-policy.toml:",
+            "  Schema validation failed",
+            "Invalid policy rule (rule #1):",
+            '  - Field "rule.0.toolName": Invalid input',
+            '{"type": "init", "session_id": "s-1"}',
+            '{"type": "result", "status": "success", "stats": {}}',
+        ]
+    )
+
+    found = executor().assess(job, 0, output)
+
+    assert found.error == (
+        "Gemini CLI rejected the policy file ce wrote: Policy file error in gemini-policy.toml: "
+        'Schema validation failed Invalid policy rule (rule #1): - Field "rule.0.toolName": '
+        "Invalid input"
+    )
+    assert found.session_id == "s-1"
+
+
+def test_a_build_file_denial_says_no_policy_allows_it() -> None:
+    call: Event = {"type": "tool_use", "tool_id": "w1", "tool_name": "write_file"}
+    call["parameters"] = {"file_path": "/wt/pyproject.toml", "content": "[project]"}
+    reason = "Modifying build configuration files requires explicit user confirmation"
+    denied: Event = {"type": "tool_result", "tool_id": "w1", "status": "error"}
+    denied["error"] = {"type": "policy_violation", "message": f"{GENERIC_DENIAL} {reason}"}
+
+    found = assess_stream([call, denied, result()], 0, AgentConfig(), 0.0)
+
+    assert found.error == (
+        f"1 tool call(s) were denied by policy: write_file(/wt/pyproject.toml): {reason}. "
+        "Gemini CLI 0.61.0 never lets a headless agent edit a build file (pyproject.toml, "
+        "package.json, Makefile, ...), whatever the approval mode or policy"
+    )
 
 
 @pytest.mark.parametrize(

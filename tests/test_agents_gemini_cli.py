@@ -41,8 +41,9 @@ def commit(message: str) -> Reply:
 
 
 def test_preflight_reads_the_version_and_accepts_the_flags(
-    gemini_bin: Path, tmp_path: Path
+    gemini_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("GEMINI_CLI_NO_RELAUNCH", "true")  # one Node start per probe, not two
     executor = gemini_executor(gemini_bin)
 
     executor.preflight(tmp_path)
@@ -182,6 +183,27 @@ def test_configured_allowed_tools_prevent_the_denial(
 
     assert done.assessment.error is None, done.assessment.error
     assert (job.worktree / "allowed.txt").exists()
+
+
+def test_not_even_yolo_lets_a_headless_agent_edit_a_build_file(
+    gemini_bin: Path, tmp_path: Path, home: Path
+) -> None:
+    """The CLI's own build-file protection, outside the policy engine's rules: a PRP that must
+    edit pyproject.toml cannot be done by this CLI headless, and the reason says so."""
+    job = make_job(tmp_path, "PRP-5.2.9", ["Only"])
+    script = {"PRP-5.2.9": [Reply(tools=[write("pyproject.toml", "[project]\n")])]}
+    with FakeGemini(script) as api:
+        api.settings(home)
+        done = launch(gemini_executor(gemini_bin, skip_permissions=True), job, api.env(home))
+
+    assert not (job.worktree / "pyproject.toml").exists()
+    error = done.assessment.error
+    assert error is not None
+    assert error.startswith(
+        f"1 tool call(s) were denied by policy: write_file({job.worktree}/pyproject.toml): "
+        "Modifying build configuration files requires explicit user confirmation. "
+        "Gemini CLI 0.61.0 never lets a headless agent edit a build file"
+    )
 
 
 def test_an_agent_that_ends_without_committing_claims_success_only(

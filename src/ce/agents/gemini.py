@@ -9,6 +9,12 @@ validation commands) are allowed by a policy file `ce` writes for the launch; an
 would ask, which headless mode turns into a denial, and a denial fails the PRP. `--skip-trust`
 because the worktree is a new folder the trust dialog has never seen and headless mode would
 refuse it. `--approval-mode yolo` only with `skip_permissions = true`.
+
+What the pinned CLI really does (tests/test_agents_gemini_cli.py runs it): a policy rule needs
+`toolName`, and a file the CLI rejects is only warned about (so `assess` fails the launch on
+that warning); a denial's message names no command, so the `tool_use` event it answers does;
+edits of build files are denied headless whatever the mode; a rate limit ends with the CLI's
+"Suggested retry after Ns." from the API's RetryInfo.
 """
 
 from __future__ import annotations
@@ -64,7 +70,9 @@ _DENIED = frozenset({"policy_violation", "permission_denied"})
 _RATE_LIMITED = re.compile(r"\b429\b|RESOURCE_EXHAUSTED|quota|rate.?limit", re.IGNORECASE)
 # The API says "Please retry in 23.5s"; the CLI adds "Suggested retry after 3s." from RetryInfo.
 _RETRY_IN = re.compile(r"retry (?:in|after) (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
-_GENERIC_DENIAL = "Tool execution denied by policy."
+GENERIC_DENIAL = "Tool execution denied by policy."
+_BUILD_FILE_DENIAL = "Modifying build configuration files"
+_POLICY_REJECTED = re.compile(r"Policy file error in .*(?:\n(?!\{).*){0,4}")  # not the JSON
 _CLAUDE_RULE = re.compile(r"^Bash\((?P<prefix>.*?)(?::\*)?\)$")
 
 
@@ -112,7 +120,13 @@ class GeminiExecutor(preset.AgentPreset):
         return ["--approval-mode", mode, "--skip-trust", "--policy", str(policy)]
 
     def assess(self, job: ExecutorJob, exit_code: int, output: str) -> Assessment:
-        return assess_stream(list(stream.json_events(output)), exit_code, self.config, time.time())
+        found = assess_stream(list(stream.json_events(output)), exit_code, self.config, time.time())
+        rejected = _POLICY_REJECTED.search(output)
+        if rejected is None or found.retry_after is not None:
+            return found
+        # The CLI goes on without a policy it rejects (it only warns): ce's allow-list is gone.
+        why = stream.short(rejected.group(0), 300)
+        return replace(found, error=f"Gemini CLI rejected the policy file ce wrote: {why}")
 
 
 def allowed_commands(validation: Sequence[str], configured: Sequence[str]) -> list[str]:
@@ -210,16 +224,22 @@ def _denials(events: list[Event]) -> str | None:
     if not denied:
         return None
     shown = "; ".join(denied[:3])
-    return (
-        f"{len(denied)} tool call(s) were denied by policy: {shown}. Allow what the PRP needs "
-        "with allowed_tools under [executor.gemini] in .ce/config.toml"
-    )
+    if any(_BUILD_FILE_DENIAL in d for d in denied):
+        fix = (
+            f"Gemini CLI {PACKAGE.pinned} never lets a headless agent edit a build file "
+            "(pyproject.toml, package.json, Makefile, ...), whatever the approval mode or policy"
+        )
+    else:
+        fix = (
+            "Allow what the PRP needs with allowed_tools under [executor.gemini] in .ce/config.toml"
+        )
+    return f"{len(denied)} tool call(s) were denied by policy: {shown}. {fix}"
 
 
 def _denied_call(call: Event | None, message: str) -> str:
     """`run_shell_command(npm install left-pad)`, then the policy's own reason if it gave one
     (the CLI's message names no command)."""
-    reason = message.removeprefix(_GENERIC_DENIAL).strip().rstrip(".")
+    reason = message.removeprefix(GENERIC_DENIAL).strip().rstrip(".")
     parameters = call.get("parameters") if call else None
     if call is None or not isinstance(parameters, dict):
         return stream.short(message, 100)
