@@ -36,8 +36,10 @@ class Reply:
 
     text: str = ""
     tools: Sequence[ToolCall] = ()
-    input_tokens: int = 1000
-    output_tokens: int = 200
+    input_tokens: int = 1000  # cached ones included
+    output_tokens: int = 200  # thinking not included
+    cached_tokens: int = 0
+    thinking_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -173,7 +173,9 @@ def _response(reply: Reply, model: str) -> dict[str, Any]:
     usage = {
         "promptTokenCount": reply.input_tokens,
         "candidatesTokenCount": reply.output_tokens,
-        "totalTokenCount": reply.input_tokens + reply.output_tokens,
+        "cachedContentTokenCount": reply.cached_tokens,
+        "thoughtsTokenCount": reply.thinking_tokens,
+        "totalTokenCount": reply.input_tokens + reply.output_tokens + reply.thinking_tokens,
     }
     candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}

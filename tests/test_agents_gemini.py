@@ -114,6 +114,19 @@ def test_success_reports_tokens_cost_and_session() -> None:
     assert found.cost_usd == estimate_cost("gemini-2.5-pro", 300, 30)
 
 
+def test_thinking_is_billed_as_output_and_cached_input_at_a_quarter() -> None:
+    """What 0.61.0 reports (seen in test_agents_gemini_cli.py): `output_tokens` without the
+    thinking, which only `total_tokens` counts; `input_tokens` with the `cached` ones."""
+    usage = {"total_tokens": 1900, "input_tokens": 1000, "output_tokens": 600, "cached": 400}
+    stats = {**usage, "models": {"gemini-2.5-flash": usage}}
+    done: Event = {"type": "result", "status": "success", "stats": stats}
+
+    found = assess_stream([done], 0, AgentConfig(), 0.0)
+
+    assert (found.input_tokens, found.output_tokens) == (1000, 900)
+    assert found.cost_usd == estimate_cost("gemini-2.5-flash", 1000 - 300, 900)
+
+
 def test_failures_and_denials() -> None:
     def error_of(*events: Event, code: int = 0) -> str | None:
         return assess_stream(list(events), code, AgentConfig(), 0.0).error

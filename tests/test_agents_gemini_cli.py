@@ -58,7 +58,12 @@ def test_two_phases_committed_with_tokens_cost_and_session(
     job = make_job(tmp_path, "PRP-5.2.1", ["Core", "Docs"], validation=validation)
     script = {
         "PRP-5.2.1": [
-            Reply(text="Phase 1.", tools=[write("core.py", "VALUE = 1\n")]),
+            Reply(
+                text="Phase 1.",
+                tools=[write("core.py", "VALUE = 1\n")],
+                cached_tokens=400,
+                thinking_tokens=300,
+            ),
             commit("PRP-5.2.1: Phase 1 - Core"),
             Reply(tools=[write("docs.md", "# Docs\n"), shell("python3 -m compileall -q .")]),
             commit("PRP-5.2.1: Phase 2 - Docs"),
@@ -81,9 +86,10 @@ def test_two_phases_committed_with_tokens_cost_and_session(
     assert json.loads(job.result_path.read_text()) == {"status": "completed"}
     assessment = done.assessment
     assert assessment.session_id == (job.scratch / SESSION_FILE).read_text().strip()
-    # Six model turns (the last one the server's closing text) of 1000 in, 200 out each.
-    assert (assessment.input_tokens, assessment.output_tokens) == (6000, 1200)
-    assert assessment.cost_usd == estimate_cost("gemini-2.5-pro", 6000, 1200)
+    # Six model turns (the last one the server's closing text) of 1000 in, 200 out each, and
+    # the first one's thinking (billed as output) and cached input (billed at a quarter).
+    assert (assessment.input_tokens, assessment.output_tokens) == (6000, 1200 + 300)
+    assert assessment.cost_usd == estimate_cost("gemini-2.5-pro", 6000 - 300, 1500)
     assert {seen.path for seen in api.seen} == {
         "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
     }

@@ -184,8 +184,10 @@ def assess_stream(
 
 
 def _usage(stats: dict[str, object]) -> tuple[int, int, float | None]:
-    inputs = stream.as_int(stats.get("input_tokens"))
-    outputs = stream.as_int(stats.get("output_tokens"))
+    """Tokens in and out, and their price. The CLI's `output_tokens` leaves out the thinking,
+    which is billed as output: it is the rest of `total_tokens`. Its `input_tokens` include
+    the `cached` ones, billed at a quarter."""
+    inputs, outputs = _tokens(stats)
     models = stats.get("models")
     costs = [
         _model_cost(name, usage)
@@ -197,9 +199,16 @@ def _usage(stats: dict[str, object]) -> tuple[int, int, float | None]:
     return inputs, outputs, cost
 
 
-def _model_cost(model: str, usage: dict[str, object]) -> float | None:
+def _tokens(usage: dict[str, object]) -> tuple[int, int]:
     inputs = stream.as_int(usage.get("input_tokens"))
-    return stream.estimate_cost(model, inputs, stream.as_int(usage.get("output_tokens")))
+    outputs = stream.as_int(usage.get("output_tokens"))
+    return inputs, max(outputs, stream.as_int(usage.get("total_tokens")) - inputs)
+
+
+def _model_cost(model: str, usage: dict[str, object]) -> float | None:
+    inputs, outputs = _tokens(usage)
+    billable = inputs - stream.as_int(usage.get("cached")) * 3 // 4
+    return stream.estimate_cost(model, billable, outputs)
 
 
 def _failure(events: list[Event], result: Event | None, exit_code: int) -> str | None:
