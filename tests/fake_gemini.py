@@ -10,8 +10,9 @@ a stream is bare `data: <GenerateContentResponse>` lines, one JSON response othe
 The conversation's marker is looked for in the user's prompt (the first user turn's text parts
 after the CLI's `<session_context>`, which lists the worktree's files: other PRP ids); its step
 is the number of `model` turns in `contents`. The CLI names the workspace directory in that
-context, which fills `{cwd}` in tool arguments. Any other path is refused with 404 and recorded
-in `refused`; any foreign host, through the proxy, in `outbound` (see fake_api).
+context, which fills `{cwd}` in tool arguments. A conversation no script claims, or any other
+path, is refused and recorded in `refused`; any foreign host, through the proxy (the CLI sends
+all its traffic through `HTTPS_PROXY`), in `outbound` (see fake_api).
 """
 
 from __future__ import annotations
@@ -68,15 +69,16 @@ class FakeGemini(ScriptedApi):
         super().__enter__()
         return self
 
-    def settings(self, home: Path) -> Path:
+    def settings(self, home: Path, *, usage_statistics: bool = False) -> Path:
         """`~/.gemini/settings.json`: API-key auth (never OAuth), one attempt per request (a
-        scripted failure fails now, not after backoff), no usage statistics."""
+        scripted failure fails now, not after backoff), no usage statistics unless asked (they
+        go to play.googleapis.com: the proxy refuses them)."""
         config = home / ".gemini" / "settings.json"
         config.parent.mkdir(parents=True, exist_ok=True)
         settings = {
             "security": {"auth": {"selectedType": "gemini-api-key"}},
             "general": {"maxAttempts": 1, "enableAutoUpdate": False},
-            "privacy": {"usageStatisticsEnabled": False},
+            "privacy": {"usageStatisticsEnabled": usage_statistics},
         }
         config.write_text(json.dumps(settings, indent=2), encoding="utf-8")
         return config
@@ -119,6 +121,11 @@ class FakeGemini(ScriptedApi):
         if schema is not None:
             self.side.append(Seen(path=path, body=body, marker=None, step=0))
             http.json(200, _side_answer(schema, model))
+            return
+        if self._marker(self.prompt(body)) is None:
+            self.refused.append(f"POST {path} (no scripted conversation)")
+            error = {"code": 400, "message": "no scripted conversation", "status": "NOT_FOUND"}
+            http.json(400, {"error": error})
             return
         step = self.answer(path, body)
         if isinstance(step, Failure):

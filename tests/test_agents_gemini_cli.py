@@ -97,17 +97,17 @@ def test_two_phases_committed_with_tokens_cost_and_session(
     assert (api.outbound, api.refused, api.side) == ([], [], [])
 
 
-def test_the_clis_own_model_routing_asks_generate_content(
+def test_the_clis_own_model_routing_and_statistics_stay_on_the_machine(
     gemini_bin: Path, tmp_path: Path, home: Path
 ) -> None:
     """No tier mapped: the CLI's router asks a small model (`:generateContent`, a JSON schema)
     which model to use, then talks to that one; a model `ce` cannot price leaves the cost
-    unknown rather than $0."""
+    unknown rather than $0. Usage statistics on: the CLI sends them through the proxy."""
     job = make_job(tmp_path, "PRP-5.2.2", ["Only"])
     script = {"PRP-5.2.2": [Reply(tools=[write("a.txt", "a\n")]), commit("PRP-5.2.2: Phase 1")]}
     executor = GeminiExecutor(AgentConfig(binary=str(gemini_bin)))
     with FakeGemini(script) as api:
-        api.settings(home)
+        api.settings(home, usage_statistics=True)
         done = launch(executor, job, api.env(home))
 
     assert done.assessment.error is None, done.output[-2000:]
@@ -116,7 +116,9 @@ def test_the_clis_own_model_routing_asks_generate_content(
     assert "--model" not in executor.command(job)
     assert done.assessment.input_tokens == 3000 + 100  # the turns and the router's question
     assert done.assessment.cost_usd is None
-    assert (api.outbound, api.refused) == ([], [])
+    # Its usage statistics went to the proxy, which refused them: nothing left the machine.
+    assert api.outbound and set(api.outbound) == {"CONNECT play.googleapis.com:443"}
+    assert api.refused == []
 
 
 def test_a_server_error_is_reported(gemini_bin: Path, tmp_path: Path, home: Path) -> None:
