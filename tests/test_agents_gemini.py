@@ -136,6 +136,7 @@ def test_failures_and_denials() -> None:
     assert error_of({"type": "error", "message": "boom"}, code=1) == (
         "Gemini CLI ended without a result event (exit code 1): boom"
     )
+    assert error_of(code=41) == "Gemini CLI ended without a result event (exit code 41)"
     call: Event = {"type": "tool_use", "tool_id": "t1", "tool_name": "run_shell_command"}
     call["parameters"] = {"command": "rm -rf build", "description": "clean"}
     denied: Event = {"type": "tool_result", "tool_id": "t1", "status": "error"}
@@ -156,6 +157,28 @@ def test_failures_and_denials() -> None:
     tool_failed: Event = {"type": "tool_result", "status": "error"}
     tool_failed["error"] = {"type": "TOOL_EXECUTION_ERROR", "message": "exit 1"}
     assert error_of(tool_failed, result()) is None
+
+
+def test_without_a_result_the_clis_last_words_are_the_reason(tmp_path: Path) -> None:
+    job = make_job(tmp_path, "PRP-5.1.1", ["One"])
+    output = "\n".join(
+        [
+            "[ce] attempt 1: gemini --output-format stream-json ...",
+            "Warning: 256-color support not detected. Using a terminal with at least 256-color",
+            "Ripgrep is not available. Falling back to GrepTool.",
+            '{"type": "init", "session_id": "s-1"}',
+            "Error: connect ECONNREFUSED 127.0.0.1:9",
+            "    at TCPConnectWrap.afterConnect (node:net:1555:16)",
+            "Giving up.",
+        ]
+    )
+
+    found = executor().assess(job, 1, output)
+
+    assert found.error == (
+        "Gemini CLI ended without a result event (exit code 1): Error: connect ECONNREFUSED "
+        "127.0.0.1:9 Giving up."
+    )
 
 
 def test_a_rejected_policy_file_fails_the_launch(tmp_path: Path) -> None:

@@ -137,6 +137,25 @@ def test_a_server_error_is_reported(gemini_bin: Path, tmp_path: Path, home: Path
     assert len(api.requests_for("PRP-5.2.3")) == 1  # maxAttempts = 1: no backoff
 
 
+def test_a_missing_api_key_is_reported_in_the_clis_words(
+    gemini_bin: Path, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = make_job(tmp_path, "PRP-5.2.10", ["Only"])
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    with FakeGemini({"PRP-5.2.10": [commit("PRP-5.2.10: Phase 1 - Only")]}) as api:
+        api.settings(home)
+        env = {k: v for k, v in api.env(home).items() if k != "GEMINI_API_KEY"}
+        done = launch(gemini_executor(gemini_bin), job, env)
+
+    assert done.code != 0
+    assert done.assessment.error == (
+        f"Gemini CLI ended without a result event (exit code {done.code}): When using Gemini "
+        "API, you must specify the GEMINI_API_KEY environment variable. Update your environment "
+        "and try again (no reload needed if using .env)!"
+    )
+    assert api.seen == []
+
+
 def test_a_rate_limit_sets_retry_after(gemini_bin: Path, tmp_path: Path, home: Path) -> None:
     job = make_job(tmp_path, "PRP-5.2.4", ["Only"])
     with FakeGemini({"PRP-5.2.4": [rate_limited(retry_after=7)]}) as api:

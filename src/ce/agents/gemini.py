@@ -71,6 +71,7 @@ _RATE_LIMITED = re.compile(r"\b429\b|RESOURCE_EXHAUSTED|quota|rate.?limit", re.I
 # The API says "Please retry in 23.5s"; the CLI adds "Suggested retry after 3s." from RetryInfo.
 _RETRY_IN = re.compile(r"retry (?:in|after) (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 GENERIC_DENIAL = "Tool execution denied by policy."
+_START_UP_NOTES = ("[ce]", "Warning: 256-color support", "Ripgrep is not available")
 _BUILD_FILE_DENIAL = "Modifying build configuration files"
 _POLICY_REJECTED = re.compile(r"Policy file error in .*(?:\n(?!\{).*){0,4}")  # not the JSON
 _CLAUDE_RULE = re.compile(r"^Bash\((?P<prefix>.*?)(?::\*)?\)$")
@@ -120,7 +121,8 @@ class GeminiExecutor(preset.AgentPreset):
         return ["--approval-mode", mode, "--skip-trust", "--policy", str(policy)]
 
     def assess(self, job: ExecutorJob, exit_code: int, output: str) -> Assessment:
-        found = assess_stream(list(stream.json_events(output)), exit_code, self.config, time.time())
+        events = list(stream.json_events(output))
+        found = assess_stream(events, exit_code, self.config, time.time(), said=_said(output))
         rejected = _POLICY_REJECTED.search(output)
         if rejected is None or found.retry_after is not None:
             return found
@@ -159,8 +161,9 @@ def policy_toml(allowed: Iterable[str], denied: Iterable[str]) -> str:
 
 
 def assess_stream(
-    events: list[Event], exit_code: int, config: AgentConfig, now: float
+    events: list[Event], exit_code: int, config: AgentConfig, now: float, *, said: str = ""
 ) -> Assessment:
+    """What a launch did, from its stream-json events; `said`: the CLI's words outside them."""
     result = stream.last(events, "result")
     stats = result.get("stats") if result else None
     inputs, outputs, cost = _usage(stats if isinstance(stats, dict) else {})
@@ -172,7 +175,7 @@ def assess_stream(
         output_tokens=outputs if result else None,
         cost_usd=cost,
     )
-    failure = _failure(events, result, exit_code)
+    failure = _failure(events, result, exit_code, said)
     if failure is not None and _RATE_LIMITED.search(failure):
         match = _RETRY_IN.search(failure)
         wait = max(float(match.group(1)), 1.0) if match else DEFAULT_RETRY_SECONDS
@@ -211,16 +214,25 @@ def _model_cost(model: str, usage: dict[str, object]) -> float | None:
     return stream.estimate_cost(model, billable, outputs)
 
 
-def _failure(events: list[Event], result: Event | None, exit_code: int) -> str | None:
+def _failure(events: list[Event], result: Event | None, exit_code: int, said: str) -> str | None:
     if result is None:
         last_error = stream.last(events, "error")
-        why = f": {stream.short(str(last_error.get('message')), 300)}" if last_error else ""
-        return f"Gemini CLI ended without a result event (exit code {exit_code}){why}"
+        why = str(last_error.get("message")) if last_error else said
+        shown = f": {stream.short(why, 300)}" if why else ""
+        return f"Gemini CLI ended without a result event (exit code {exit_code}){shown}"
     if result.get("status") == "success":
         return None
     error = result.get("error")
     message = error.get("message") if isinstance(error, dict) else None
     return f"Gemini CLI reported an error: {stream.short(str(message or 'no reason given'), 300)}"
+
+
+def _said(output: str) -> str:
+    """The CLI's last lines outside its JSON events and stack traces (why it stopped before a
+    result, such as a missing API key), without its start-up notes and ce's own lines."""
+    lines = [line.strip() for line in output.splitlines() if line[:1] not in ("", " ", "\t")]
+    words = [line for line in lines if not line.startswith(("{", *_START_UP_NOTES))]
+    return " ".join(words[-3:])
 
 
 def _denials(events: list[Event]) -> str | None:
