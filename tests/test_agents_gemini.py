@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent_kit import make_job
+from ce.agents.base import Assessment
 from ce.agents.gemini import (
     DENIED_COMMANDS,
     GENERIC_DENIAL,
@@ -159,21 +160,24 @@ def test_failures_and_denials() -> None:
     assert error_of(tool_failed, result()) is None
 
 
-def test_without_a_result_the_clis_last_words_are_the_reason(tmp_path: Path) -> None:
+def assess_log(tmp_path: Path, code: int, *lines: str) -> Assessment:
+    """The preset's assessment of a launch whose log holds these lines."""
     job = make_job(tmp_path, "PRP-5.1.1", ["One"])
-    output = "\n".join(
-        [
-            "[ce] attempt 1: gemini --output-format stream-json ...",
-            "Warning: 256-color support not detected. Using a terminal with at least 256-color",
-            "Ripgrep is not available. Falling back to GrepTool.",
-            '{"type": "init", "session_id": "s-1"}',
-            "Error: connect ECONNREFUSED 127.0.0.1:9",
-            "    at TCPConnectWrap.afterConnect (node:net:1555:16)",
-            "Giving up.",
-        ]
-    )
+    return executor().assess(job, code, "\n".join(lines))
 
-    found = executor().assess(job, 1, output)
+
+def test_without_a_result_the_clis_last_words_are_the_reason(tmp_path: Path) -> None:
+    found = assess_log(
+        tmp_path,
+        1,
+        "[ce] attempt 1: gemini --output-format stream-json ...",
+        "Warning: 256-color support not detected. Using a terminal with at least 256-color",
+        "Ripgrep is not available. Falling back to GrepTool.",
+        '{"type": "init", "session_id": "s-1"}',
+        "Error: connect ECONNREFUSED 127.0.0.1:9",
+        "    at TCPConnectWrap.afterConnect (node:net:1555:16)",
+        "Giving up.",
+    )
 
     assert found.error == (
         "Gemini CLI ended without a result event (exit code 1): Error: connect ECONNREFUSED "
@@ -184,19 +188,16 @@ def test_without_a_result_the_clis_last_words_are_the_reason(tmp_path: Path) -> 
 def test_a_rejected_policy_file_fails_the_launch(tmp_path: Path) -> None:
     """0.61.0 only warns about a policy file it rejects and runs without it (seen when the
     rules lacked `toolName`): every shell command would then be denied, ce's allow-list gone."""
-    job = make_job(tmp_path, "PRP-5.1.1", ["One"])
-    output = "\n".join(
-        [
-            "[USER] Policy file error in gemini-policy.toml:",
-            "  Schema validation failed",
-            "Invalid policy rule (rule #1):",
-            '  - Field "rule.0.toolName": Invalid input',
-            '{"type": "init", "session_id": "s-1"}',
-            '{"type": "result", "status": "success", "stats": {}}',
-        ]
+    found = assess_log(
+        tmp_path,
+        0,
+        "[USER] Policy file error in gemini-policy.toml:",
+        "  Schema validation failed",
+        "Invalid policy rule (rule #1):",
+        '  - Field "rule.0.toolName": Invalid input',
+        '{"type": "init", "session_id": "s-1"}',
+        '{"type": "result", "status": "success", "stats": {}}',
     )
-
-    found = executor().assess(job, 0, output)
 
     assert found.error == (
         "Gemini CLI rejected the policy file ce wrote: Policy file error in gemini-policy.toml: "
