@@ -18,7 +18,8 @@ from fake_gemini import Failure, FakeGemini, Reply, Step, shell, write
 
 def config(binary: Path) -> str:
     return (
-        "[monitor]\npoll_seconds = 0.2\n"
+        # No stagger: the PRPs' CLIs start at once (the test is about what they do).
+        "[monitor]\npoll_seconds = 0.2\nstagger_seconds = 0\n"
         '[executor]\nname = "gemini"\n'
         f"[executor.gemini]\nbinary = {json.dumps(str(binary))}\n"
         'models = { sonnet = "gemini-2.5-pro", haiku = "gemini-2.5-flash" }\n'
