@@ -221,6 +221,16 @@ def test_a_build_file_denial_says_no_policy_allows_it() -> None:
         "Gemini CLI 0.61.0 never lets a headless agent edit a build file (pyproject.toml, "
         "package.json, Makefile, ...), whatever the approval mode or policy"
     )
+    shell: Event = {"type": "tool_use", "tool_id": "s1", "tool_name": "run_shell_command"}
+    shell["parameters"] = {"command": "make"}
+    refused = dict(denied, tool_id="s1", error={"type": "policy_violation", "message": "No."})
+    both = assess_stream([call, denied, shell, refused, result()], 0, AgentConfig(), 0.0)
+    assert both.error is not None
+    assert both.error.startswith("2 tool call(s) were denied by policy: write_file(")
+    assert both.error.endswith(
+        "whatever the approval mode or policy; Allow what the PRP needs with allowed_tools "
+        "under [executor.gemini] in .ce/config.toml"
+    )
 
 
 @pytest.mark.parametrize(

@@ -245,16 +245,17 @@ def _denials(events: list[Event]) -> str | None:
     if not denied:
         return None
     shown = "; ".join(denied[:3])
+    fixes = []
     if any(_BUILD_FILE_DENIAL in d for d in denied):
-        fix = (
+        fixes.append(
             f"Gemini CLI {PACKAGE.pinned} never lets a headless agent edit a build file "
             "(pyproject.toml, package.json, Makefile, ...), whatever the approval mode or policy"
         )
-    else:
-        fix = (
+    if not all(_BUILD_FILE_DENIAL in d for d in denied):
+        fixes.append(
             "Allow what the PRP needs with allowed_tools under [executor.gemini] in .ce/config.toml"
         )
-    return f"{len(denied)} tool call(s) were denied by policy: {shown}. {fix}"
+    return f"{len(denied)} tool call(s) were denied by policy: {shown}. {'; '.join(fixes)}"
 
 
 def _denied_call(call: Event | None, message: str) -> str:
