@@ -13,7 +13,7 @@ from agent_tools import require_npm_binary
 from batchkit import Spec, git, make_batch_repo
 from ce.agents.stream import estimate_cost
 from ce.cli import run
-from fake_gemini import Failure, FakeGemini, Reply, Step, shell, write
+from fake_gemini import Failure, FakeGemini, Reply, Step, rate_limited, shell, write
 
 
 def config(binary: Path) -> str:
@@ -125,3 +125,39 @@ def test_failures_each_have_their_reason(
     assert denied in prps["PRP-8.1.3"]["error"]
     assert "Merge" not in git(repo, "log", "--format=%s", f"{before}..main")
     assert (api.outbound, api.refused) == ([], [])
+
+
+class RateLimitedOnce(FakeGemini):
+    """The first model turn asked of it is refused with 429 (RetryInfo: 1 s); then it plays."""
+
+    limited = False
+
+    def answer(self, path: str, body: dict[str, Any]) -> Step:
+        step = super().answer(path, body)
+        if self.limited:
+            return step
+        self.limited = True
+        return rate_limited(retry_after=1)
+
+
+def test_a_rate_limit_holds_the_launches_and_the_prp_then_merges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 429 fails no PRP: the CLI's suggested delay holds every launch, then it goes on."""
+    binary = require_npm_binary("gemini")
+    repo = make_batch_repo(
+        tmp_path / "repo", [spec("PRP-8.1.1", "a.txt")], batch="8", config=config(binary)
+    )
+
+    with RateLimitedOnce({"PRP-8.1.1": script("PRP-8.1.1", "a.txt")}) as api:
+        code = batch(repo, api, monkeypatch)
+
+    out = capsys.readouterr()
+    assert code == 0, out.err[-3000:]
+    assert json.loads(out.out)["status"] == "COMPLETED"
+    assert (repo / "a.txt").read_text() == "PRP-8.1.1\n"
+    log = (repo / ".ce" / "tmp" / "logs" / "PRP-8.1.1.log").read_text()
+    assert "rate-limited: Gemini CLI reported an error: " in log
+    assert "Suggested retry after 1s." in log
+    assert "; retry in 1s: no executor launches until " in log
+    assert [seen.step for seen in api.requests_for("PRP-8.1.1")] == [0, 0, 1, 2]
