@@ -17,7 +17,10 @@ close, then whatever still holds them is stopped.
 The package, one part each: `command` (run to completion), `group` (a supervised child and its
 log), `stopping` (signals, reaping, the subreaper), `checks` (the contained commands running
 now, and a caller's scope of them), `procfs` (/proc inspection, the run token), `result`
-(Completed, ProcessError).
+(Completed, ProcessError), `shim` (an agent detached from its launcher, a Ray worker:
+`spawn_shim`, `ShimChild`; the running shim is `shim_run`, its status file `shim_status`).
+`shim` is imported by its own name, not from here: `python -m ce.proc.shim` must not find it
+imported already.
 """
 
 from __future__ import annotations

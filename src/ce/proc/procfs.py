@@ -13,7 +13,8 @@ from pathlib import Path
 
 RUN_MARK = "CE_RUN_TOKEN"  # marks everything a child started, setsid or not
 _TOKENS = itertools.count(1)
-_STAT_FIELDS = re.compile(r"\) (?P<state>\S) -?\d+ (?P<pgrp>-?\d+) ")
+_STAT_FIELDS = re.compile(r"\) (?P<state>\S) (?P<ppid>-?\d+) (?P<pgrp>-?\d+) ")
+_START_TIME_FIELD = 19  # starttime, counted from the state field (proc(5): field 22)
 
 
 def new_token() -> str:
@@ -105,6 +106,28 @@ def holds_open(pid: int, path: Path) -> bool:
 def pid_alive(pid: int) -> bool:
     """Whether `pid` runs and is not a zombie (Linux /proc; elsewhere: assume not)."""
     return _stat_says_live(Path(f"/proc/{pid}/stat"))
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, zombies included (Linux /proc; elsewhere none)."""
+    proc = Path("/proc")
+    found = []
+    for entry in proc.iterdir() if (proc / "self" / "stat").exists() else ():
+        match = _stat_fields(entry / "stat") if entry.name.isdigit() else None
+        if match is not None and int(match["ppid"]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot), so a recorded pid is known to be the same
+    process later and not one that got its number since; None if it is gone (or not Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return int(fields[_START_TIME_FIELD]) if len(fields) > _START_TIME_FIELD else None
 
 
 def _has_live_member(pgid: int) -> bool:

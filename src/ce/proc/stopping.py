@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
 from ce.proc.procfs import group_alive, pid_alive, tagged
@@ -18,6 +19,7 @@ DRAIN_SECONDS = 5.0  # after killing a timed-out group, how long its pipes may t
 POLL_SECONDS = 0.05
 _KILL_WAIT_SECONDS = 5.0  # after SIGKILL, how long the group may take to disappear
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
+_PR_GET_CHILD_SUBREAPER = 37
 
 
 class Leader(Protocol):
@@ -114,3 +116,25 @@ def become_subreaper() -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # best effort: a failure only costs zombies
+
+
+@contextlib.contextmanager
+def not_subreaper() -> Iterator[None]:
+    """Not a subreaper for a while (Linux): what is orphaned meanwhile goes to init, not to us.
+
+    How a detaching child truly leaves us: were we a subreaper, it would be re-parented to us
+    again, and a process that kills its children on exit (a Ray worker) would take it along.
+    """
+    if sys.platform != "linux":
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    flag = ctypes.c_int(0)
+    libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0)
+    if flag.value:
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    try:
+        yield
+    finally:
+        if flag.value:
+            libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
