@@ -3,6 +3,7 @@ agent's tree outlives a stop, the launching process's death or the coordinator's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,14 +11,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from ce.proc import ProcessError
 from ce.proc.procfs import pid_alive
-from ce.proc.shim import ShimChild, spawn_shim
+from ce.proc.shim import ShimChild, ShimError, spawn_shim
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
@@ -72,6 +73,17 @@ def nice_of(pid: int) -> int:
 def marker_for(tmp_path: Path) -> str:
     """Sleep durations no other test's processes have: `9<digits>`."""
     return "9" + str(abs(hash(tmp_path)) % 10**6).zfill(6) + "."
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(tmp_path: Path) -> Iterator[None]:
+    """Whatever a failed test left running: its shims stopped, its marked sleeps killed."""
+    yield
+    for status in tmp_path.rglob("status.json"):
+        with contextlib.suppress(ShimError, ProcessError):
+            ShimChild.attach(status, status.with_name("agent.log"), timeout=0).stop(grace=0)
+    for pid in marked(marker_for(tmp_path)):
+        os.kill(pid, signal.SIGKILL)
 
 
 def shim(tmp_path: Path, script: str, **kwargs: object) -> ShimChild:
