@@ -1,6 +1,7 @@
 """The agent shim under a real Ray (issue 14, item 3): Ray kills only a dying worker's direct
 children, so every Ray-level stop leaves an agent's tool subprocesses running — unless the agent
-runs under the shim, which then stops its whole tree. Exit codes and niceness under Ray too."""
+runs under the shim, which then stops its whole tree: after ray.kill, ray.cancel(force=True),
+the driver's death and the node's (its raylet killed). Exit codes and niceness under Ray too."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from test_shim import TREE, eventually, marked, marker_for, no_leftovers
 
 pytestmark = [
     pytest.mark.ray,
-    pytest.mark.xdist_group("ray"),  # one xdist worker runs them: one Ray at a time
     pytest.mark.usefixtures(no_leftovers.__name__),
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc"),
 ]
@@ -150,6 +150,20 @@ def test_with_the_shim_the_driver_dying_leaves_nothing(cluster: LocalRay, tmp_pa
     child = ShimChild.attach(tmp_path / "run" / "status.json", tmp_path / "run" / "agent.log")
     assert child.pid == launched["agent"]
     assert child.wait(30) == -signal.SIGTERM  # once Ray has killed the dead driver's actor
+    assert child.stopped == "worker-gone"
+    assert not pid_alive(launched["worker"])
+    assert marked(marker) == []
+
+
+def test_with_the_shim_the_node_dying_leaves_nothing(cluster: LocalRay, tmp_path: Path) -> None:
+    marker = marker_for(tmp_path)
+    node = cluster.add_node({"doomed": 1})
+    actor = Launcher.options(resources={"doomed": 1}).remote()  # type: ignore[attr-defined]
+    launched = ray.get(actor.launch.remote(TREE.format(m=marker), str(tmp_path), True), timeout=60)
+    assert eventually(lambda: len(marked(marker)) == 5, timeout=60)
+    cluster.remove_node(node)  # its raylet is killed, and with it its workers
+    child = ShimChild.attach(tmp_path / "run" / "status.json", tmp_path / "run" / "agent.log")
+    assert child.wait(30) == -signal.SIGTERM
     assert child.stopped == "worker-gone"
     assert not pid_alive(launched["worker"])
     assert marked(marker) == []

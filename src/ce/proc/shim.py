@@ -71,6 +71,11 @@ class ShimChild:
         return self._status.pgid
 
     @property
+    def token(self) -> str:
+        """The agent's CE_RUN_TOKEN: what it started carries it, even outside its group."""
+        return self._status.token or ""
+
+    @property
     def shim_pid(self) -> int:
         return self._status.shim_pid
 
