@@ -38,10 +38,6 @@ NODE_ENV = {
 TESTS = Path(__file__).resolve().parent
 # Ray reads some of them once, when it is imported (127.0.0.1 or the host's address): before.
 os.environ.update(NODE_ENV)
-# Workers import the functions and classes a test sends them by module name: from tests/.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(TESTS), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-)
 
 import ray  # noqa: E402  (re-exported: a test imports it from here, so in this order)
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -94,7 +90,9 @@ def local_ray(
         raise RuntimeError("ray was imported before raykit: it would use the host's address")
     temp_dir = Path(tempfile.mkdtemp(prefix="ce-ray-", dir="/tmp"))
     (temp_dir / "ray").mkdir()  # Ray's own default below RAY_TMPDIR, for the address file
-    env = {**NODE_ENV, "RAY_TMPDIR": str(temp_dir)}
+    # Workers import the functions and classes a test sends them by module name: from tests/.
+    path = [str(TESTS), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**NODE_ENV, "RAY_TMPDIR": str(temp_dir), "PYTHONPATH": os.pathsep.join(path)}
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)  # the nodes' processes inherit it, and so do their workers
     cluster = None

@@ -120,6 +120,9 @@ class ShimChild:
             self.wait(wait)
         return self.returncode
 
+    def drain(self, timeout: float = 0.0) -> None:
+        """Nothing to wait for: the agent writes its log itself, through no pipe of ours."""
+
     def _shim_alive(self) -> bool:
         pid = self._status.shim_pid
         return pid_alive(pid) and start_time(pid) == self._status.shim_started
@@ -204,7 +207,7 @@ def _await_start(
         time.sleep(POLL_SECONDS)
     if status.error is not None:
         raise ProcessError(
-            argv=(),
+            argv=argv,
             returncode=status.returncode or 127,
             stderr=status.error,
             reason="could not start",
