@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from ce.proc import ProcessError
-from ce.proc.procfs import pid_alive
-from ce.proc.shim import ShimChild, ShimError, spawn_shim
+from ce.proc.procfs import pid_alive, start_time
+from ce.proc.shim import ShimChild, ShimError, ShimStatus, spawn_shim
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
@@ -302,3 +302,16 @@ def test_the_agent_runs_where_and_how_it_is_told(tmp_path: Path) -> None:
     assert lines[:2] == [str(tmp_path / "work"), "hello"]
     assert lines[2] == json.loads((tmp_path / "status.json").read_text())["token"]
     assert lines[3] == "err"
+
+
+def test_a_shim_that_never_starts_its_agent_is_told_to_stop(tmp_path: Path) -> None:
+    stuck = subprocess.Popen(["sleep", "60"])  # stands in for a shim stuck before the agent
+    try:
+        record = ShimStatus(shim_pid=stuck.pid, shim_started=start_time(stuck.pid))
+        record.write(tmp_path / "status.json")
+        with pytest.raises(ShimError, match=r"no agent started under the shim in 0\.2 s"):
+            ShimChild.attach(tmp_path / "status.json", tmp_path / "agent.log", timeout=0.2)
+        assert stuck.wait(10) == -signal.SIGTERM
+    finally:
+        stuck.kill()
+        stuck.wait()

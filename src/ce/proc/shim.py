@@ -188,7 +188,7 @@ def spawn_shim(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        launched = launcher.wait()  # it returns once the shim has left it
+        launched = launcher.wait()  # once the shim has left it and written its first record
     if launched != 0:
         raise ShimError(f"the shim could not start (exit code {launched}){_tail(log_path)}")
     return ShimChild(status_path, log_path, _await_start(status_path, log_path, timeout, argv))
@@ -200,9 +200,10 @@ def _await_start(
     deadline = time.monotonic() + timeout
     while (status := ShimStatus.read(status_path)) is None or not status.started:
         if time.monotonic() >= deadline:
-            if status is not None:  # a stuck shim must not start the agent after all
+            if status is not None and start_time(status.shim_pid) == status.shim_started:
+                # TERM, not KILL: should it start the agent after all, it stops it at once.
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(status.shim_pid, signal.SIGKILL)
+                    os.kill(status.shim_pid, signal.SIGTERM)
             raise ShimError(f"no agent started under the shim in {timeout:g} s{_tail(log_path)}")
         time.sleep(POLL_SECONDS)
     if status.error is not None:
@@ -227,8 +228,8 @@ def _tail(log_path: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse(sys.argv[1:] if argv is None else argv)
-    detach(options.log)
-    returncode = Shim(options).run()
+    ready = detach(options.log)
+    returncode = Shim(options).run(ready)
     return returncode if returncode >= 0 else 128 - returncode
 
 

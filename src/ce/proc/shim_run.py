@@ -48,8 +48,9 @@ class Shim:
         self._since = time.time()  # a heartbeat file not written yet counts from here
         self._watched = self._identity(options.watch_pid)
 
-    def run(self) -> int:
-        """Supervise the agent to its end; the agent's exit code (negative: a signal)."""
+    def run(self, ready: int | None = None) -> int:
+        """Supervise the agent to its end; the agent's exit code (negative: a signal).
+        `ready` is closed once the first record is written (the launcher waits for it)."""
         for signum in _STOP_SIGNALS:
             signal.signal(signum, self._on_stop_signal)
         signal.signal(HURRY, self._on_hurry)
@@ -57,6 +58,8 @@ class Shim:
             shim_pid=os.getpid(), shim_started=start_time(os.getpid()), grace=self.options.grace
         )
         status.write(self.options.status)
+        if ready is not None:
+            os.close(ready)
         try:
             child = spawn_group(
                 self.options.argv, cwd=self.options.cwd, env=os.environ, log_path=self.options.log
@@ -180,12 +183,17 @@ def parse(argv: Sequence[str]) -> ShimOptions:
     )
 
 
-def detach(log: Path) -> None:
-    """Leave the launching process for good: fork, setsid, fork; the launcher returns only
-    once the shim is re-parented (to init or a subreaper above it), never to it."""
+def detach(log: Path) -> int:
+    """Leave the launching process for good: fork, setsid, fork. The launcher exits once the
+    shim is re-parented (to init or a subreaper above it, never to it) and has closed the
+    returned descriptor (`Shim.run` does once its first record is written), or died."""
+    ready_read, ready_write = os.pipe()
     if (first := os.fork()) != 0:
+        os.close(ready_write)
         os.waitpid(first, 0)
+        os.read(ready_read, 1)  # end of file: the shim wrote its record, or died
         os._exit(0)
+    os.close(ready_read)
     os.setsid()
     if os.fork() != 0:
         os._exit(0)
@@ -195,3 +203,4 @@ def detach(log: Path) -> None:
         os.dup2(fd, target)
     os.close(stdin)
     os.close(output)
+    return ready_write
