@@ -315,3 +315,24 @@ def test_a_shim_that_never_starts_its_agent_is_told_to_stop(tmp_path: Path) -> N
     finally:
         stuck.kill()
         stuck.wait()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--status", "s.json", "--log", "a.log", "true"], "usage: python -m ce.proc.shim"),
+        (["--status", "s.json", "--log", "a.log", "--"], "no command after --"),
+        (["--status", "s.json", "--log", "a.log", "--heartbeat", "b", "--", "true"], "> 0"),
+    ],
+)
+def test_the_command_line_says_what_is_wrong(tmp_path: Path, args: list[str], says: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ce.proc.shim", *args],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and says in done.stderr
+    assert not (tmp_path / "s.json").exists()
