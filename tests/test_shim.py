@@ -304,6 +304,20 @@ def test_the_agent_runs_where_and_how_it_is_told(tmp_path: Path) -> None:
     assert lines[3] == "err"
 
 
+def test_a_shim_that_cannot_write_its_status_fails_at_once(tmp_path: Path) -> None:
+    """Its launcher exits 1 (spawn_shim: ShimError with the log) instead of a wait for nothing."""
+    status = tmp_path / "missing" / "status.json"
+    argv = ["--status", str(status), "--log", "a.log", "--", "true"]
+    done = subprocess.run(
+        [sys.executable, "-m", "ce.proc.shim", *argv],
+        check=False,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "FileNotFoundError" in (tmp_path / "a.log").read_text()
+
+
 def test_a_shim_that_never_starts_its_agent_is_told_to_stop(tmp_path: Path) -> None:
     stuck = subprocess.Popen(["sleep", "60"])  # stands in for a shim stuck before the agent
     try:

@@ -228,7 +228,7 @@ def _tail(log_path: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse(sys.argv[1:] if argv is None else argv)
-    ready = detach(options.log)
+    ready = detach(options.log, options.status)
     returncode = Shim(options).run(ready)
     return returncode if returncode >= 0 else 128 - returncode
 

@@ -183,16 +183,16 @@ def parse(argv: Sequence[str]) -> ShimOptions:
     )
 
 
-def detach(log: Path) -> int:
+def detach(log: Path, status: Path) -> int:
     """Leave the launching process for good: fork, setsid, fork. The launcher exits once the
     shim is re-parented (to init or a subreaper above it, never to it) and has closed the
-    returned descriptor (`Shim.run` does once its first record is written), or died."""
+    returned descriptor (`Shim.run` does once its first record is written), or died: then 1."""
     ready_read, ready_write = os.pipe()
     if (first := os.fork()) != 0:
         os.close(ready_write)
         os.waitpid(first, 0)
         os.read(ready_read, 1)  # end of file: the shim wrote its record, or died
-        os._exit(0)
+        os._exit(0 if status.exists() else 1)
     os.close(ready_read)
     os.setsid()
     if os.fork() != 0:
