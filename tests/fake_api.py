@@ -210,6 +210,12 @@ class Http:
             handler.wfile.flush()
         handler.close_connection = True
 
+    def sse_data(self, chunks: Iterable[Mapping[str, Any]]) -> None:
+        """Server-sent events without names, ended by `data: [DONE]` (OpenAI's Chat API)."""
+        self.sse(("", chunk) for chunk in chunks)
+        self._handler.wfile.write(b"data: [DONE]\n\n")
+        self._handler.wfile.flush()
+
 
 def _handler_for(api: ScriptedApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):

@@ -93,15 +93,25 @@ class FakeOpenAI(ScriptedApi):
         return match.group(1).strip() if match else None
 
     def handle(self, http: Http, path: str, body: dict[str, Any]) -> None:
-        if not path.startswith("/v1/responses"):
-            http.json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
-            return
-        step = self.answer(path, body)
-        if isinstance(step, Failure):
-            error = {"message": step.message, "type": step.error_type, "code": step.error_type}
-            http.json(step.status, {"error": error}, step.headers)
-            return
-        http.sse(_events(step, str(body.get("model", "fake"))))
+        reply = answer_or_error(self, http, path, "/v1/responses", body)
+        if reply is not None:
+            http.sse(_events(reply, str(body.get("model", "fake"))))
+
+
+def answer_or_error(
+    api: ScriptedApi, http: Http, path: str, route: str, body: dict[str, Any]
+) -> Reply | None:
+    """The scripted reply for a request to `route`; None once an OpenAI-style error (no such
+    route, a scripted failure) has been sent instead."""
+    if path.rstrip("/") != route:
+        http.json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
+        return None
+    step = api.answer(path, body)
+    if isinstance(step, Failure):
+        error = {"message": step.message, "type": step.error_type, "code": step.error_type}
+        http.json(step.status, {"error": error}, step.headers)
+        return None
+    return step
 
 
 def _items(reply: Reply) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
-"""The aider preset: the argv of each aider run, and the launch program (real bash and git)
-driving a stand-in `aider` that edits like aider does and prints aider's cost lines. The real
-aider is not run here: see README "Agents"."""
+"""The aider preset, fast and without aider: the argv of each aider run, the launch program (real
+bash and git) around a stand-in `aider` script that edits and prints aider's cost lines, and the
+assessment of aider's output as data. The real aider runs in test_agents_aider_cli.py and
+test_agents_aider_batch.py."""
 
 from __future__ import annotations
 
@@ -99,8 +100,10 @@ def test_a_phase_without_changes_fails_the_launch(fake_aider: Path, tmp_path: Pa
     done = launch(executor(fake_aider), job, {"SKIP_PHASE": "2"})
 
     assert done.code == 1
-    assert "[ce] PRP-6.1.2: phase 2 changed nothing or could not be committed" in done.output
+    assert "[ce] PRP-6.1.2 failed: aider changed nothing in phase 2" in done.output
+    assert done.assessment.error == "aider changed nothing in phase 2"
     assert subjects(job.worktree)[1:] == ["PRP-6.1.2: Phase 1 - One"]
+    assert git(job.worktree, "status", "--porcelain", "--ignored") == ""  # cache removed
 
 
 def test_preflight(fake_aider: Path, tmp_path: Path) -> None:
@@ -112,16 +115,47 @@ def test_preflight(fake_aider: Path, tmp_path: Path) -> None:
         executor(tmp_path / "nope").preflight(tmp_path)
 
 
-def test_assess_reads_rate_limits() -> None:
-    output = "litellm.RateLimitError: AnthropicException - rate limit exceeded\nmore\n"
+PHASE_1 = "[ce] PRP-6.1.3 phase 1: aider\n"
+NOTHING = "[ce] PRP-6.1.3 failed: aider changed nothing in phase 1\n"
+LIMITED = "litellm.RateLimitError: AnthropicException - rate limit exceeded\nRetrying in 0.2s\n"
 
-    found = assess_output(output)
 
-    assert found.retry_after == 60.0
-    assert found.error == (
-        "rate-limited: litellm.RateLimitError: AnthropicException - rate limit exceeded; "
-        "retry in 60s"
+@pytest.mark.parametrize(
+    ("output", "exit_code", "error", "retry_after"),
+    [
+        (PHASE_1 + LIMITED + "Applied edit to a.txt\n", 0, None, None),  # retried, succeeded
+        (
+            PHASE_1 + LIMITED + NOTHING,
+            1,
+            "rate-limited: aider changed nothing in phase 1: litellm.RateLimitError: "
+            "AnthropicException - rate limit exceeded; retry in 60s",
+            60.0,
+        ),
+        (LIMITED + PHASE_1 + NOTHING, 1, "aider changed nothing in phase 1", None),  # not its phase
+        (PHASE_1 + "No rate limit here.\n" + NOTHING, 1, "aider changed nothing in phase 1", None),
+        (
+            PHASE_1 + "litellm.BadRequestError: OpenAIException - too long\n" + NOTHING,
+            1,
+            "aider changed nothing in phase 1: litellm.BadRequestError: OpenAIException - too long",
+            None,
+        ),
+        (PHASE_1, 143, None, None),  # stopped from outside: the exit code tells
+    ],
+)
+def test_assess_reads_why_a_launch_failed(
+    output: str, exit_code: int, error: str | None, retry_after: float | None
+) -> None:
+    found = assess_output(output, exit_code)
+
+    assert (found.error, found.retry_after) == (error, retry_after)
+
+
+def test_assess_reads_aiders_usage_lines() -> None:
+    output = (
+        "Tokens: 1M sent, 2k received. Cost: $3.00 message, $3.00 session.\n"
+        "Tokens: 1.9k sent, 1.2k cache write, 20 received.\nCost: $0.0061 message, $3.01 session."
     )
-    assert assess_output("Tokens: 1M sent, 2k received. Cost: $3.00 message").input_tokens == (
-        1_000_000
-    )
+
+    found = assess_output(output, 0)
+
+    assert (found.input_tokens, found.output_tokens, found.cost_usd) == (1_001_900, 2020, 3.0061)

@@ -4,13 +4,16 @@ Aider answers one message and exits; it has no loop of its own to work through p
 commit them in `ce`'s grammar. So a launch is a small bash program in the PRP's scratch
 directory, like the script executor's: for each phase left,
 
-    aider --yes-always --no-auto-commits ... --read <PRP> [files] --message-file phase-N.md
+    aider --yes-always --no-auto-commits ... --read <PRP> --message-file phase-N.md [files]
     git add --all -- . ':(exclude).aider*' && git commit -F phase-N.msg
 
-A phase that changes nothing fails the launch (no empty checkpoint pretends it was done).
-Aider's own files go to the scratch directory, except its repo-map cache, which is kept out of
-the commits and removed at the end. Bash, aider and git share one process group, so stopping
-the launch stops them all.
+A phase that changes nothing fails the launch (no empty checkpoint pretends it was done), and
+the reason is the launch's error. Aider exits 0 when its model request fails (it retries rate
+limits and server errors for a minute, then gives up): its `litellm.<Kind>Error: ...` line is
+the reason then. A declared file is given to aider only once it exists (aider would create it
+empty). Aider's own files go to the scratch directory, except its repo-map cache, which is kept
+out of the commits and removed when the program exits. Bash, aider and git share one process
+group, so stopping the launch stops them all.
 """
 
 from __future__ import annotations
@@ -55,13 +58,17 @@ DEFAULT_RETRY_SECONDS = 60.0
 _PROLOGUE = """\
 # Written by ce for {prp_id}: aider does each phase, then ce commits it.
 set -u
-fail() {{ echo "[ce] {prp_id}: $1"; exit 1; }}
+trap 'rm -rf -- .aider.tags.cache.v*' EXIT  # aider's repo-map cache: never work to keep
+fail() {{ echo "[ce] {prp_id} failed: $1"; exit 1; }}
 """
+_FAILED = re.compile(r"^\[ce\] \S+ failed: (.+)$", re.MULTILINE)
+_API_ERROR = re.compile(r"^litellm\.\w+Error: .+$", re.MULTILINE)
+_PHASE_START = re.compile(r"^\[ce\] \S+ phase \d+: aider$", re.MULTILINE)
 _COST = re.compile(r"Cost: \$(\d+(?:\.\d+)?) message")
 _TOKENS = re.compile(
     r"Tokens: ([\d.]+)([kM]?) sent(?:, [\d.]+[kM]? cache \w+)*, ([\d.]+)([kM]?) received"
 )
-_RATE_LIMIT = re.compile(r"RateLimitError|rate.?limit|\b429\b", re.IGNORECASE)
+_RATE_LIMIT = re.compile(r"RateLimitError|rate.?limit|\b429\b", re.IGNORECASE)  # in its error
 _MULTIPLIER = {"": 1, "k": 1_000, "M": 1_000_000}
 
 
@@ -79,7 +86,6 @@ class AiderExecutor(preset.AgentPreset):
         for phase in job.prp.phases:
             if phase.number >= job.resume_from:
                 lines += self._phase(job, folder, phase.number, phase.title)
-        lines.append("rm -rf -- .aider.tags.cache.v*")
         program = folder / "run.sh"
         program.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return ["bash", str(program)]
@@ -94,9 +100,7 @@ class AiderExecutor(preset.AgentPreset):
         model = preset.model_name(job, self.config, MODELS)
         if model:
             argv += ["--model", model]
-        argv += self.config.extra_args
-        # Declared files are added to the chat: aider edits only the files it was given.
-        return [*argv, *(f for f in job.prp.files if not is_glob(f))]
+        return [*argv, *self.config.extra_args]
 
     def _phase(self, job: ExecutorJob, folder: Path, number: int, title: str) -> list[str]:
         message = folder / f"phase-{number}.md"
@@ -107,15 +111,28 @@ class AiderExecutor(preset.AgentPreset):
         run = shlex.join([*self.aider_argv(job), "--message-file", str(message)])
         return [
             f"echo {shlex.quote(f'[ce] {job.prp.id} phase {number}: aider')}",
-            f'{run} || fail "aider failed on phase {number} with exit code $?"',
+            *_chat_files(job),
+            # The `+` form: bash before 4.4 (macOS's 3.2) calls an empty array unset.
+            f'{run} ${{files[@]+"${{files[@]}}"}} '
+            f'|| fail "aider exited with code $? in phase {number}"',
             "git add --all -- . ':(exclude).aider*' "
-            f"&& git commit --quiet --no-verify -F {shlex.quote(str(checkpoint))} "
-            f"|| fail {shlex.quote(f'phase {number} changed nothing or could not be committed')}",
+            f'|| fail "git add exited with code $? after phase {number}"',
+            f"git diff --cached --quiet && fail 'aider changed nothing in phase {number}'",
+            f"git commit --quiet --no-verify -F {shlex.quote(str(checkpoint))} "
+            f'|| fail "git commit exited with code $? after phase {number}"',
             f"echo {shlex.quote(f'[ce] {job.prp.id}: committed phase {number} - {title}')}",
         ]
 
     def assess(self, job: ExecutorJob, exit_code: int, output: str) -> Assessment:
-        return assess_output(output)
+        return assess_output(output, exit_code)
+
+
+def _chat_files(job: ExecutorJob) -> list[str]:
+    """Bash setting `files` to the declared files that exist when the phase starts: aider edits
+    only the files in its chat, and creates an empty file for a name it is given that does not
+    exist (a phase that changed nothing would then commit it). New files it creates itself."""
+    declared = " ".join(shlex.quote(f) for f in job.prp.files if not is_glob(f))
+    return [f'files=(); for f in {declared}; do [ -e "$f" ] && files+=("$f"); done']
 
 
 def phase_message(job: ExecutorJob, number: int, title: str) -> str:
@@ -132,21 +149,31 @@ def phase_message(job: ExecutorJob, number: int, title: str) -> str:
     )
 
 
-def assess_output(output: str) -> Assessment:
-    """Cost and tokens from aider's "Tokens: ... Cost: ..." lines; rate limits from its errors."""
+def assess_output(output: str, exit_code: int) -> Assessment:
+    """Cost and tokens from aider's "Tokens: ... Cost: ..." lines; when the launch failed, why:
+    the program's reason, with aider's model error of that phase if it printed one (a request
+    that failed and was retried with success is no failure)."""
+    found = _usage(output)
+    reasons = _FAILED.findall(output) if exit_code != 0 else []
+    if not reasons:
+        return found  # succeeded, or stopped from outside (the exit code says it)
+    starts = list(_PHASE_START.finditer(output))
+    errors = _API_ERROR.findall(output, starts[-1].end() if starts else 0)
+    error = reasons[-1].strip() + (f": {errors[-1].strip()}" if errors else "")
+    if errors and _RATE_LIMIT.search(errors[-1]):
+        error = f"rate-limited: {stream.short(error, 200)}; retry in {DEFAULT_RETRY_SECONDS:.0f}s"
+        return replace(found, error=error, retry_after=DEFAULT_RETRY_SECONDS)
+    return replace(found, error=stream.short(error, 300))
+
+
+def _usage(output: str) -> Assessment:
     costs = [float(c) for c in _COST.findall(output)]
     sent = received = 0
     for amount, unit, out_amount, out_unit in _TOKENS.findall(output):
         sent += int(float(amount) * _MULTIPLIER[unit])
         received += int(float(out_amount) * _MULTIPLIER[out_unit])
-    found = Assessment(
+    return Assessment(
         cost_usd=round(sum(costs), 6) if costs else None,
         input_tokens=sent if sent or received else None,
         output_tokens=received if sent or received else None,
     )
-    limited = _RATE_LIMIT.search(output)
-    if limited is None:
-        return found
-    line = output[output.rfind("\n", 0, limited.start()) + 1 :].splitlines()[0]
-    error = f"rate-limited: {stream.short(line, 200)}; retry in {DEFAULT_RETRY_SECONDS:.0f}s"
-    return replace(found, error=error, retry_after=DEFAULT_RETRY_SECONDS)
