@@ -67,7 +67,8 @@ def _aider_installed() -> bool:
 
 
 def install() -> int:
-    return install_npm() or install_aider()
+    codes = [install_npm(), install_aider()]  # one failing does not stop the other
+    return next((code for code in codes if code), 0)
 
 
 def install_aider() -> int:

@@ -56,32 +56,32 @@ def batch(
 def test_two_parallel_prps_merge_with_ces_phase_commits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    files = {"PRP-9.1.1": "north.txt", "PRP-9.1.2": "south.txt"}
     specs = [
-        Spec(id=prp, title=f"Work {prp[-3:]}", phases=[["true"]], files=[name])
-        for prp, name in files.items()
+        Spec(id="PRP-9.1.1", title="North", phases=[["true"], ["true"]], files=["north.txt"]),
+        Spec(id="PRP-9.1.2", title="South", phases=[["true"]], files=["south.txt"]),
     ]
     script = {
-        f"Implement phase 1 of {prp}": [Reply(text=search_replace(name, "", f"{prp}\n"))]
-        for prp, name in files.items()
+        "Implement phase 1 of PRP-9.1.1": [Reply(text=search_replace("north.txt", "", "n\n"))],
+        "Implement phase 2 of PRP-9.1.1": [Reply(text=search_replace("north.txt", "n\n", "N\n"))],
+        "Implement phase 1 of PRP-9.1.2": [Reply(text=search_replace("south.txt", "", "s\n"))],
     }
 
     code, summary, repo = batch(tmp_path, monkeypatch, capsys, specs, script)
 
     assert code == 0, summary
     assert summary["status"] == "COMPLETED"
-    subjects = git(repo, "log", "--format=%s", "main").splitlines()
-    for prp, name in files.items():
-        assert (repo / name).read_text() == f"{prp}\n"
-        assert f"{prp}: Phase 1 - Step 1" in subjects  # ce's checkpoint, merged
-        assert f"Merge {prp}: Work {prp[-3:]}" in subjects
-        record = summary["prps"][prp]
-        assert (record["cost_usd"], record["input_tokens"], record["output_tokens"]) == (
-            0.006,
-            1000,
-            200,
-        )
-    assert summary["usage"]["cost_usd"] == 0.012
+    assert (repo / "north.txt").read_text() == "N\n"
+    assert (repo / "south.txt").read_text() == "s\n"
+    merged = git(repo, "log", "--format=%s", "main").splitlines()
+    for subject in [
+        *("PRP-9.1.1: Phase 1 - Step 1", "PRP-9.1.1: Phase 2 - Step 2", "Merge PRP-9.1.1: North"),
+        *("PRP-9.1.2: Phase 1 - Step 1", "Merge PRP-9.1.2: South"),
+    ]:
+        assert subject in merged  # ce's checkpoint commits, merged
+    north, south = (summary["prps"][prp] for prp in ("PRP-9.1.1", "PRP-9.1.2"))
+    assert (north["cost_usd"], north["input_tokens"], north["output_tokens"]) == (0.012, 2000, 400)
+    assert (south["cost_usd"], south["input_tokens"], south["output_tokens"]) == (0.006, 1000, 200)
+    assert summary["usage"]["cost_usd"] == 0.018
     assert ".aider" not in git(repo, "log", "--name-only", "--format=", "main")
 
 
