@@ -5,10 +5,11 @@ Aider (through litellm) posts to `<--openai-api-base>/chat/completions`, streami
 a last chunk with `finish_reason` and `usage`, then `data: [DONE]`. Aider holds no tools: a
 reply is text in its edit format (`search_replace`, `whole_file`), which aider applies itself.
 
-Aider starts a new chat for each phase, so the conversation's marker is looked for in the last
-user message that is not an error aider reflected back ("Implement phase 2 of PRP-1.1.1" tells
-the phases apart), and its step is the number of assistant answers after that message. See
-fake_api for the script and the proxy; `aider_files` writes what keeps aider off the network.
+Aider starts a new chat for each phase; the task is the first user message that holds a
+marker ("Implement phase 2 of PRP-1.1.1" tells the phases apart), and the step is the number
+of the model's answers after it (aider sends a failed edit back in a new user message). See
+fake_api for the script and the proxy; `aider_args` names the server, the model's price and
+edit format, and `env` keeps aider off the network.
 """
 
 from __future__ import annotations
@@ -77,11 +78,23 @@ class FakeChat(ScriptedApi):
         }
 
     def prompt(self, body: Mapping[str, Any]) -> str:
-        return _content(_task(body.get("messages", []))[0])
+        messages = body.get("messages", [])
+        task = self._task(messages)
+        return "" if task is None else _content(messages[task])
 
     def step_of(self, body: Mapping[str, Any]) -> int:
         messages = body.get("messages", [])
-        return sum(1 for m in messages[_task(messages)[1] :] if m.get("role") == "assistant")
+        task = self._task(messages)
+        after = [] if task is None else messages[task:]
+        return sum(1 for message in after if _is_answer(message))
+
+    def _task(self, messages: list[Mapping[str, Any]]) -> int | None:
+        """The user message that carries a marker: aider's own follow-ups after it (its
+        reports of edits that failed, which the model must fix) are steps of the same task."""
+        for index, message in enumerate(messages):
+            if message.get("role") == "user" and self._marker(_content(message)) is not None:
+                return index
+        return None
 
     def cwd(self, body: Mapping[str, Any]) -> str | None:
         return None
@@ -91,6 +104,7 @@ class FakeChat(ScriptedApi):
         if step is None:
             return
         assert not step.tools, "aider holds no tools: a reply is text in its edit format"
+        assert not step.text.startswith(_AIDERS_OWN), "aider's own acknowledgements start so"
         model = str(body.get("model", MODEL))
         if body.get("stream"):
             http.sse_data(_chunks(step, model))
@@ -98,17 +112,13 @@ class FakeChat(ScriptedApi):
             http.json(200, _completion(step, model))
 
 
-_REFLECTED = ("The LLM did not conform", "# ")  # aider's edit errors sent back as user messages
+# Aider adds assistant turns of its own ("Ok.", "Ok, any changes I propose will be to those
+# files.") around the files it adds to the chat again when it sends a failed edit back.
+_AIDERS_OWN = "Ok"
 
 
-def _task(messages: list[Mapping[str, Any]]) -> tuple[Mapping[str, Any], int]:
-    """The message that started this chat's work and its index (aider's own follow-ups after it,
-    reporting failed edits, are not a new task)."""
-    users = [(i, m) for i, m in enumerate(messages) if m.get("role") == "user"]
-    for index, message in reversed(users):
-        if not _content(message).startswith(_REFLECTED):
-            return message, index
-    return {}, len(messages)
+def _is_answer(message: Mapping[str, Any]) -> bool:
+    return message.get("role") == "assistant" and not _content(message).startswith(_AIDERS_OWN)
 
 
 def _content(message: Mapping[str, Any]) -> str:

@@ -13,7 +13,7 @@ from agent_kit import git, launch, make_job, subjects
 from agent_tools import require_aider
 from ce.agents.aider import PACKAGE, AiderExecutor
 from ce.config import AgentConfig
-from fake_openai_chat import MODEL, PRICE, Failure, FakeChat, Reply, search_replace
+from fake_openai_chat import MODEL, PRICE, Failure, FakeChat, Reply, search_replace, whole_file
 
 
 @pytest.fixture
@@ -28,12 +28,8 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-def aider_executor(binary: Path, api: FakeChat, home: Path, *extra: str) -> AiderExecutor:
-    settings = {
-        "binary": str(binary),
-        "models": {"sonnet": MODEL},
-        "extra_args": [*api.aider_args(home), *extra],
-    }
+def aider_executor(binary: Path, args: list[str]) -> AiderExecutor:
+    settings = {"binary": str(binary), "models": {"sonnet": MODEL}, "extra_args": args}
     return AiderExecutor(AgentConfig.model_validate(settings))
 
 
@@ -65,11 +61,12 @@ def test_each_phase_edited_by_aider_and_committed_by_ce(
             Reply(text="Set it.\n\n" + search_replace("core.py", "VALUE = 0\n", "VALUE = 1\n"))
         ],
         "Implement phase 2 of PRP-5.1.1": [
-            Reply(text=search_replace("docs.md", "", "# Docs\n"), output_tokens=50)
+            Reply(text=search_replace("core.py", "VALUE = 5\n", "VALUE = 2\n")),  # no match
+            Reply(text=search_replace("docs.md", "", "# Docs\n"), output_tokens=50),
         ],
     }
     with FakeChat(script) as api:
-        done = launch(aider_executor(aider_bin, api, home), job, api.env(home))
+        done = launch(aider_executor(aider_bin, api.aider_args(home)), job, api.env(home))
 
     assert done.code == 0, done.output[-3000:]
     assert done.assessment.error is None
@@ -80,7 +77,9 @@ def test_each_phase_edited_by_aider_and_committed_by_ce(
     # The declared file that exists is in the chat; the other is not made an empty file.
     assert done.output.count("Added core.py to the chat.") == 2
     assert "docs.md" not in done.output.split("[ce] PRP-5.1.1 phase 2: aider")[0]
-    assert [seen.step for seen in api.seen] == [0, 0]  # a new chat per phase
+    # A new chat per phase; aider reported the edit that failed, and the model fixed it.
+    assert [seen.step for seen in api.seen] == [0, 0, 1]
+    assert "SEARCH/REPLACE block failed to match" in api.seen[2].text
     assert {seen.body["model"] for seen in api.seen} == {MODEL.removeprefix("openai/")}
     assert all(seen.body["stream"] for seen in api.seen)
     assert "Implement phase 1 of PRP-5.1.1" in api.seen[0].body["messages"][-1]["content"]
@@ -95,13 +94,17 @@ def test_each_phase_edited_by_aider_and_committed_by_ce(
 def test_without_streaming_the_servers_usage_is_the_cost(
     aider_bin: Path, tmp_path: Path, home: Path
 ) -> None:
+    """Also the `whole` edit format (aider's choice for a model it knows nothing of)."""
     job = make_job(tmp_path, "PRP-5.1.2", ["Only"])
-    edit = search_replace("one.txt", "", "1\n")
+    edit = whole_file("one.txt", "1\n")
     script = {"Implement phase 1 of PRP-5.1.2": [Reply(text=edit, input_tokens=2000)]}
     with FakeChat(script) as api:
-        done = launch(aider_executor(aider_bin, api, home, "--no-stream"), job, api.env(home))
+        args = [*api.aider_args(home, edit_format="whole"), "--no-stream"]
+        done = launch(aider_executor(aider_bin, args), job, api.env(home))
 
     assert done.code == 0, done.output[-3000:]
+    assert (job.worktree / "one.txt").read_text() == "1\n"
+    assert "with whole edit format" in done.output
     assert not api.seen[0].body.get("stream")
     assert (done.assessment.input_tokens, done.assessment.output_tokens) == (2000, 200)
     assert done.assessment.cost_usd == round(priced(2000, 200), 6) == 0.009
@@ -116,7 +119,7 @@ def test_a_phase_that_changes_nothing_fails_the_launch(
         "Implement phase 2 of PRP-5.1.3": [Reply(text="It is all done already.")],
     }
     with FakeChat(script) as api:
-        done = launch(aider_executor(aider_bin, api, home), job, api.env(home))
+        done = launch(aider_executor(aider_bin, api.aider_args(home)), job, api.env(home))
 
     assert done.code == 1
     assert done.assessment.error == "aider changed nothing in phase 2"
@@ -128,7 +131,7 @@ def test_a_model_error_is_the_reason(aider_bin: Path, tmp_path: Path, home: Path
     job = make_job(tmp_path, "PRP-5.1.4", ["Only"])
     failure = Failure(status=400, error_type="invalid_request_error", message="prompt too long")
     with FakeChat({"Implement phase 1 of PRP-5.1.4": [failure]}) as api:
-        done = launch(aider_executor(aider_bin, api, home), job, api.env(home))
+        done = launch(aider_executor(aider_bin, api.aider_args(home)), job, api.env(home))
 
     assert done.code == 1
     assert done.assessment.error == (
