@@ -6,6 +6,7 @@ test_agents_aider_batch.py."""
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from ce.config import AgentConfig
 from ce.core.errors import CeError
 
 # Writes phase-N.txt for the phase its message names, touches aider's repo-map cache, prints
-# aider's usage line; `--version` and `--help` answer like aider 0.86.2.
+# the files it was given (after the message, as ce passes them) and aider's usage line;
+# `--version` and `--help` answer like aider 0.86.2.
 FAKE_AIDER = r"""#!/usr/bin/env bash
 case "${1:-}" in
   --version) echo "aider 0.86.2"; exit 0 ;;
@@ -24,10 +26,11 @@ case "${1:-}" in
 esac
 message=""
 while [ $# -gt 0 ]; do
-  if [ "$1" = "--message-file" ]; then message="$2"; shift; fi
+  if [ "$1" = "--message-file" ]; then message="$2"; shift 2; break; fi
   shift
 done
 phase=$(sed -n 's/^Implement phase \([0-9]*\) of.*/\1/p' "$message")
+echo "files in the chat: $*"
 if [ "$phase" = "${SKIP_PHASE:-}" ]; then echo "I see nothing to change."; exit 0; fi
 echo "phase $phase" > "phase-$phase.txt"
 mkdir -p .aider.tags.cache.v4 && echo cache > .aider.tags.cache.v4/cache.db
@@ -92,6 +95,20 @@ def test_the_program_runs_aider_then_commits_each_phase(fake_aider: Path, tmp_pa
     assert done.assessment.error is None
     assert (done.assessment.cost_usd, done.assessment.input_tokens) == (0.04, 5000)
     assert done.assessment.output_tokens == 300
+
+
+def test_declared_files_are_given_to_aider_once_they_exist(
+    fake_aider: Path, tmp_path: Path
+) -> None:
+    job = make_job(tmp_path, "PRP-6.1.4", ["One", "Two"])
+    job = replace(job, prp=replace(job.prp, files=("seed.txt", "phase-1.txt", "src/*.py")))
+    (job.worktree / "seed.txt").write_text("seed\n")
+
+    done = launch(executor(fake_aider), job, {})
+
+    assert done.code == 0, done.output
+    assert "files in the chat: seed.txt\n" in done.output  # phase 1: phase-1.txt is not yet
+    assert "files in the chat: seed.txt phase-1.txt\n" in done.output  # phase 2
 
 
 def test_a_phase_without_changes_fails_the_launch(fake_aider: Path, tmp_path: Path) -> None:

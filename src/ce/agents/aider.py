@@ -111,7 +111,7 @@ class AiderExecutor(preset.AgentPreset):
         run = shlex.join([*self.aider_argv(job), "--message-file", str(message)])
         return [
             f"echo {shlex.quote(f'[ce] {job.prp.id} phase {number}: aider')}",
-            *_chat_files(job),
+            _chat_files(job),
             # The `+` form: bash before 4.4 (macOS's 3.2) calls an empty array unset.
             f'{run} ${{files[@]+"${{files[@]}}"}} '
             f'|| fail "aider exited with code $? in phase {number}"',
@@ -127,12 +127,12 @@ class AiderExecutor(preset.AgentPreset):
         return assess_output(output, exit_code)
 
 
-def _chat_files(job: ExecutorJob) -> list[str]:
+def _chat_files(job: ExecutorJob) -> str:
     """Bash setting `files` to the declared files that exist when the phase starts: aider edits
     only the files in its chat, and creates an empty file for a name it is given that does not
     exist (a phase that changed nothing would then commit it). New files it creates itself."""
     declared = " ".join(shlex.quote(f) for f in job.prp.files if not is_glob(f))
-    return [f'files=(); for f in {declared}; do [ -e "$f" ] && files+=("$f"); done']
+    return f'files=(); for f in {declared}; do [ -e "$f" ] && files+=("$f"); done'
 
 
 def phase_message(job: ExecutorJob, number: int, title: str) -> str:
