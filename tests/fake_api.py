@@ -9,8 +9,8 @@ Tool inputs may contain `{cwd}`: the CLIs state their working directory in the r
 server fills it in, so a tool gets the absolute path the CLI insists on.
 
 It is also the CLI's HTTP(S) proxy: `CONNECT` and any request for a foreign host is refused and
-recorded in `outbound`, so a test can prove nothing left the machine; a local request no route
-answers is refused and recorded in `refused`.
+recorded in `outbound`, so a test can prove nothing left the machine; a request to this server
+that its API does not answer (another path, a GET) is refused and recorded in `refused`.
 """
 
 from __future__ import annotations

@@ -104,6 +104,7 @@ def answer_or_error(
     """The scripted reply for a request to `route`; None once an OpenAI-style error (no such
     route, a scripted failure) has been sent instead."""
     if path.rstrip("/") != route:
+        api.refused.append(f"POST {path}")
         http.json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
         return None
     step = api.answer(path, body)

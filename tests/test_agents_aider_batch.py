@@ -47,7 +47,7 @@ def batch(
             monkeypatch.setenv(variable, value)
         monkeypatch.chdir(repo)
         code = run(["batch-exe", "--batch", "9", "--json"])
-    assert api.outbound == []
+    assert (api.outbound, api.refused) == ([], [])
     out = capsys.readouterr()
     assert code in (0, 1), out.err[-3000:]
     return code, json.loads(out.out), repo

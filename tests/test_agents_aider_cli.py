@@ -84,6 +84,7 @@ def test_each_phase_edited_by_aider_and_committed_by_ce(
     assert all(seen.body["stream"] for seen in api.seen)
     assert "Implement phase 1 of PRP-5.1.1" in api.seen[0].body["messages"][-1]["content"]
     assert api.outbound == []  # no update check, analytics or price list download
+    assert api.refused == []
     # Streamed answers carry no usage aider reads: it counts the tokens itself and prices
     # them with the model's metadata, printing both, rounded to 2 significant digits.
     found = done.assessment
