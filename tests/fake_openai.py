@@ -109,10 +109,14 @@ def answer_or_error(
         return None
     step = api.answer(path, body)
     if isinstance(step, Failure):
-        error = {"message": step.message, "type": step.error_type, "code": step.error_type}
-        http.json(step.status, {"error": error}, step.headers)
+        send_error(http, step)
         return None
     return step
+
+
+def send_error(http: Http, failure: Failure) -> None:
+    error = {"message": failure.message, "type": failure.error_type, "code": failure.error_type}
+    http.json(failure.status, {"error": error}, failure.headers)
 
 
 def _items(reply: Reply) -> list[dict[str, Any]]:

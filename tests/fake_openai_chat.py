@@ -17,15 +17,26 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fake_api import Failure, Http, Reply, ScriptedApi, Step
-from fake_openai import answer_or_error
+from fake_api import Failure, Http, Reply, ScriptedApi, Step, rate_limited
+from fake_openai import answer_or_error, send_error
 
-__all__ = ["MODEL", "PRICE", "Failure", "FakeChat", "Reply", "Step", "search_replace", "whole_file"]
+__all__ = [
+    "MODEL",
+    "PRICE",
+    "Failure",
+    "FakeChat",
+    "Reply",
+    "Step",
+    "rate_limited",
+    "search_replace",
+    "whole_file",
+]
 
+ROUTE = "/v1/chat/completions"
 MODEL = "openai/ce-fake"  # litellm's "openai/" prefix: any OpenAI-compatible server
 PRICE = {"input_cost_per_token": 0.000003, "output_cost_per_token": 0.000015}  # $3 / $15 per M
 API_KEY = "sk-fake-key-for-tests"
@@ -44,6 +55,12 @@ def whole_file(path: str, content: str) -> str:
 class FakeChat(ScriptedApi):
     """`with FakeChat({"Implement phase 1 of PRP-1.1.1": [Reply(text=...)]}) as api:` then run
     aider with `api.aider_args(home)` and `api.env(home)`."""
+
+    def __init__(self, scripts: Mapping[str, Sequence[Step]], *, final_text: str = "Done.") -> None:
+        super().__init__(scripts, final_text=final_text)
+        # Sent before any scripted step, once each: aider retries the same request after
+        # a rate limit or a server error, which would get the same step again.
+        self.first: list[Failure] = []
 
     def __enter__(self) -> FakeChat:
         super().__enter__()
@@ -100,7 +117,10 @@ class FakeChat(ScriptedApi):
         return None
 
     def handle(self, http: Http, path: str, body: dict[str, Any]) -> None:
-        step = answer_or_error(self, http, path, "/v1/chat/completions", body)
+        if self.first and path.rstrip("/") == ROUTE:
+            send_error(http, self.first.pop(0))
+            return
+        step = answer_or_error(self, http, path, ROUTE, body)
         if step is None:
             return
         assert not step.tools, "aider holds no tools: a reply is text in its edit format"

@@ -13,7 +13,16 @@ from agent_kit import git, launch, make_job, subjects
 from agent_tools import require_aider
 from ce.agents.aider import PACKAGE, AiderExecutor
 from ce.config import AgentConfig
-from fake_openai_chat import MODEL, PRICE, Failure, FakeChat, Reply, search_replace, whole_file
+from fake_openai_chat import (
+    MODEL,
+    PRICE,
+    Failure,
+    FakeChat,
+    Reply,
+    rate_limited,
+    search_replace,
+    whole_file,
+)
 
 
 @pytest.fixture
@@ -140,3 +149,20 @@ def test_a_model_error_is_the_reason(aider_bin: Path, tmp_path: Path, home: Path
         "litellm.BadRequestError: OpenAIException - prompt too long"
     )
     assert done.assessment.retry_after is None
+
+
+def test_a_rate_limit_aider_retried_is_no_failure(
+    aider_bin: Path, tmp_path: Path, home: Path
+) -> None:
+    job = make_job(tmp_path, "PRP-5.1.5", ["Only"])
+    script = {"Implement phase 1 of PRP-5.1.5": [Reply(text=search_replace("one.txt", "", "1\n"))]}
+    with FakeChat(script) as api:
+        # The OpenAI SDK in aider retries twice by itself; aider sees the third, and retries.
+        api.first = [rate_limited(retry_after=0)] * 3
+        done = launch(aider_executor(aider_bin, api.aider_args(home)), job, api.env(home))
+
+    assert done.code == 0, done.output[-3000:]
+    assert api.first == []
+    assert "litellm.RateLimitError: " in done.output  # what aider printed before it retried
+    assert done.assessment.error is None
+    assert subjects(job.worktree)[1:] == ["PRP-5.1.5: Phase 1 - Only"]
