@@ -21,7 +21,6 @@ def config(binary: Path, args: Sequence[str]) -> str:
     # --no-stream: aider prices the server's own usage (1000 in, 200 out: $0.006), exactly.
     return (
         "[monitor]\npoll_seconds = 0.2\nretries = 0\n"
-        '[executor]\nname = "aider"\n'
         f"[executor.aider]\nbinary = {json.dumps(str(binary))}\n"
         f"extra_args = {json.dumps([*args, '--no-stream'])}\n"
         f'models = {{ sonnet = "{MODEL}", haiku = "{MODEL}", opus = "{MODEL}" }}\n'
@@ -46,7 +45,7 @@ def batch(
         for variable, value in api.env(home).items():
             monkeypatch.setenv(variable, value)
         monkeypatch.chdir(repo)
-        code = run(["batch-exe", "--batch", "9", "--json"])
+        code = run(["batch-exe", "--batch", "9", "--executor", "aider", "--json"])
     assert (api.outbound, api.refused) == ([], [])
     out = capsys.readouterr()
     assert code in (0, 1), out.err[-3000:]
