@@ -2,7 +2,8 @@
 
 Aider (through litellm) posts to `<--openai-api-base>/chat/completions`, streaming by default
 (`--no-stream`: one JSON answer); a stream is `data:` chunks with the text as `delta.content`,
-a last chunk with `finish_reason` and `usage`, then `data: [DONE]`. Aider holds no tools: a
+a chunk with `finish_reason`, one with `usage` if `stream_options` asks for it, then
+`data: [DONE]`. Aider holds no tools: a
 reply is text in its edit format (`search_replace`, `whole_file`), which aider applies itself.
 
 Aider starts a new chat for each phase; the task is the first user message that holds a
@@ -127,7 +128,8 @@ class FakeChat(ScriptedApi):
         assert not step.text.startswith(_AIDERS_OWN), "aider's own acknowledgements start so"
         model = str(body.get("model", MODEL))
         if body.get("stream"):
-            http.sse_data(_chunks(step, model))
+            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            http.sse_data(_chunks(step, model, usage=usage))
         else:
             http.json(200, _completion(step, model))
 
@@ -168,7 +170,7 @@ def _completion(reply: Reply, model: str) -> dict[str, Any]:
     }
 
 
-def _chunks(reply: Reply, model: str) -> Iterator[dict[str, Any]]:
+def _chunks(reply: Reply, model: str, *, usage: bool) -> Iterator[dict[str, Any]]:
     shell = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion.chunk",
@@ -181,4 +183,6 @@ def _chunks(reply: Reply, model: str) -> Iterator[dict[str, Any]]:
         delta = {"content": line}
         yield {**shell, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
     end = {"index": 0, "delta": {}, "finish_reason": "stop"}
-    yield {**shell, "choices": [end], "usage": _usage(reply)}
+    yield {**shell, "choices": [end]}
+    if usage:  # as OpenAI does, only when asked for: aider 0.86.2 does not ask
+        yield {**shell, "choices": [], "usage": _usage(reply)}

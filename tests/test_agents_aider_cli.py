@@ -90,12 +90,12 @@ def test_each_phase_edited_by_aider_and_committed_by_ce(
     assert [seen.step for seen in api.seen] == [0, 0, 1]
     assert "SEARCH/REPLACE block failed to match" in api.seen[2].text
     assert {seen.body["model"] for seen in api.seen} == {MODEL.removeprefix("openai/")}
-    assert all(seen.body["stream"] for seen in api.seen)
+    assert all(seen.body["stream"] and "stream_options" not in seen.body for seen in api.seen)
     assert "Implement phase 1 of PRP-5.1.1" in api.seen[0].body["messages"][-1]["content"]
     assert api.outbound == []  # no update check, analytics or price list download
     assert api.refused == []
-    # Streamed answers carry no usage aider reads: it counts the tokens itself and prices
-    # them with the model's metadata, printing both, rounded to 2 significant digits.
+    # Aider asks no usage of a streamed answer: it counts the tokens itself and prices them
+    # with the model's metadata, printing both, rounded to 2 significant digits.
     found = done.assessment
     assert found.cost_usd is not None and found.input_tokens and found.output_tokens
     assert found.cost_usd == pytest.approx(priced(found.input_tokens, found.output_tokens), 0.05)
