@@ -120,24 +120,10 @@ def test_without_streaming_the_servers_usage_is_the_cost(
     assert done.assessment.cost_usd == round(priced(2000, 200), 6) == 0.009
 
 
-def test_a_phase_that_changes_nothing_fails_the_launch(
-    aider_bin: Path, tmp_path: Path, home: Path
-) -> None:
-    job = make_job(tmp_path, "PRP-5.1.3", ["One", "Two"])
-    script = {
-        "Implement phase 1 of PRP-5.1.3": [Reply(text=search_replace("one.txt", "", "1\n"))],
-        "Implement phase 2 of PRP-5.1.3": [Reply(text="It is all done already.")],
-    }
-    with FakeChat(script) as api:
-        done = launch(aider_executor(aider_bin, api.aider_args(home)), job, api.env(home))
-
-    assert done.code == 1
-    assert done.assessment.error == "aider changed nothing in phase 2"
-    assert subjects(job.worktree)[1:] == ["PRP-5.1.3: Phase 1 - One"]
-
-
 def test_a_model_error_is_the_reason(aider_bin: Path, tmp_path: Path, home: Path) -> None:
-    """Aider exits 0 when its request fails; the phase changed nothing, and aider said why."""
+    """Aider exits 0 when its request fails; the phase changed nothing, and aider said why.
+    (A phase whose answer changes nothing: test_agents_aider_batch; the commits kept before
+    it: test_agents_aider.)"""
     job = make_job(tmp_path, "PRP-5.1.4", ["Only"])
     failure = Failure(status=400, error_type="invalid_request_error", message="prompt too long")
     with FakeChat({"Implement phase 1 of PRP-5.1.4": [failure]}) as api:
