@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import tomllib
 from pathlib import Path
@@ -19,7 +20,7 @@ from pydantic import (
 
 from ce.core import vocab
 from ce.core.errors import CeError
-from ce.core.vocab import ExecutorName, Schedule
+from ce.core.vocab import BackendName, ExecutorName, Schedule
 
 
 class _Section(BaseModel):
@@ -107,6 +108,45 @@ class NotifyConfig(_Section):
         return value
 
 
+# What `[backend] runtime_env` may hold: Ray's own keys (https://docs.ray.io runtime environments).
+_RUNTIME_ENV_KEYS = frozenset(
+    {"env_vars", "py_modules", "working_dir", "pip", "uv", "conda", "excludes", "config"}
+)
+_ADDRESS = re.compile(r"(auto|(ray://)?[A-Za-z0-9.\-\[\]:]+:\d{1,5})")
+
+
+class BackendConfig(_Section):
+    """`[backend]`: where the PRPs' attempts run. `ray`: an actor per launch on a Ray cluster at
+    `address`, on nodes with the `slot_resource` custom resource, started with `runtime_env`."""
+
+    name: BackendName = "local"
+    address: str = "auto"  # "auto" (the cluster `ray start` made here), HOST:PORT, ray://HOST:PORT
+    slot_resource: str = Field(default="ce_slot", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    runtime_env: dict[str, Any] = Field(default_factory=dict)
+    relaunches: int = Field(default=2, ge=0)  # per PRP, after its node was lost
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _ADDRESS.fullmatch(value.strip()):
+            raise ValueError(f"{value!r}: write auto, HOST:PORT or ray://HOST:PORT")
+        return value.strip()
+
+    @field_validator("runtime_env")
+    @classmethod
+    def _runtime_env(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - _RUNTIME_ENV_KEYS)
+        if unknown:
+            known = ", ".join(sorted(_RUNTIME_ENV_KEYS))
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}: Ray knows {known}")
+        env_vars = value.get("env_vars", {})
+        if not isinstance(env_vars, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
+        ):
+            raise ValueError('env_vars: write a table of strings, e.g. {GIT_AUTHOR_NAME = "x"}')
+        return value
+
+
 class RunSettings(_Section):
     """How the PRPs run: how many at once, for how long, in which order, for how much."""
 
@@ -173,7 +213,8 @@ _GROUPS: dict[str, type[_Section]] = {
 
 class Config(_Section):
     """The configuration. Its keys are all top level or `[validate]`, `[monitor]`,
-    `[executor.*]`, `[hooks]`, `[notify]` in the file; related top-level ones are grouped here
+    `[executor.*]`, `[hooks]`, `[notify]`, `[backend]` in the file; related top-level ones are
+    grouped here
     (`run`, `worktrees`, `lane`, `reviews`), which the file never names."""
 
     prp_dir: str = "PRPs/feature-requests"
@@ -187,6 +228,7 @@ class Config(_Section):
     executor_tables: ExecutorTables = Field(default=ExecutorTables(), alias="executors")
     hooks: HooksConfig = HooksConfig()
     notify: NotifyConfig = NotifyConfig()
+    backend: BackendConfig = BackendConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

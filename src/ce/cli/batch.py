@@ -16,7 +16,15 @@ from rich.console import Console
 from ce.cli.hints import resume_command
 from ce.cli.signals import stop_on_signals
 from ce.core.outcome import ReportPaths, Summary
-from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES, model_choice
+from ce.core.vocab import (
+    BACKENDS,
+    CONFLICT_POLICIES,
+    EXECUTORS,
+    MODEL_TIERS,
+    SCHEDULES,
+    model_choice,
+)
+from ce.run import backends
 from ce.run.load import BatchContext, Overrides, RunOptions, load
 from ce.run.notify import BatchFacts, Notifier, final_payload
 from ce.secrets import mask_data
@@ -105,6 +113,16 @@ def _run_options(func: Any, *, batch: bool = True) -> Any:
             type=click.FloatRange(min=0, min_open=True),
             help="Once the agents have spent this much, no new PRP starts.",
         ),
+        _opt(
+            "--backend",
+            type=click.Choice(BACKENDS),
+            help="Where the agents run: this machine (local, default) or a Ray cluster (ray).",
+        ),
+        _opt(
+            "--ray-address",
+            metavar="auto|HOST:PORT",
+            help="The Ray cluster to run on with --backend ray (default: [backend] address, auto).",
+        ),
         _opt("--quiet", is_flag=True, help="Print errors and the summary only."),
     ]
     for decls, settings in reversed(options):
@@ -182,11 +200,14 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
             push=params["push"],
             max_budget_usd=params["max_budget_usd"],
             batch_budget_usd=params.get("batch_budget_usd"),
+            backend=params["backend"],
+            ray_address=params["ray_address"],
         ),
     )
     if params["dry_run"]:
         return _dry_run(options, as_json=params["as_json"])
     context = load(options, Path.cwd())
+    backends.preflight(context)  # `ray`: each node checks what the executor needs there
     return run_context(context, as_json=params["as_json"], quiet=params["quiet"])
 
 

@@ -1,4 +1,4 @@
-"""The words a user picks from: executors, model tiers, schedules, conflict policies.
+"""The words a user picks from: executors, model tiers, schedules, conflict policies, backends.
 
 Each list is written once, here; the configuration's validation and the command line's
 choices are derived from it, so a new executor or policy cannot be accepted by one and
@@ -15,12 +15,14 @@ AgentPreset = Literal["claude", "codex", "gemini", "aider"]  # the executors tha
 ModelTier = Literal["haiku", "sonnet", "opus"]  # cheapest first
 Schedule = Literal["stages", "eager"]
 ConflictPolicy = Literal["pause", "agent", "rerun"]
+BackendName = Literal["local", "ray"]  # where an attempt runs (DESIGN.md § Backends)
 
 EXECUTORS: Final[tuple[ExecutorName, ...]] = get_args(ExecutorName)
 AGENT_PRESETS: Final[tuple[AgentPreset, ...]] = get_args(AgentPreset)
 MODEL_TIERS: Final[tuple[ModelTier, ...]] = get_args(ModelTier)
 SCHEDULES: Final[tuple[Schedule, ...]] = get_args(Schedule)
 CONFLICT_POLICIES: Final[tuple[ConflictPolicy, ...]] = get_args(ConflictPolicy)
+BACKENDS: Final[tuple[BackendName, ...]] = get_args(BackendName)
 
 # A model name an executor is given as is (`claude-sonnet-4-5`, `gpt-5-codex`,
 # `openrouter/anthropic/claude-3.5`): no spaces, nothing a shell or a flag would misread.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ce.git.bundles import BundleCommands
 from ce.git.commits import CommitCommands
 from ce.git.files import FileCommands
 from ce.git.merging import MergeCommands
 from ce.git.worktrees import WorktreeCommands
 
 
-class Repo(WorktreeCommands, CommitCommands, FileCommands, MergeCommands):
+class Repo(WorktreeCommands, CommitCommands, FileCommands, MergeCommands, BundleCommands):
     """A git checkout (the user's, or a worktree) and the git commands `ce` runs in it."""
 
 

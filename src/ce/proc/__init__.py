@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ce.proc.checks import CheckScope, checks_within, running_checks, stop_checks
 from ce.proc.command import run
-from ce.proc.group import Child, OutputFilter, spawn_group, stop_group
+from ce.proc.group import Child, OutputFilter, Supervised, spawn_group, stop_group
 from ce.proc.procfs import RUN_MARK, group_alive, group_working_in, new_token, tagged
 from ce.proc.result import Completed, ProcessError
 from ce.proc.stopping import kill_pgid
@@ -39,6 +39,7 @@ __all__ = [
     "Completed",
     "OutputFilter",
     "ProcessError",
+    "Supervised",
     "checks_within",
     "group_alive",
     "group_working_in",

@@ -23,6 +23,26 @@ class OutputFilter(Protocol):
     def end(self) -> bytes: ...
 
 
+class Supervised(Protocol):
+    """What watching and stopping a launch needs, wherever it runs (DESIGN.md § Backends): a
+    `Child` here, or a launch on another machine."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def pgid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+    def stop(self, grace: float = 5.0) -> int | None: ...
+
+
 class Child:
     """A supervised child: the leader of its own process group."""
 
@@ -66,6 +86,9 @@ class Child:
             return self._popen.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        return stop_group(self, grace)
 
     def __repr__(self) -> str:
         return f"Child(pid={self.pid}, returncode={self.returncode}, log={self.log_path})"

@@ -17,13 +17,15 @@ from ce.agents.base import Assessment
 from ce.core import names
 from ce.core.errors import CeError
 from ce.core.events import Listener, Notice, NoticeLevel, PrpState
+from ce.run.assignment import Assignment, Crewmates
+from ce.run.backends import open_backend
 from ce.run.gate import LaunchGate
 from ce.run.ledger import Ledger, Spent, Worked
 from ce.run.load import BatchContext
 from ce.run.monitor import Monitor
 from ce.run.record import add_known
 from ce.run.state import Journal
-from ce.run.worker import Assignment, Crewmates, Worker
+from ce.run.worker import Worker
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +51,7 @@ class Crew:
         self.gate, self.inbox = gate, inbox
         self.stopping = threading.Event()  # set when the batch is interrupted
         self.monitor = Monitor(ctx.repo, ctx.config.monitor, emit, self.on_tip)
+        self.backend = open_backend(ctx)
         self.mates = Crewmates(
             ctx=ctx,
             monitor=self.monitor,
@@ -58,6 +61,7 @@ class Crew:
             stopping=self.stopping,
             gate=gate,
             today=today or date.today(),
+            backend=self.backend,
         )
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="ce-prp")
         self._workers: dict[str, Worker] = {}  # process handles to stop, not PRP state
@@ -113,6 +117,10 @@ class Crew:
             for pgid in groups
         ]
         stoppers.append(threading.Thread(target=proc.stop_checks, args=(grace,), daemon=True))
+        stoppers += [
+            threading.Thread(target=w.place.interrupt, args=(grace,), daemon=True)
+            for w in list(self._workers.values())
+        ]
         for thread in stoppers:
             thread.start()
         for thread in stoppers:
@@ -122,6 +130,7 @@ class Crew:
         # Interrupted: workers save what their agents left and return; nothing else runs.
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.monitor.close()
+        self.backend.close()
 
     def on_tip(self, prp_id: str, tip: str) -> None:
         """A branch moved (monitor thread): the checkpoint commits it brought."""

@@ -44,6 +44,8 @@ class Overrides:
     push: bool | None = None
     max_budget_usd: float | None = None  # per PRP: the agent preset's own budget flag
     batch_budget_usd: float | None = None
+    backend: str | None = None
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +156,12 @@ def config_overrides(options: RunOptions) -> dict[str, object]:
         "conflict_policy": flags.conflict_policy,
         "push": flags.push,
         "batch_budget_usd": flags.batch_budget_usd,
+        "backend": {
+            key: value
+            for key, value in (("name", flags.backend), ("address", flags.ray_address))
+            if value is not None
+        }
+        or None,
     }
 
 

@@ -32,7 +32,7 @@ _TICK_SECONDS = 1.0  # log sizes and ages: checked more often than the branch ti
 class Watch:
     prp_id: str
     ref: str
-    child: proc.Child
+    child: proc.Supervised
     log_path: Path
     deadline: float  # monotonic
     timeout_minutes: float
@@ -167,8 +167,8 @@ class Monitor:
         self.emit(Notice(level=NoticeLevel.WARNING, prp=watch.prp_id, message=message))
         # Stopping waits out the grace period: never on the monitor's own thread.
         threading.Thread(
-            target=proc.stop_group,
-            args=(watch.child, grace),
+            target=watch.child.stop,
+            args=(grace,),
             name=f"ce-stop-{watch.prp_id}",
             daemon=True,
         ).start()

@@ -3,59 +3,24 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
 
-from ce import fsio, git, proc
+from ce import fsio, git
 from ce.agents.base import Assessment, ExecutorJob, Task
 from ce.core import names
-from ce.core.events import Listener, NoticeLevel, PrpState, StopKind
+from ce.core.events import NoticeLevel, PrpState, StopKind
 from ce.core.excerpt import reason
 from ce.prp.model import Prp
 from ce.run import prp_worktree, retry, worktree_env
-from ce.run.gate import LaunchGate
-from ce.run.ledger import Ledger, Spent, Worked
+from ce.run.assignment import Assignment, Crewmates, resume_point
+from ce.run.backends.base import Site
+from ce.run.ledger import Spent, Worked
 from ce.run.load import BatchContext
-from ce.run.monitor import Monitor, Watch, append_log
+from ce.run.monitor import Watch, append_log
 from ce.run.retry import RetryAction, Stopped
-from ce.run.state import Journal
-from ce.run.validate import ValidationTarget, first_failure, run_levels
-from ce.secrets import log_filter
-
-
-def resume_point(prp: Prp, done: set[int]) -> int | None:
-    """The first phase not yet committed, in document order; None when all are done."""
-    for phase in prp.phases:
-        if phase.number not in done:
-            return phase.number
-    return None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Crewmates:
-    """What every worker of a batch shares."""
-
-    ctx: BatchContext
-    monitor: Monitor
-    journal: Journal
-    emit: Listener
-    ledger: Ledger
-    stopping: threading.Event  # set when the batch is interrupted
-    gate: LaunchGate  # staggering, rate limits
-    today: date
-
-
-@dataclass(frozen=True, kw_only=True)
-class Assignment:
-    prp: Prp
-    stage: int
-    model: str
-    may_exist: bool  # resuming: its branch and worktree may be there already
-    resolve_with: str | None = None  # the `agent` conflict policy: merge this and resolve
-    left_at: str | None = None  # resuming: the head ce judged last (`prp_worktree.adopted`)
+from ce.run.validate import ValidationTarget, first_failure
 
 
 class Worker:
@@ -74,6 +39,7 @@ class Worker:
         self.commits: tuple[git.Commit, ...] = ()
         self.tip: str | None = None
         self.bare = False  # nothing but committed files in the worktree, as last seen
+        self.place = crew.backend.place(_site(self))
 
     @property
     def prp(self) -> Prp:
@@ -92,6 +58,12 @@ class Worker:
         return self.crew.ctx.state.log(self.job.prp.id)
 
     def run(self, base_hint: str | None) -> Worked:
+        try:
+            return self._run()
+        finally:
+            self.place.close()  # nothing of it runs on after its PRP
+
+    def _run(self) -> Worked:
         base, fresh = prp_worktree.ensure_worktree(
             self.crew.ctx,
             self.prp,
@@ -104,14 +76,7 @@ class Worker:
         self.extra_env["CE_BASE"] = base  # what `ce validate` in the worktree compares with
         self.tip = base if fresh else None
         git.fence.install(self.crew.ctx.repo, self.path, self.branch)  # only its branch moves
-        failure = worktree_env.prepare(
-            self.crew.ctx.worktree_settings,
-            self.prp,
-            self.path,
-            log_path=self.log_path,
-            on_group=self._track,
-            fresh=fresh,
-        )
+        failure = self.place.prepare(fresh=fresh)
         if failure is not None:  # .worktreeinclude or setup
             state = PrpState.PENDING if self.crew.stopping.is_set() else PrpState.FAILED
             return Worked(state=state, base=base, head=None, phases_done=0, error=failure)
@@ -142,7 +107,7 @@ class Worker:
         assert target is not None
         tip = self.crew.ctx.repo.rev_parse(f"refs/heads/{target}")
         stopped = self._launch(resume_point(self.prp, set()) or 1, attempt, conflict_with=target)
-        self.bare = prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
+        self.bare = self.place.save_leftovers(repo)
         error = None if stopped is None else stopped.message
         if error is None and not repo.is_ancestor(tip, "HEAD"):
             error = f"the executor did not merge {target} into the branch"
@@ -175,16 +140,23 @@ class Worker:
         attempts = 0  # a launch after a rate limit is the same attempt again
         nudge: list[str] | None = None  # the next launch resumes the agent's session
         stopped: Stopped | None = None
+        relaunch = False  # its node was lost: the same attempt again, elsewhere
         while True:
             start = resume_point(self.prp, done)
             if start is None or self.crew.stopping.is_set():
                 return attempts, stopped, done
-            attempts += 0 if tries.limited else 1
+            attempts += 0 if tries.limited or relaunch else 1
             stopped = self._launch(start, attempts, argv=nudge)
-            self.bare = prp_worktree.save_leftovers(repo, self.prp.id, self.crew.emit)
+            self.bare = self.place.save_leftovers(repo)
             done = self._phases_done(repo, base)
             start = resume_point(self.prp, done)
             if stopped is None or start is None or self.crew.stopping.is_set():
+                return attempts, stopped, done
+            relaunch = self.place.lost() is not None
+            if relaunch and self.place.recover():  # its own cap, not one of the retries
+                append_log(self.log_path, f"{stopped.message}; relaunched from phase {start}")
+                continue
+            if relaunch:
                 return attempts, stopped, done
             nudge = None if tries.nudged else _nudge_argv(self, start)
             action = retry.decide(stopped, tries, retries=retries, can_nudge=nudge is not None)
@@ -235,7 +207,7 @@ class Worker:
         if self.deadline is not None:  # time spent waiting is not the PRP's time
             self.deadline += waited
         job = _executor_job(self, start, conflict_with)
-        argv = argv or self.crew.ctx.executor.command(job)
+        argv = self.place.command(job, argv)
         # Resolving a conflict runs the executor on the merge, not on the PRP's phases.
         doing = f"from phase {start}"
         if conflict_with is not None:
@@ -244,11 +216,8 @@ class Worker:
         offset = self.log_path.stat().st_size  # what the executor writes from here is its own
         self.crew.journal.intent("launch", prp=self.prp.id, attempt=attempt, resume_from=start)
         env = job.environment() | self.extra_env
-        child = proc.spawn_group(
-            argv, cwd=self.path, env=env, log_path=self.log_path, output_filter=log_filter(env)
-        )
-        self.pgid = child.pgid
-        self.crew.journal.fact("launched", prp=self.prp.id, pid=child.pid, pgid=child.pgid)
+        child = self.place.spawn(job, argv, env)
+        self.crew.journal.fact("launched", prp=self.prp.id, **self.place.launched(child))
         self._state(PrpState.RUNNING, f"attempt {attempt}, {doing}")
         timeout = self.crew.ctx.config.run.timeout_minutes
         now = time.monotonic()
@@ -271,14 +240,16 @@ class Worker:
             assert code is not None  # wait() without a timeout returns the exit code
         finally:
             watch = self.crew.monitor.unwatch(self.prp.id)
-            proc.stop_group(child, self.crew.ctx.config.monitor.grace_seconds)
-            self.pgid = None
+            child.stop(self.crew.ctx.config.monitor.grace_seconds)
+            self._track(None)
         self.crew.journal.fact("exited", prp=self.prp.id, code=code)
         # Assessed even when stopped: a stalled agent's output still names its session.
         assessment = self.crew.ctx.executor.assess(job, code, _read_from(self.log_path, offset))
         self.assessments.append(assessment)
         if watch is not None and watch.stopped is not None:
             return watch.stopped
+        if (lost := self.place.lost()) is not None:
+            return Stopped(kind=StopKind.FAILED, message=lost)
         error = assessment.error
         if error is None and code != 0:
             error = f"the executor exited with code {code} (see {self.log_path})"
@@ -340,15 +311,27 @@ class Worker:
             commits=self.commits if head == self.tip else None,
         )
         environ = dict(os.environ) | self.extra_env
-        scratch = self.crew.ctx.state.scratch(self.prp.id)
-        with worktree_env.committed_only(self.path, scratch, bare=self.bare):
-            results = run_levels(target, self.crew.ctx.config.validation, (1, 2, 3, 4), environ)
+        results = self.place.validate(target, environ, bare=self.bare)
         failure = first_failure(results)
         if failure is None:
             return replace(judged, state=PrpState.VALIDATED, validation=results)
         level, failed = failure
         why = f"validation L{level} failed: {reason(failed.errors, failed.excerpt)}"
         return replace(judged, state=PrpState.PARTIAL, error=why, validation=results)
+
+
+def _site(worker: Worker) -> Site:
+    crew = worker.crew
+    return Site(
+        ctx=crew.ctx,
+        prp=worker.prp,
+        worktree=worker.path,
+        branch=worker.branch,
+        log_path=worker.log_path,
+        journal=crew.journal,
+        emit=crew.emit,
+        on_group=worker._track,
+    )
 
 
 def _read_from(path: Path, offset: int) -> str:

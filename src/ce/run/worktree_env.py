@@ -236,6 +236,17 @@ def copy_included(root: Path, worktree: Path) -> tuple[list[str], list[str]]:
     return copied, [name for name in matched if name not in ignored]
 
 
+def included_files(root: Path) -> dict[str, bytes]:
+    """The regular files `copy_included` copies, as bytes: for a checkout on another machine."""
+    if not (root / INCLUDE_FILE).is_file():
+        return {}
+    repo = git.Repo(root)
+    matched = repo.untracked_matching(root / INCLUDE_FILE)
+    ignored = repo.ignored(matched)
+    regular = (name for name in matched if name in ignored and _copyable(root / name))
+    return {name: (root / name).read_bytes() for name in regular if not (root / name).is_symlink()}
+
+
 def _copyable(path: Path) -> bool:
     """A regular file, or a symlink (copied as a symlink, never followed)."""
     try:

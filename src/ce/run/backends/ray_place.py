@@ -1,0 +1,395 @@
+"""The `ray` backend, coordinator side: one detached, named actor (`ray_node.NodeLaunch`) per
+PRP and attempt on a node with a free slot, pulled every `PULL_SECONDS` for its log and its
+new commits.
+
+Each pull that brings commits is a bundle of what is beyond the last commit shipped; it is
+fetched into the PRP's worktree here, whose branch then moves (`reset --keep`): git on the
+coordinator stays the truth, and the monitor sees the branch tip move as for a local agent.
+
+A node lost (the actor dead, or unreachable on a node marked dead: never two agents on one
+PRP) ends the launch; `recover` starts the next attempt's actor elsewhere from the last commit
+shipped. A coordinator restarted with `--resume` re-attaches to the PRP's live actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayError
+
+from ce import git, proc
+from ce.agents.base import ExecutorJob
+from ce.core.errors import CeFailure
+from ce.fsio import append_log
+from ce.run import worktree_env
+from ce.run.backends.base import Place, Site
+from ce.run.backends.ray_cluster import NAMESPACE, actor_names, connect, node_alive
+from ce.run.backends.ray_node import NodeLaunch, NodeSpec, NodeStatus, Pulled
+from ce.run.load import BatchContext
+from ce.run.record import LevelResult
+from ce.run.validate import ValidationTarget
+from ce.secrets import log_filter
+
+PULL_SECONDS = 0.2
+_CALL_SECONDS = 60.0  # an actor call that takes longer: the node is looked at
+_OFFSET_FILE = "ray-log-offset"  # in the PRP's scratch: the log bytes already copied here
+
+
+class RayBackend:
+    name = "ray"
+
+    def __init__(self, ctx: BatchContext) -> None:
+        self.ctx = ctx
+        connect(ctx.config.backend)
+
+    def place(self, site: Site) -> Place:
+        return RayPlace(site)
+
+    def close(self) -> None:
+        pass  # each place killed its actors; the connection ends with the process
+
+
+class RemoteChild:
+    """A launch on a node, as the worker and the monitor see it (`proc.Supervised`)."""
+
+    def __init__(self, place: RayPlace, pid: int, pgid: int) -> None:
+        self.place = place
+        self._pid, self._pgid = pid, pgid
+        self.code: int | None = None
+        self.ended = threading.Event()
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def pgid(self) -> int:
+        return self._pgid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.code
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.ended.wait(timeout)
+        return self.code
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        self.place.stop_agent(grace)
+        self.ended.wait(grace + 10 * PULL_SECONDS + _CALL_SECONDS)
+        return self.code
+
+    def end(self, code: int) -> None:
+        if self.code is None:
+            self.code = code
+        self.ended.set()
+
+
+@dataclass
+class _Actor:
+    """The actor of the PRP's current attempt."""
+
+    handle: Any = None
+    name: str = ""  # <batch>/<prp>/<attempt>
+    node: str = ""  # the id of the node it runs on
+    gen: int = 0  # the attempt
+
+
+@dataclass
+class _Stream:
+    """What came back from the node so far."""
+
+    shipped: str = ""  # the last commit in the branch here
+    offset: int = 0  # the node's log bytes copied to the PRP's log
+    filter: Any = None  # masking this launch's secrets
+
+
+class RayPlace:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.config = site.ctx.config.backend
+        self.mirror = git.Repo(site.worktree)
+        self.at = _Actor()
+        self.stream = _Stream()
+        self.relaunches = 0
+        self.child: RemoteChild | None = None
+        self.attached: NodeStatus | None = None  # resumed: the agent found running
+        self.why_lost: str | None = None
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._pump: threading.Thread | None = None
+
+    # -- the Place protocol --------------------------------------------------------------
+
+    def prepare(self, *, fresh: bool) -> str | None:
+        live = actor_names(self.site.ctx.batch_id, self.site.prp.id)
+        if live and self.site.ctx.options.resume and self._attach(live):
+            return None
+        self.at.gen = max((gen for gen, _ in live), default=0)
+        for _, name in live:  # an earlier run's, not resumed: nothing of it may go on
+            _kill(name)
+        return self._new_actor()
+
+    def command(self, job: ExecutorJob, argv: list[str] | None) -> list[str]:
+        if self.attached is not None and self.attached.argv is not None:
+            return list(self.attached.argv)
+        return list(self._call(self.at.handle.command.remote(job, argv)))
+
+    def spawn(self, job: ExecutorJob, argv: list[str], env: Mapping[str, str]) -> proc.Supervised:
+        self.stream.filter = log_filter(env)  # masks what this launch's environment holds
+        attached, self.attached = self.attached, None
+        if attached is not None and attached.pid is not None and attached.pgid is not None:
+            child = RemoteChild(self, attached.pid, attached.pgid)
+        else:
+            pid, pgid = self._call(self.at.handle.start.remote(job, argv))
+            child = RemoteChild(self, pid, pgid)
+        self.child = child
+        self.why_lost = None
+        return child
+
+    def launched(self, child: proc.Supervised) -> dict[str, object]:
+        return {
+            "backend": "ray",
+            "actor": self.at.name,
+            "node": self.at.node,
+            "pid": child.pid,
+            "pgid": child.pgid,
+        }
+
+    def lost(self) -> str | None:
+        return self.why_lost
+
+    def recover(self) -> bool:
+        if self.relaunches >= self.config.relaunches:
+            self._log(f"node lost {self.relaunches + 1} times: not relaunched again")
+            return False
+        self.relaunches += 1
+        _kill(self.at.name)
+        failure = self._new_actor()
+        if failure is not None:
+            self._log(failure)
+            return False
+        return True
+
+    def save_leftovers(self, repo: git.Repo) -> bool:
+        if self.why_lost is not None:
+            return True  # nothing left to save: what it committed was shipped
+        try:
+            bare = bool(self._call(self.at.handle.leftovers.remote()))
+        except CeFailure:
+            return True
+        self.sync()
+        return bare
+
+    def validate(
+        self, target: ValidationTarget, environ: Mapping[str, str], *, bare: bool
+    ) -> dict[str, LevelResult]:
+        try:
+            results: dict[str, LevelResult] = self._call(
+                self.at.handle.validate.remote(target, bare=bare)
+            )
+        finally:
+            self.sync()  # its lines in the log
+        return results
+
+    def interrupt(self, grace: float) -> None:
+        if self.at.handle is not None and self.why_lost is None:
+            self.stop_agent(grace)
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._pump is not None:
+            self._pump.join(_CALL_SECONDS)
+        if self.at.handle is None:
+            return
+        self.sync()
+        with contextlib.suppress(RayError, CeFailure):
+            self._call(self.at.handle.close.remote())
+        _kill(self.at.name)
+        self.at.handle = None
+
+    @property
+    def _scratch(self) -> Path:
+        return self.site.ctx.state.scratch(self.site.prp.id)
+
+    # -- the actor -----------------------------------------------------------------------
+
+    def _new_actor(self) -> str | None:
+        """The next attempt's actor, on a node with a free slot, with the branch as it is
+        here; why it failed, or None."""
+        while True:
+            self.at.gen += 1
+            self.at.name = f"{self.site.ctx.batch_id}/{self.site.prp.id}/{self.at.gen}"
+            self.at.handle = _actor_class(self.config, self.at.name).remote(self.at.name)
+            self.stream.shipped, self.stream.offset = self.mirror.rev_parse("HEAD"), 0
+            try:
+                self.at.node = self._call(self.at.handle.where.remote())
+                failure: str | None = self._call(self.at.handle.prepare.remote(*self._load()))
+            except CeFailure as exc:
+                if self.why_lost is None or self.relaunches >= self.config.relaunches:
+                    return str(exc)
+                self.relaunches += 1
+                _kill(self.at.name)
+                continue
+            self._log(f"on Ray node {self.at.node[:12]} as actor {self.at.name}")
+            self.why_lost = None
+            self._start_pump()
+            return failure
+
+    def _load(self) -> tuple[NodeSpec, Any, dict[str, bytes]]:
+        ctx, prp = self.site.ctx, self.site.prp
+        bundle = self._scratch / "branch.bundle"
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        self.mirror.create_bundle(bundle, f"refs/heads/{self.site.branch}")
+        spec = NodeSpec(
+            prp=prp,
+            branch=self.site.branch,
+            settings=ctx.worktree_settings,
+            relpath=ctx.relpath(prp),
+            prp_text=prp.path.read_text(encoding="utf-8"),
+            executor=ctx.executor,
+            extra_env=worktree_env.variables(ctx.worktree_settings, prp.id)
+            | {"CE_BASE": self.site.ctx.repo.merge_base(self.site.branch, ctx.target) or ""},
+            validation=ctx.config.validation,
+            grace=ctx.config.monitor.grace_seconds,
+        )
+        included = worktree_env.included_files(ctx.root)
+        return spec, ray.put(bundle.read_bytes()), included
+
+    def _attach(self, live: list[tuple[int, str]]) -> bool:
+        """Resumed: the PRP's newest live actor, its agent running or ended, is taken on."""
+        gen, name = live[-1]
+        actor = ray.get_actor(name, namespace=NAMESPACE)
+        self.at.handle, self.at.name, self.at.gen = actor, name, gen
+        try:
+            status: NodeStatus = self._call(actor.status.remote())
+        except CeFailure:
+            return False
+        if not status.prepared:
+            return False
+        self.at.node, self.stream.shipped = status.node, self.mirror.rev_parse("HEAD")
+        self.stream.offset = _read_offset(self._scratch / _OFFSET_FILE)
+        self.attached = status if status.argv is not None else None
+        self._log(f"re-attached to actor {name} on Ray node {self.at.node[:12]}")
+        self._start_pump()
+        self.sync()
+        return True
+
+    def stop_agent(self, grace: float) -> None:
+        with contextlib.suppress(CeFailure):
+            self._call(self.at.handle.stop.remote(grace), timeout=grace + _CALL_SECONDS)
+        self.sync()
+
+    # -- pulling -------------------------------------------------------------------------
+
+    def _start_pump(self) -> None:
+        if self._pump is None:
+            self._pump = threading.Thread(
+                target=self._pull_loop, name=f"ce-ray-{self.site.prp.id}", daemon=True
+            )
+            self._pump.start()
+
+    def _pull_loop(self) -> None:
+        while not self._closing.wait(PULL_SECONDS):
+            self.sync()
+
+    def sync(self) -> None:
+        """One pull: the log's new bytes into the PRP's log, new commits into its branch."""
+        with self._lock:
+            if self.at.handle is None or self.why_lost is not None:
+                return
+            try:
+                pulled: Pulled = self._call(
+                    self.at.handle.pull.remote(self.stream.offset, self.stream.shipped)
+                )
+            except CeFailure:
+                return  # `why_lost` says if it was the node
+            self._take(pulled)
+
+    def _take(self, pulled: Pulled) -> None:
+        if pulled.log:
+            data = pulled.log if self.stream.filter is None else self.stream.filter.feed(pulled.log)
+            with self.site.log_path.open("ab") as log:
+                log.write(data)
+            self.stream.offset += len(pulled.log)
+            (self._scratch / _OFFSET_FILE).write_text(str(self.stream.offset), encoding="utf-8")
+        if pulled.bundle is not None and pulled.tip is not None:
+            self._ship(pulled.bundle, pulled.tip)
+        if pulled.returncode is not None and self.child is not None:
+            self.child.end(pulled.returncode)
+
+    def _ship(self, bundle: bytes, tip: str) -> None:
+        path = self._scratch / "ship.bundle"
+        path.write_bytes(bundle)
+        self.mirror.fetch_bundle(path)
+        self.mirror.move_checkout(tip)
+        self.stream.shipped = tip
+        self.site.journal.fact("shipped", prp=self.site.prp.id, tip=tip)
+
+    def _call(self, ref: Any, timeout: float = _CALL_SECONDS) -> Any:
+        """An actor call's answer; CeFailure when it failed, with `why_lost` set when the
+        actor is dead or its node is marked dead (never before: it may still be working)."""
+        while True:
+            try:
+                return ray.get(ref, timeout=timeout)
+            except ActorDiedError as exc:
+                self._lose(f"its Ray actor {self.at.name} died ({_first_line(exc)})")
+                raise CeFailure(self.why_lost or "") from exc
+            except (ActorUnavailableError, GetTimeoutError) as exc:
+                if not node_alive(self.at.node):
+                    self._lose(f"Ray node {self.at.node[:12]} was lost")
+                    raise CeFailure(self.why_lost or "") from exc
+                if isinstance(exc, ActorUnavailableError):
+                    raise CeFailure(f"actor {self.at.name} unavailable: {exc}") from exc
+            except RayError as exc:
+                raise CeFailure(f"actor {self.at.name}: {_first_line(exc)}") from exc
+
+    def _lose(self, why: str) -> None:
+        if self.why_lost is None:
+            self.why_lost = why
+            self._log(why)
+        if self.child is not None:
+            self.child.end(-9)
+
+    def _log(self, message: str) -> None:
+        append_log(self.site.log_path, f"[ce] {message}\n")
+
+
+def _actor_class(config: Any, name: str) -> Any:
+    options: dict[str, Any] = {
+        "name": name,
+        "namespace": NAMESPACE,
+        "lifetime": "detached",  # a coordinator restarted with --resume finds it running
+        "num_cpus": 0,
+        "resources": {config.slot_resource: 1},
+        "max_restarts": 0,
+        "max_concurrency": 4,  # pulls while a validation runs
+    }
+    if config.runtime_env:
+        options["runtime_env"] = dict(config.runtime_env)
+    return ray.remote(NodeLaunch).options(**options)
+
+
+def _kill(name: str) -> None:
+    with contextlib.suppress(ValueError, RayError):
+        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+
+
+def _read_offset(path: Path) -> int:
+    try:
+        return int(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

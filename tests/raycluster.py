@@ -1,0 +1,128 @@
+"""A real multi-node Ray cluster on 127.0.0.1 for the `ray` backend's tests (`pytest.mark.ray`).
+
+A head without slots and nodes each with `ce_slot` (`ray.cluster_utils.Cluster`), every Ray
+file in a directory of the test's own (never `ray stop`: that stops every Ray on the machine).
+Commits made on the nodes and here have a fixed identity and dates, so that a run through Ray
+and a local run make the same SHAs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "ce test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_AUTHOR_DATE": "2026-01-02T03:04:05+00:00",
+    "GIT_COMMITTER_NAME": "ce test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_DATE": "2026-01-02T03:04:05+00:00",
+}
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # else Ray rewrites 127.0.0.1 to the host's address
+    "RAY_worker_niceness": "0",  # else agents inherit nice 15
+    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+_STORE = 80 * 1024 * 1024
+
+
+@dataclass
+class LoopbackCluster:
+    cluster: Any
+    tmpdir: Path
+    nodes: list[Any]
+
+    @property
+    def address(self) -> str:
+        return str(self.cluster.address)
+
+    def add_node(self, slots: int = 2, env: Mapping[str, str] | None = None) -> Any:
+        node = self.cluster.add_node(
+            num_cpus=1,
+            resources={"ce_slot": slots},
+            object_store_memory=_STORE,
+            env_vars=dict(env) if env else None,
+        )
+        self.nodes.append(node)
+        return node
+
+    def remove_node(self, node: Any) -> None:
+        self.cluster.remove_node(node, allow_graceful=False)
+        self.nodes.remove(node)
+
+
+def environment() -> dict[str, str]:
+    """What `ce` and the nodes run with: no stray GIT_* variables, the fixed identity."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    return kept | IDENTITY | RAY_ENV
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[LoopbackCluster]:
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    # Short: Ray's socket paths must fit in 107 bytes.
+    tmpdir = Path(tempfile.mkdtemp(prefix="ce-ray-", dir="/tmp"))
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environment() | {"RAY_TMPDIR": str(tmpdir), "TMPDIR": str(tmpdir)})
+    cluster = None
+    try:
+        cluster = Cluster(
+            initialize_head=True,
+            connect=False,
+            head_node_args={
+                "num_cpus": 0,
+                "object_store_memory": _STORE,
+                "include_dashboard": False,
+            },
+        )
+        test_cluster = LoopbackCluster(cluster=cluster, tmpdir=tmpdir, nodes=[])
+        for _ in range(2):
+            test_cluster.add_node()
+        cluster.wait_for_nodes()
+        yield test_cluster
+    finally:
+        try:
+            if cluster is not None:
+                cluster.shutdown()  # type: ignore[no-untyped-call]
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def run_ce(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m ce ARGS` as a user types it, with the fixed identity."""
+    return subprocess.run(
+        [sys.executable, "-m", "ce", *args],
+        cwd=cwd,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_ce(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ce", *args],
+        cwd=cwd,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
