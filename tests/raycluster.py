@@ -8,12 +8,14 @@ and a local run make the same SHAs.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,9 @@ class LoopbackCluster:
         self.nodes.append(node)
         return node
 
+    def node(self, node_id: str) -> Any:
+        return next(node for node in self.nodes if node.node_id == node_id)
+
     def remove_node(self, node: Any) -> None:
         self.cluster.remove_node(node, allow_graceful=False)
         self.nodes.remove(node)
@@ -76,8 +81,9 @@ def ray_cluster() -> Iterator[LoopbackCluster]:
     # Short: Ray's socket paths must fit in 107 bytes.
     tmpdir = Path(tempfile.mkdtemp(prefix="ce-ray-", dir="/tmp"))
     saved = dict(os.environ)
+    wanted = environment() | {"RAY_TMPDIR": str(tmpdir), "TMPDIR": str(tmpdir)}
     os.environ.clear()
-    os.environ.update(environment() | {"RAY_TMPDIR": str(tmpdir), "TMPDIR": str(tmpdir)})
+    os.environ.update(wanted)
     cluster = None
     try:
         cluster = Cluster(
@@ -87,6 +93,13 @@ def ray_cluster() -> Iterator[LoopbackCluster]:
                 "num_cpus": 0,
                 "object_store_memory": _STORE,
                 "include_dashboard": False,
+                # A lost node is marked dead after about a second, not 15.
+                "_system_config": {
+                    "health_check_initial_delay_ms": 0,
+                    "health_check_period_ms": 300,
+                    "health_check_timeout_ms": 300,
+                    "health_check_failure_threshold": 3,
+                },
             },
         )
         test_cluster = LoopbackCluster(cluster=cluster, tmpdir=tmpdir, nodes=[])
@@ -118,11 +131,67 @@ def run_ce(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedP
 
 
 def start_ce(cwd: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ce", *args],
-        cwd=cwd,
+    """`python -m ce ARGS` left running; its output in `output(cwd)`."""
+    with output(cwd).open("a") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ce", *args],
+            cwd=cwd,
+            env=environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def output(cwd: Path) -> Path:
+    return cwd.parent / f"{cwd.name}.ce-output"
+
+
+def journal(repo: Path, batch: str = "7") -> list[dict[str, Any]]:
+    path = repo / ".ce" / "tmp" / f"batch-{batch}.journal.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(what: str, found: Callable[[], Any], timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} after {timeout} s")
+
+
+def facts(repo: Path, kind: str) -> list[dict[str, Any]]:
+    return [entry for entry in journal(repo) if entry.get("fact") == kind]
+
+
+def processes(pattern: str) -> list[str]:
+    """The command lines running now that contain `pattern`."""
+    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True)
+    return [
+        line for line in listing.stdout.splitlines() if pattern in line and "ps -eo" not in line
+    ]
+
+
+_ACTORS = """\
+import json, sys, ray
+ray.init(address=sys.argv[1], namespace="ce", log_to_driver=False, configure_logging=False)
+print(json.dumps(sorted(n for n in ray.util.list_named_actors() if n.startswith(sys.argv[2]))))
+"""
+
+
+def ray_actors_of(cluster: LoopbackCluster, batch: str) -> list[str]:
+    """The live named actors of a batch, as a new driver sees them."""
+    done = subprocess.run(
+        [sys.executable, "-c", _ACTORS, cluster.address, f"{batch}/"],
         env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
+        timeout=60,
+        check=True,
     )
+    names: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return names

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 from batchkit import Spec, append, git, make_batch_repo, write
-from raycluster import LoopbackCluster, ray_cluster, run_ce
+from raycluster import (
+    LoopbackCluster,
+    facts,
+    output,
+    processes,
+    ray_actors_of,
+    ray_cluster,
+    run_ce,
+    start_ce,
+    wait_for,
+)
 
 pytestmark = pytest.mark.ray
 __all__ = ["ray_cluster"]
@@ -71,3 +83,111 @@ def test_a_batch_through_ray_makes_the_same_commits_as_a_local_run(
     assert _history(remote) == _history(local)
     log = (remote / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log").read_text()
     assert "on Ray node" in log, log
+
+
+def test_a_node_without_the_agent_cli_fails_preflight_naming_it(
+    tmp_path: Path, ray_cluster: LoopbackCluster
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "my-agent").write_text("#!/bin/sh\nexit 0\n")
+    (tools / "my-agent").chmod(0o755)
+    lacking = [node.node_id for node in ray_cluster.nodes]
+    having = ray_cluster.add_node(env={"PATH": f"{tools}:{os.environ['PATH']}"})
+    config = '[executor]\nname = "command"\n[executor.command]\nrun = "my-agent {prp_path}"\n'
+    repo = make_batch_repo(tmp_path / "repo", _specs(), config=config)
+    done = run_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    for node_id in lacking:
+        assert f"({node_id[:12]}): my-agent (the [executor.command] program) is not on PATH" in (
+            done.stderr
+        ), done.stderr
+    assert having.node_id[:12] not in done.stderr
+    assert not facts(repo, "launched")  # nothing was started
+
+
+def _waiting_spec(flag: Path, counter: Path) -> Spec:
+    """Phase 1 is committed (and shipped) at once; phase 2 waits for `flag`."""
+    return Spec(
+        id="PRP-7.1.1",
+        title="One",
+        phases=[
+            [write("1/a.txt", "One"), f"echo started >> {counter}"],
+            [f"while [ ! -e {flag} ]; do sleep 0.1; done", append("1/a.txt", "more")],
+        ],
+        files=["1/a.txt"],
+    )
+
+
+def test_stop_stops_the_agent_and_everything_it_started_on_the_node(
+    tmp_path: Path, ray_cluster: LoopbackCluster
+) -> None:
+    marker = f"sleep 31.{os.getpid() % 1000}"
+    spec = Spec(
+        id="PRP-7.1.1",
+        title="One",
+        phases=[[f"( {marker} ) & setsid {marker} & {marker}"]],
+        files=["a.txt"],
+    )
+    repo = make_batch_repo(tmp_path / "repo", [spec], config=CONFIG)
+    coordinator = start_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
+    try:
+        wait_for("agent", lambda: len(processes(marker)) >= 3)
+        coordinator.send_signal(signal.SIGTERM)
+        assert coordinator.wait(60) == 130, output(repo).read_text()
+        assert processes(marker) == []
+        assert ray_actors_of(ray_cluster, "7") == []
+    finally:
+        coordinator.kill()
+
+
+def test_a_coordinator_killed_is_resumed_by_re_attaching_to_its_running_agent(
+    tmp_path: Path, ray_cluster: LoopbackCluster
+) -> None:
+    flag, counter = tmp_path / "go", tmp_path / "started"
+    repo = make_batch_repo(tmp_path / "repo", [_waiting_spec(flag, counter)], config=CONFIG)
+    coordinator = start_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
+    try:
+        wait_for("shipped phase 1", lambda: facts(repo, "shipped"))
+        launched = facts(repo, "launched")[-1]
+        assert launched["backend"] == "ray" and launched["actor"] == "7/PRP-7.1.1/1"
+        coordinator.kill()  # SIGKILL: nothing of ce's runs its handlers
+        coordinator.wait(30)
+    finally:
+        coordinator.kill()
+    assert ray_actors_of(ray_cluster, "7") == ["7/PRP-7.1.1/1"]  # detached: still there
+    flag.touch()
+    done = run_ce(repo, "batch-exe", "--batch", "7", "--resume", *_on(ray_cluster))
+    assert done.returncode == 0, done.stderr
+    log = (repo / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log").read_text()
+    assert "re-attached to actor 7/PRP-7.1.1/1" in log, log
+    assert counter.read_text() == "started\n"  # the agent was not started again
+    assert git(repo, "show", "main:1/a.txt") == "One\nmore"
+    assert ray_actors_of(ray_cluster, "7") == []
+
+
+def test_a_node_lost_mid_prp_is_survived_on_another_with_the_same_commits(
+    tmp_path: Path, ray_cluster: LoopbackCluster
+) -> None:
+    flag, counter = tmp_path / "go", tmp_path / "started"
+    local, remote = tmp_path / "local" / "repo", tmp_path / "ray" / "repo"
+    for repo in (local, remote):
+        make_batch_repo(repo, [_waiting_spec(flag, counter)], config=CONFIG)
+    flag.touch()
+    assert run_ce(local, "batch-exe", "--batch", "7").returncode == 0
+    flag.unlink()
+    coordinator = start_ce(remote, "batch-exe", "--batch", "7", *_on(ray_cluster))
+    try:
+        wait_for("shipped phase 1", lambda: facts(remote, "shipped"))
+        node = ray_cluster.node(facts(remote, "launched")[-1]["node"])
+        ray_cluster.remove_node(node)  # its raylet, its workers and the actor gone at once
+        flag.touch()
+        coordinator.wait(120)
+    finally:
+        coordinator.kill()
+    assert coordinator.returncode == 0, output(remote).read_text()
+    assert _history(remote) == _history(local)
+    log = (remote / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log").read_text()
+    assert "relaunched from phase 2" in log, log
+    assert [f["actor"] for f in facts(remote, "launched")] == ["7/PRP-7.1.1/1", "7/PRP-7.1.1/2"]

@@ -109,19 +109,29 @@ def _liveness(view: BatchStatusView) -> str:
 @click.command("cleanup", short_help="Remove the worktrees, branches and state a batch left.")
 @click.option("--batch", "batch_id", metavar="N", help="Only this batch (default: every batch).")
 @click.option("--force", is_flag=True, help="Also delete unmerged commits and uncommitted work.")
-def cleanup(batch_id: str | None, force: bool) -> int:
+@click.option(
+    "--ray-address",
+    metavar="auto|HOST:PORT",
+    help="Also stop the batch's agents on this Ray cluster (default: [backend], if ray).",
+)
+def cleanup(batch_id: str | None, force: bool, ray_address: str | None) -> int:
     """Remove what a batch left behind: worktrees, branches and its state files.
 
     Branches holding commits that are not on the target, and worktrees with uncommitted
     changes, are kept (with the state --resume needs) unless --force. Refuses while a batch
     runs in this repository. Logs and reports under .ce/tmp/ stay.
     """
+    from ce.run import backends  # the configuration, and Ray if it is the backend
+
     repo, root = open_repository(Path.cwd())
     state = StateDir.of(root)
     with batch_lock(repo.common_dir(), f"{batch_id or 'every batch'} (ce cleanup)"):
+        ids = [batch_id] if batch_id else [_batch_of(path) for path in checkpoints(state, None)]
+        for name in backends.stop_actors(root, ids, ray_address):  # their agents first
+            click.echo(f"Stopped Ray actor {name} and its agent.")
         if batch_id is None:
             reports = [
-                _cleanup_one(repo, state, path.stem.removeprefix("batch-execution-"), force)
+                _cleanup_one(repo, state, _batch_of(path), force)
                 for path in checkpoints(state, None)
             ]
         else:
@@ -131,6 +141,10 @@ def cleanup(batch_id: str | None, force: bool) -> int:
     if all(r.empty for r in reports):
         click.echo("Nothing to clean up.")
     return 1 if any(r.refused for r in reports) else 0
+
+
+def _batch_of(checkpoint: Path) -> str:
+    return checkpoint.stem.removeprefix("batch-execution-")
 
 
 def _cleanup_one(repo: git.Repo, state: StateDir, batch_id: str, force: bool) -> CleanupReport:

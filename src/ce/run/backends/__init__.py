@@ -10,7 +10,10 @@ when asked for, so that `ce` works without Ray installed.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
 
+from ce.config import load_config
 from ce.core.errors import CeError
 from ce.run.backends.base import Backend
 from ce.run.load import BatchContext
@@ -45,3 +48,15 @@ def preflight(ctx: BatchContext) -> None:
     from ce.run.backends.ray_cluster import preflight_nodes
 
     preflight_nodes(ctx)
+
+
+def stop_actors(root: Path, batch_ids: Sequence[str], address: str | None) -> list[str]:
+    """`ce cleanup`: the batches' Ray actors stopped (with `ray` configured, or `address`
+    given); their names."""
+    config = load_config(root, {"backend": {"address": address}} if address else None)
+    if address is None and config.backend.name != "ray":
+        return []
+    require_ray()
+    from ce.run.backends.ray_cluster import stop_actors as stop_batch_actors
+
+    return [name for batch_id in batch_ids for name in stop_batch_actors(config.backend, batch_id)]

@@ -55,6 +55,7 @@ class Pulled:
     tip: str | None  # the checkout's HEAD
     bundle: bytes | None  # the commits beyond the one the coordinator has, if any
     returncode: int | None  # the agent's, once it ended
+    launch: int  # which of the agents started here `returncode` is of (1, 2, ...)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +68,7 @@ class NodeStatus:
     pid: int | None
     pgid: int | None
     returncode: int | None
+    launch: int
 
 
 class NodeLaunch:
@@ -81,6 +83,7 @@ class NodeLaunch:
         self.spec: NodeSpec | None = None
         self.child: proc.Child | None = None
         self.argv: tuple[str, ...] | None = None
+        self.launches = 0
         self._lock = threading.Lock()  # a pull and a stop at once: one git at a time here
 
     def where(self) -> str:
@@ -119,12 +122,13 @@ class NodeLaunch:
     def command(self, job: ExecutorJob, argv: list[str] | None) -> list[str]:
         return argv or self._spec.executor.command(self._job(job))
 
-    def start(self, job: ExecutorJob, argv: list[str]) -> tuple[int, int]:
+    def start(self, job: ExecutorJob, argv: list[str]) -> tuple[int, int, int]:
         env = self._job(job).environment(os.environ) | dict(self._spec.extra_env)
         # A stand-in for the agent shim (ce.proc.shim): the agent in its own session.
         self.child = proc.spawn_group(argv, cwd=self.checkout, env=env, log_path=self.log)
         self.argv = tuple(argv)
-        return self.child.pid, self.child.pgid
+        self.launches += 1
+        return self.child.pid, self.child.pgid, self.launches
 
     def pull(self, offset: int, shipped: str) -> Pulled:
         with self._lock:
@@ -139,7 +143,7 @@ class NodeLaunch:
                 path = self.scratch / "ship.bundle"
                 repo.create_bundle(path, "HEAD", f"^{shipped}")
                 bundle = path.read_bytes()
-            return Pulled(log=data, tip=tip, bundle=bundle, returncode=code)
+            return Pulled(log=data, tip=tip, bundle=bundle, returncode=code, launch=self.launches)
 
     def stop(self, grace: float) -> int | None:
         if self.child is None:
@@ -168,6 +172,7 @@ class NodeLaunch:
             pid=child.pid if child else None,
             pgid=child.pgid if child else None,
             returncode=child.poll() if child else None,
+            launch=self.launches,
         )
 
     def close(self) -> None:

@@ -58,9 +58,10 @@ class RayBackend:
 class RemoteChild:
     """A launch on a node, as the worker and the monitor see it (`proc.Supervised`)."""
 
-    def __init__(self, place: RayPlace, pid: int, pgid: int) -> None:
+    def __init__(self, place: RayPlace, pid: int, pgid: int, launch: int) -> None:
         self.place = place
         self._pid, self._pgid = pid, pgid
+        self.launch = launch  # the node's count: a pull's exit code is this launch's or not
         self.code: int | None = None
         self.ended = threading.Event()
 
@@ -148,11 +149,11 @@ class RayPlace:
         self.stream.filter = log_filter(env)  # masks what this launch's environment holds
         attached, self.attached = self.attached, None
         if attached is not None and attached.pid is not None and attached.pgid is not None:
-            child = RemoteChild(self, attached.pid, attached.pgid)
+            child = RemoteChild(self, attached.pid, attached.pgid, attached.launch)
         else:
-            pid, pgid = self._call(self.at.handle.start.remote(job, argv))
-            child = RemoteChild(self, pid, pgid)
+            child = RemoteChild(self, *self._call(self.at.handle.start.remote(job, argv)))
         self.child = child
+        self.sync()  # an attached agent may have ended already
         self.why_lost = None
         return child
 
@@ -324,8 +325,9 @@ class RayPlace:
             (self._scratch / _OFFSET_FILE).write_text(str(self.stream.offset), encoding="utf-8")
         if pulled.bundle is not None and pulled.tip is not None:
             self._ship(pulled.bundle, pulled.tip)
-        if pulled.returncode is not None and self.child is not None:
-            self.child.end(pulled.returncode)
+        child = self.child
+        if pulled.returncode is not None and child is not None and child.launch == pulled.launch:
+            child.end(pulled.returncode)
 
     def _ship(self, bundle: bytes, tip: str) -> None:
         path = self._scratch / "ship.bundle"
