@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -22,6 +23,24 @@ settings.load_profile("ce")
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("hypothesis_seed", None) is None:
         config.option.hypothesis_seed = FUZZ_SEED
+
+
+# The Ray tests share one cluster per module: all of a module on one xdist worker. (What
+# `--dist loadgroup` would do, were its group suffix not lost on pytest 9's node ids.)
+SHARED_CLUSTER_MODULES = ("tests/test_ray_backend.py",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class _SharedCluster(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.partition("::")[0]
+            return module if module in SHARED_CLUSTER_MODULES else nodeid
+
+    return _SharedCluster(config, log)
 
 
 def _seed_line(config: pytest.Config) -> str:

@@ -22,6 +22,8 @@ from raycluster import (
     wait_for,
 )
 
+# One worker runs them all, in this order, on one cluster (conftest's scheduler): a test adds
+# a node, the last one removes one.
 pytestmark = pytest.mark.ray
 __all__ = ["ray_cluster"]
 
@@ -182,6 +184,7 @@ def test_a_node_lost_mid_prp_is_survived_on_another_with_the_same_commits(
         wait_for("shipped phase 1", lambda: facts(remote, "shipped"))
         node = ray_cluster.node(facts(remote, "launched")[-1]["node"])
         ray_cluster.remove_node(node)  # its raylet, its workers and the actor gone at once
+        wait_for("relaunch", lambda: len(facts(remote, "launched")) == 2)
         flag.touch()
         coordinator.wait(120)
     finally:

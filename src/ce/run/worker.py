@@ -150,6 +150,9 @@ class Worker:
             self.bare = self.place.save_leftovers(repo)
             done = self._phases_done(repo, base)
             start = resume_point(self.prp, done)
+            if start is None and (lost := self.place.lost()) is not None:
+                append_log(self.log_path, f"{lost} after its last phase was shipped")
+                stopped = None  # judged as it is, like an agent that finished
             if stopped is None or start is None or self.crew.stopping.is_set():
                 return attempts, stopped, done
             relaunch = self.place.lost() is not None

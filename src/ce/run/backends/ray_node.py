@@ -44,7 +44,6 @@ class NodeSpec:
     relpath: str | None  # the PRP file in the repository (None: `prp_text` is written out)
     prp_text: str
     executor: Executor
-    extra_env: Mapping[str, str]  # CE_PORT_BASE, CE_BASE
     validation: ValidateConfig
     grace: float
 
@@ -84,6 +83,7 @@ class NodeLaunch:
         self.child: proc.Child | None = None
         self.argv: tuple[str, ...] | None = None
         self.launches = 0
+        self.setup_group: int | None = None  # `setup` running: stopped with the agent
         self._lock = threading.Lock()  # a pull and a stop at once: one git at a time here
 
     def where(self) -> str:
@@ -112,7 +112,7 @@ class NodeLaunch:
                 log_path=self.log,
                 timeout_minutes=spec.settings.config.run.timeout_minutes,
                 grace=spec.grace,
-                on_group=lambda _: None,
+                on_group=self._track_setup,
             )
             if error is not None:
                 return f"on node {self.node[:12]}: {error}"
@@ -122,8 +122,9 @@ class NodeLaunch:
     def command(self, job: ExecutorJob, argv: list[str] | None) -> list[str]:
         return argv or self._spec.executor.command(self._job(job))
 
-    def start(self, job: ExecutorJob, argv: list[str]) -> tuple[int, int, int]:
-        env = self._job(job).environment(os.environ) | dict(self._spec.extra_env)
+    def start(self, job: ExecutorJob, argv: list[str], own: dict[str, str]) -> tuple[int, int, int]:
+        """`own`: ce's variables for the PRP (CE_BASE, CE_PORT_BASE)."""
+        env = own | self._job(job).environment(os.environ)
         # A stand-in for the agent shim (ce.proc.shim): the agent in its own session.
         self.child = proc.spawn_group(argv, cwd=self.checkout, env=env, log_path=self.log)
         self.argv = tuple(argv)
@@ -146,6 +147,8 @@ class NodeLaunch:
             return Pulled(log=data, tip=tip, bundle=bundle, returncode=code, launch=self.launches)
 
     def stop(self, grace: float) -> int | None:
+        if self.setup_group is not None:
+            proc.kill_pgid(self.setup_group, grace)
         if self.child is None:
             return None
         return proc.stop_group(self.child, grace)
@@ -157,9 +160,11 @@ class NodeLaunch:
                 git.Repo(self.checkout), self._spec.prp.id, _ignore_notice
             )
 
-    def validate(self, target: ValidationTarget, *, bare: bool) -> dict[str, LevelResult]:
+    def validate(
+        self, target: ValidationTarget, own: dict[str, str], *, bare: bool
+    ) -> dict[str, LevelResult]:
         here = replace(target, worktree=self.checkout, log=self.log, commits=None)
-        environ = dict(os.environ) | dict(self._spec.extra_env)
+        environ = dict(os.environ) | own
         with worktree_env.committed_only(self.checkout, self.scratch / "validate", bare=bare):
             return run_levels(here, self._spec.validation, LEVELS, environ)
 
@@ -180,6 +185,9 @@ class NodeLaunch:
         if self.spec is not None:
             self.stop(self.spec.grace)
         shutil.rmtree(self.home, ignore_errors=True)
+
+    def _track_setup(self, pgid: int | None) -> None:
+        self.setup_group = pgid
 
     @property
     def _spec(self) -> NodeSpec:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,25 @@ from ce.fsio import append_log
 from ce.run import worktree_env
 from ce.run.backends.base import Place, Site
 from ce.run.backends.ray_cluster import NAMESPACE, actor_names, connect, node_alive
-from ce.run.backends.ray_node import NodeLaunch, NodeSpec, NodeStatus, Pulled
+from ce.run.backends.ray_node import NodeSpec, NodeStatus, Pulled
+from ce.run.backends.ray_parts import (
+    CALL_SECONDS,
+    PULL_SECONDS,
+    Attempt,
+    RemoteChild,
+    Stream,
+    actor_class,
+    first_line,
+    kill_actor,
+    own_variables,
+    read_offset,
+)
 from ce.run.load import BatchContext
 from ce.run.record import LevelResult
 from ce.run.validate import ValidationTarget
 from ce.secrets import log_filter
 
-PULL_SECONDS = 0.2
-_CALL_SECONDS = 60.0  # an actor call that takes longer: the node is looked at
+_SLICE_SECONDS = 1.0  # how soon an interrupted batch stops waiting
 _OFFSET_FILE = "ray-log-offset"  # in the PRP's scratch: the log bytes already copied here
 
 
@@ -55,73 +65,14 @@ class RayBackend:
         pass  # each place killed its actors; the connection ends with the process
 
 
-class RemoteChild:
-    """A launch on a node, as the worker and the monitor see it (`proc.Supervised`)."""
-
-    def __init__(self, place: RayPlace, pid: int, pgid: int, launch: int) -> None:
-        self.place = place
-        self._pid, self._pgid = pid, pgid
-        self.launch = launch  # the node's count: a pull's exit code is this launch's or not
-        self.code: int | None = None
-        self.ended = threading.Event()
-
-    @property
-    def pid(self) -> int:
-        return self._pid
-
-    @property
-    def pgid(self) -> int:
-        return self._pgid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.code
-
-    def poll(self) -> int | None:
-        return self.code
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        self.ended.wait(timeout)
-        return self.code
-
-    def stop(self, grace: float = 5.0) -> int | None:
-        self.place.stop_agent(grace)
-        self.ended.wait(grace + 10 * PULL_SECONDS + _CALL_SECONDS)
-        return self.code
-
-    def end(self, code: int) -> None:
-        if self.code is None:
-            self.code = code
-        self.ended.set()
-
-
-@dataclass
-class _Actor:
-    """The actor of the PRP's current attempt."""
-
-    handle: Any = None
-    name: str = ""  # <batch>/<prp>/<attempt>
-    node: str = ""  # the id of the node it runs on
-    gen: int = 0  # the attempt
-
-
-@dataclass
-class _Stream:
-    """What came back from the node so far."""
-
-    shipped: str = ""  # the last commit in the branch here
-    offset: int = 0  # the node's log bytes copied to the PRP's log
-    filter: Any = None  # masking this launch's secrets
-
-
 class RayPlace:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.config = site.ctx.config.backend
         self.mirror = git.Repo(site.worktree)
-        self.at = _Actor()
-        self.stream = _Stream()
-        self.relaunches = 0
+        self.at = Attempt()
+        self.stream = Stream()
+        self.halted = threading.Event()  # interrupted: no call waits any more
         self.child: RemoteChild | None = None
         self.attached: NodeStatus | None = None  # resumed: the agent found running
         self.why_lost: str | None = None
@@ -137,7 +88,7 @@ class RayPlace:
             return None
         self.at.gen = max((gen for gen, _ in live), default=0)
         for _, name in live:  # an earlier run's, not resumed: nothing of it may go on
-            _kill(name)
+            kill_actor(name)
         return self._new_actor()
 
     def command(self, job: ExecutorJob, argv: list[str] | None) -> list[str]:
@@ -146,12 +97,14 @@ class RayPlace:
         return list(self._call(self.at.handle.command.remote(job, argv)))
 
     def spawn(self, job: ExecutorJob, argv: list[str], env: Mapping[str, str]) -> proc.Supervised:
-        self.stream.filter = log_filter(env)  # masks what this launch's environment holds
+        # Masks what this launch's environment holds, here and on the node.
+        self.stream.filter = log_filter(dict(env) | self.config.runtime_env.get("env_vars", {}))
         attached, self.attached = self.attached, None
         if attached is not None and attached.pid is not None and attached.pgid is not None:
             child = RemoteChild(self, attached.pid, attached.pgid, attached.launch)
         else:
-            child = RemoteChild(self, *self._call(self.at.handle.start.remote(job, argv)))
+            start = self.at.handle.start.remote(job, argv, own_variables(env))
+            child = RemoteChild(self, *self._call(start))
         self.child = child
         self.sync()  # an attached agent may have ended already
         self.why_lost = None
@@ -170,11 +123,11 @@ class RayPlace:
         return self.why_lost
 
     def recover(self) -> bool:
-        if self.relaunches >= self.config.relaunches:
-            self._log(f"node lost {self.relaunches + 1} times: not relaunched again")
+        if self.at.relaunches >= self.config.relaunches:
+            self._log(f"node lost {self.at.relaunches + 1} times: not relaunched again")
             return False
-        self.relaunches += 1
-        _kill(self.at.name)
+        self.at.relaunches += 1
+        kill_actor(self.at.name)
         failure = self._new_actor()
         if failure is not None:
             self._log(failure)
@@ -196,7 +149,7 @@ class RayPlace:
     ) -> dict[str, LevelResult]:
         try:
             results: dict[str, LevelResult] = self._call(
-                self.at.handle.validate.remote(target, bare=bare)
+                self.at.handle.validate.remote(target, own_variables(environ), bare=bare)
             )
         finally:
             self.sync()  # its lines in the log
@@ -205,17 +158,18 @@ class RayPlace:
     def interrupt(self, grace: float) -> None:
         if self.at.handle is not None and self.why_lost is None:
             self.stop_agent(grace)
+        self.halted.set()  # a launch still waiting for a slot gives up
 
     def close(self) -> None:
         self._closing.set()
         if self._pump is not None:
-            self._pump.join(_CALL_SECONDS)
+            self._pump.join(CALL_SECONDS)
         if self.at.handle is None:
             return
         self.sync()
         with contextlib.suppress(RayError, CeFailure):
             self._call(self.at.handle.close.remote())
-        _kill(self.at.name)
+        kill_actor(self.at.name)
         self.at.handle = None
 
     @property
@@ -230,16 +184,16 @@ class RayPlace:
         while True:
             self.at.gen += 1
             self.at.name = f"{self.site.ctx.batch_id}/{self.site.prp.id}/{self.at.gen}"
-            self.at.handle = _actor_class(self.config, self.at.name).remote(self.at.name)
+            self.at.handle = actor_class(self.config, self.at.name).remote(self.at.name)
             self.stream.shipped, self.stream.offset = self.mirror.rev_parse("HEAD"), 0
             try:
-                self.at.node = self._call(self.at.handle.where.remote())
+                self.at.node = self._call(self.at.handle.where.remote(), slot=True)
                 failure: str | None = self._call(self.at.handle.prepare.remote(*self._load()))
             except CeFailure as exc:
-                if self.why_lost is None or self.relaunches >= self.config.relaunches:
+                if self.why_lost is None or self.at.relaunches >= self.config.relaunches:
                     return str(exc)
-                self.relaunches += 1
-                _kill(self.at.name)
+                self.at.relaunches += 1
+                kill_actor(self.at.name)
                 continue
             self._log(f"on Ray node {self.at.node[:12]} as actor {self.at.name}")
             self.why_lost = None
@@ -258,8 +212,6 @@ class RayPlace:
             relpath=ctx.relpath(prp),
             prp_text=prp.path.read_text(encoding="utf-8"),
             executor=ctx.executor,
-            extra_env=worktree_env.variables(ctx.worktree_settings, prp.id)
-            | {"CE_BASE": self.site.ctx.repo.merge_base(self.site.branch, ctx.target) or ""},
             validation=ctx.config.validation,
             grace=ctx.config.monitor.grace_seconds,
         )
@@ -278,7 +230,7 @@ class RayPlace:
         if not status.prepared:
             return False
         self.at.node, self.stream.shipped = status.node, self.mirror.rev_parse("HEAD")
-        self.stream.offset = _read_offset(self._scratch / _OFFSET_FILE)
+        self.stream.offset = read_offset(self._scratch / _OFFSET_FILE)
         self.attached = status if status.argv is not None else None
         self._log(f"re-attached to actor {name} on Ray node {self.at.node[:12]}")
         self._start_pump()
@@ -287,7 +239,7 @@ class RayPlace:
 
     def stop_agent(self, grace: float) -> None:
         with contextlib.suppress(CeFailure):
-            self._call(self.at.handle.stop.remote(grace), timeout=grace + _CALL_SECONDS)
+            self._call(self.at.handle.stop.remote(grace), timeout=grace + CALL_SECONDS)
         self.sync()
 
     # -- pulling -------------------------------------------------------------------------
@@ -337,23 +289,33 @@ class RayPlace:
         self.stream.shipped = tip
         self.site.journal.fact("shipped", prp=self.site.prp.id, tip=tip)
 
-    def _call(self, ref: Any, timeout: float = _CALL_SECONDS) -> Any:
+    def _call(self, ref: Any, timeout: float = CALL_SECONDS, *, slot: bool = False) -> Any:
         """An actor call's answer; CeFailure when it failed, with `why_lost` set when the
-        actor is dead or its node is marked dead (never before: it may still be working)."""
+        actor is dead or its node is marked dead (never before: it may still be working).
+        `slot`: waiting for a node, which an interrupted batch gives up."""
         while True:
+            if slot and self.halted.is_set():
+                raise CeFailure("interrupted")
             try:
-                return ray.get(ref, timeout=timeout)
+                return ray.get(ref, timeout=min(timeout, _SLICE_SECONDS))
             except ActorDiedError as exc:
-                self._lose(f"its Ray actor {self.at.name} died ({_first_line(exc)})")
+                self._lose(f"its Ray actor {self.at.name} died ({first_line(exc)})")
                 raise CeFailure(self.why_lost or "") from exc
-            except (ActorUnavailableError, GetTimeoutError) as exc:
+            except GetTimeoutError:
+                timeout -= _SLICE_SECONDS
+                if timeout > 0:
+                    continue
+                if not node_alive(self.at.node):
+                    self._lose(f"Ray node {self.at.node[:12]} was lost")
+                    raise CeFailure(self.why_lost or "") from None
+                timeout = CALL_SECONDS  # waiting for a slot, or a long validation
+            except ActorUnavailableError as exc:
                 if not node_alive(self.at.node):
                     self._lose(f"Ray node {self.at.node[:12]} was lost")
                     raise CeFailure(self.why_lost or "") from exc
-                if isinstance(exc, ActorUnavailableError):
-                    raise CeFailure(f"actor {self.at.name} unavailable: {exc}") from exc
+                raise CeFailure(f"actor {self.at.name} unavailable: {first_line(exc)}") from exc
             except RayError as exc:
-                raise CeFailure(f"actor {self.at.name}: {_first_line(exc)}") from exc
+                raise CeFailure(f"actor {self.at.name}: {first_line(exc)}") from exc
 
     def _lose(self, why: str) -> None:
         if self.why_lost is None:
@@ -364,34 +326,3 @@ class RayPlace:
 
     def _log(self, message: str) -> None:
         append_log(self.site.log_path, f"[ce] {message}\n")
-
-
-def _actor_class(config: Any, name: str) -> Any:
-    options: dict[str, Any] = {
-        "name": name,
-        "namespace": NAMESPACE,
-        "lifetime": "detached",  # a coordinator restarted with --resume finds it running
-        "num_cpus": 0,
-        "resources": {config.slot_resource: 1},
-        "max_restarts": 0,
-        "max_concurrency": 4,  # pulls while a validation runs
-    }
-    if config.runtime_env:
-        options["runtime_env"] = dict(config.runtime_env)
-    return ray.remote(NodeLaunch).options(**options)
-
-
-def _kill(name: str) -> None:
-    with contextlib.suppress(ValueError, RayError):
-        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
-
-
-def _read_offset(path: Path) -> int:
-    try:
-        return int(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return 0
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

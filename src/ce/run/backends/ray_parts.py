@@ -1,0 +1,122 @@
+"""The parts of the `ray` backend's place that hold no logic of their own: the launch as the
+worker sees it, the actor of an attempt, what came back from it, the actor's options."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import ray
+from ray.exceptions import RayError
+
+from ce.config import BackendConfig
+from ce.run.backends.ray_cluster import NAMESPACE
+from ce.run.backends.ray_node import NodeLaunch
+
+PULL_SECONDS = 0.2
+CALL_SECONDS = 60.0  # an actor call that takes longer: the node is looked at
+
+
+class Stopper(Protocol):
+    def stop_agent(self, grace: float) -> None: ...
+
+
+class RemoteChild:
+    """A launch on a node, as the worker and the monitor see it (`proc.Supervised`)."""
+
+    def __init__(self, place: Stopper, pid: int, pgid: int, launch: int) -> None:
+        self.place = place
+        self._pid, self._pgid = pid, pgid
+        self.launch = launch  # the node's count: a pull's exit code is this launch's or not
+        self.code: int | None = None
+        self.ended = threading.Event()
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def pgid(self) -> int:
+        return self._pgid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.code
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.ended.wait(timeout)
+        return self.code
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        self.place.stop_agent(grace)
+        self.ended.wait(grace + 10 * PULL_SECONDS + CALL_SECONDS)
+        return self.code
+
+    def end(self, code: int) -> None:
+        if self.code is None:
+            self.code = code
+        self.ended.set()
+
+
+@dataclass
+class Attempt:
+    """The actor of the PRP's current attempt."""
+
+    handle: Any = None
+    name: str = ""  # <batch>/<prp>/<attempt>
+    node: str = ""  # the id of the node it runs on
+    gen: int = 0  # the attempt
+    relaunches: int = 0  # after a lost node
+
+
+@dataclass
+class Stream:
+    """What came back from the node so far."""
+
+    shipped: str = ""  # the last commit in the branch here
+    offset: int = 0  # the node's log bytes copied to the PRP's log
+    filter: Any = None  # masking this launch's secrets
+
+
+def actor_class(config: BackendConfig, name: str) -> Any:
+    options: dict[str, Any] = {
+        "name": name,
+        "namespace": NAMESPACE,
+        "lifetime": "detached",  # a coordinator restarted with --resume finds it running
+        "num_cpus": 0,
+        "resources": {config.slot_resource: 1},
+        "max_restarts": 0,
+        "max_concurrency": 4,  # pulls while a validation runs
+    }
+    if config.runtime_env:
+        options["runtime_env"] = dict(config.runtime_env)
+    return ray.remote(NodeLaunch).options(**options)
+
+
+def own_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """What the node adds to its own environment: ce's variables for the PRP (CE_BASE,
+    CE_PORT_BASE), not this machine's."""
+    return {key: value for key, value in env.items() if key.startswith("CE_")}
+
+
+def kill_actor(name: str) -> None:
+    with contextlib.suppress(ValueError, RayError):
+        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+
+
+def read_offset(path: Path) -> int:
+    try:
+        return int(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
