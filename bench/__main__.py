@@ -15,6 +15,7 @@ from bench import (
     large_repo,
     overhead,
     plan,
+    ray,
     scale,
     schedule,
     startup,
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "startup": startup.run,
     "board": board.run,
     "lane": lane.run,
+    "ray": ray.run,  # needs the ray extra (in the dev group)
 }
 
 

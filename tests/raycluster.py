@@ -75,15 +75,15 @@ def environment() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[LoopbackCluster]:
-    pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
-
     # Short: Ray's socket paths must fit in 107 bytes.
     tmpdir = Path(tempfile.mkdtemp(prefix="ce-ray-", dir="/tmp"))
     saved = dict(os.environ)
     wanted = environment() | {"RAY_TMPDIR": str(tmpdir), "TMPDIR": str(tmpdir)}
     os.environ.clear()
-    os.environ.update(wanted)
+    os.environ.update(wanted)  # read when Ray is imported
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
     cluster = None
     try:
         cluster = Cluster(

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayError
 
+import ray
 from ce import git, proc
 from ce.agents.base import ExecutorJob
 from ce.core.errors import CeFailure
@@ -252,8 +252,14 @@ class RayPlace:
             self._pump.start()
 
     def _pull_loop(self) -> None:
+        failed = ""
         while not self._closing.wait(PULL_SECONDS):
-            self.sync()
+            try:
+                self.sync()
+            except (git.GitError, OSError) as exc:  # said once; the next pull tries again
+                if str(exc) != failed:
+                    self._log(f"could not take what the node sent (tried again): {exc}")
+                failed = str(exc)
 
     def sync(self) -> None:
         """One pull: the log's new bytes into the PRP's log, new commits into its branch."""
@@ -284,7 +290,10 @@ class RayPlace:
     def _ship(self, bundle: bytes, tip: str) -> None:
         path = self._scratch / "ship.bundle"
         path.write_bytes(bundle)
-        self.mirror.fetch_bundle(path)
+        # Under the worktree lock: fetch's connectivity check reads every worktree's HEAD, and
+        # one half-made by a `worktree add` meanwhile fails it ("bad object").
+        with self.mirror.worktree_lock():
+            self.mirror.fetch_bundle(path)
         self.mirror.move_checkout(tip)
         self.stream.shipped = tip
         self.site.journal.fact("shipped", prp=self.site.prp.id, tip=tip)
