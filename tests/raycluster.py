@@ -35,6 +35,7 @@ RAY_ENV = {
     "RAY_worker_niceness": "0",  # else agents inherit nice 15
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",  # token authentication would write ~/.ray/auth_token
 }
 _STORE = 80 * 1024 * 1024
 

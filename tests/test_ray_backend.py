@@ -183,8 +183,11 @@ def test_a_node_lost_mid_prp_is_survived_on_another_with_the_same_commits(
     try:
         wait_for("shipped phase 1", lambda: facts(remote, "shipped"))
         node = ray_cluster.node(facts(remote, "launched")[-1]["node"])
+        wait_for("phase 2 waiting", lambda: processes("ce-ray/7-PRP-7.1.1-1/"))
         ray_cluster.remove_node(node)  # its raylet, its workers and the actor gone at once
         wait_for("relaunch", lambda: len(facts(remote, "launched")) == 2)
+        # The shim saw its worker die: the first agent is stopped, not left working.
+        wait_for("the first agent stopped", lambda: not processes("ce-ray/7-PRP-7.1.1-1/"), 30)
         flag.touch()
         coordinator.wait(120)
     finally:

@@ -124,6 +124,8 @@ class BackendConfig(_Section):
     slot_resource: str = Field(default="ce_slot", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     runtime_env: dict[str, Any] = Field(default_factory=dict)
     relaunches: int = Field(default=2, ge=0)  # per PRP, after its node was lost
+    # How long agents go on without their coordinator (for `--resume` to re-attach to them).
+    coordinator_timeout_seconds: float = Field(default=600.0, gt=0)
 
     @field_validator("address")
     @classmethod

@@ -25,6 +25,7 @@ from ce.core.errors import CeError
 from ce.core.events import Event
 from ce.fsio import append_log
 from ce.git.bundles import clone_bundle
+from ce.proc.shim import ShimChild, spawn_shim
 from ce.prp.model import Prp
 from ce.run import prp_worktree, worktree_env
 from ce.run.record import LevelResult
@@ -32,6 +33,7 @@ from ce.run.validate import LEVELS, ValidationTarget, run_levels
 from ce.run.worktree_env import WorktreeSettings
 
 _MOST_LOG_BYTES = 1 << 20  # per pull: a burst of output comes over a few pulls
+HEARTBEAT_FILE = "heartbeat"  # touched at every pull: the shim's sign of the coordinator
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +48,7 @@ class NodeSpec:
     executor: Executor
     validation: ValidateConfig
     grace: float
+    coordinator_timeout: float  # the agent is stopped once no pull came for this long
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +83,7 @@ class NodeLaunch:
         self.log = self.home / "log"
         self.scratch = self.home / "scratch"
         self.spec: NodeSpec | None = None
-        self.child: proc.Child | None = None
+        self.child: ShimChild | None = None
         self.argv: tuple[str, ...] | None = None
         self.launches = 0
         self.setup_group: int | None = None  # `setup` running: stopped with the agent
@@ -125,14 +128,27 @@ class NodeLaunch:
     def start(self, job: ExecutorJob, argv: list[str], own: dict[str, str]) -> tuple[int, int, int]:
         """`own`: ce's variables for the PRP (CE_BASE, CE_PORT_BASE)."""
         env = own | self._job(job).environment(os.environ)
-        # A stand-in for the agent shim (ce.proc.shim): the agent in its own session.
-        self.child = proc.spawn_group(argv, cwd=self.checkout, env=env, log_path=self.log)
-        self.argv = tuple(argv)
         self.launches += 1
+        self._beat()
+        # Under the shim: out of this worker, so that nothing the agent started outlives a stop,
+        # this worker's death (Ray kills only its direct children) or its coordinator's.
+        self.child = spawn_shim(
+            argv,
+            cwd=self.checkout,
+            env=env,
+            status_path=self.scratch / f"shim-{self.launches}.json",
+            log_path=self.log,
+            watch_pid=os.getpid(),
+            heartbeat=self.home / HEARTBEAT_FILE,
+            heartbeat_seconds=self._spec.coordinator_timeout,
+            grace=self._spec.grace,
+        )
+        self.argv = tuple(argv)
         return self.child.pid, self.child.pgid, self.launches
 
     def pull(self, offset: int, shipped: str) -> Pulled:
         with self._lock:
+            self._beat()  # the coordinator is there
             code = self.child.poll() if self.child is not None else None
             with self.log.open("rb") as log:  # read after the poll: all of an ended agent's
                 log.seek(offset)
@@ -151,7 +167,7 @@ class NodeLaunch:
             proc.kill_pgid(self.setup_group, grace)
         if self.child is None:
             return None
-        return proc.stop_group(self.child, grace)
+        return self.child.stop(grace)
 
     def leftovers(self) -> bool:
         """Commit what the agent left uncommitted; True when nothing else is left here."""
@@ -185,6 +201,9 @@ class NodeLaunch:
         if self.spec is not None:
             self.stop(self.spec.grace)
         shutil.rmtree(self.home, ignore_errors=True)
+
+    def _beat(self) -> None:
+        (self.home / HEARTBEAT_FILE).touch()
 
     def _track_setup(self, pgid: int | None) -> None:
         self.setup_group = pgid

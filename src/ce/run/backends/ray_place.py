@@ -214,6 +214,7 @@ class RayPlace:
             executor=ctx.executor,
             validation=ctx.config.validation,
             grace=ctx.config.monitor.grace_seconds,
+            coordinator_timeout=self.config.coordinator_timeout_seconds,
         )
         included = worktree_env.included_files(ctx.root)
         return spec, ray.put(bundle.read_bytes()), included
