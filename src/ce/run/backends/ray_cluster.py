@@ -8,10 +8,10 @@ import logging
 import os
 from typing import Any
 
+import ray
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-import ray
 from ce.config import BackendConfig
 from ce.core.errors import CeError
 from ce.run.backends.ray_node import node_check

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import ray
 from ray.exceptions import RayError
 
-import ray
 from ce.config import BackendConfig
 from ce.run.backends.ray_cluster import NAMESPACE
 from ce.run.backends.ray_node import NodeLaunch

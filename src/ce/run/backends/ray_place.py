@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayError
 
-import ray
 from ce import git, proc
 from ce.agents.base import ExecutorJob
 from ce.core.errors import CeFailure
