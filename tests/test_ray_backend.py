@@ -50,7 +50,13 @@ def _specs() -> list[Spec]:
 def _twin_repos(tmp_path: Path) -> tuple[Path, Path]:
     """Two repositories with the same history, each in a directory of its own (the PRP
     worktrees go beside the repository)."""
-    first = make_batch_repo(tmp_path / "local" / "repo", _specs(), config=CONFIG)
+    fenced = Spec(  # the fence refuses the tag on the node as here: the PRP fails naming it
+        id="PRP-7.1.4",
+        title="Four",
+        phases=[["git tag agent-tag || true", write("4/a.txt", "Four")]],
+        files=["4/a.txt"],
+    )
+    first = make_batch_repo(tmp_path / "local" / "repo", [*_specs(), fenced], config=CONFIG)
     second = tmp_path / "ray" / "repo"
     second.parent.mkdir()
     shutil.copytree(first, second, symlinks=True)
@@ -69,19 +75,13 @@ def test_a_batch_through_ray_makes_the_same_commits_as_a_local_run(
     tmp_path: Path, ray_cluster: LoopbackCluster
 ) -> None:
     local, remote = _twin_repos(tmp_path)
-    done = run_ce(local, "batch-exe", "--batch", "7")
-    assert done.returncode == 0, done.stderr
-    done = run_ce(
-        remote,
-        "batch-exe",
-        "--batch",
-        "7",
-        "--backend",
-        "ray",
-        "--ray-address",
-        ray_cluster.address,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
+    done = run_ce(local, "batch-exe", "--batch", "7", "--continue-on-error")
+    assert done.returncode == 1, done.stderr
+    refused = "the executor tried to update refs/tags/agent-tag"
+    assert refused in done.stdout, done.stdout
+    done = run_ce(remote, "batch-exe", "--batch", "7", "--continue-on-error", *_on(ray_cluster))
+    assert done.returncode == 1, done.stderr + done.stdout
+    assert refused in done.stdout, done.stdout
     assert _history(remote) == _history(local)
     log = (remote / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log").read_text()
     assert "on Ray node" in log, log
@@ -142,6 +142,26 @@ def test_stop_stops_the_agent_and_everything_it_started_on_the_node(
         assert ray_actors_of(ray_cluster, "7") == []
     finally:
         coordinator.kill()
+
+
+def test_cleanup_stops_the_actors_and_agents_a_killed_coordinator_left(
+    tmp_path: Path, ray_cluster: LoopbackCluster
+) -> None:
+    flag, counter = tmp_path / "go", tmp_path / "started"
+    repo = make_batch_repo(tmp_path / "repo", [_waiting_spec(flag, counter)], config=CONFIG)
+    coordinator = start_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
+    try:
+        wait_for("shipped phase 1", lambda: facts(repo, "shipped"))
+        wait_for("phase 2 waiting", lambda: processes("ce-ray/7-PRP-7.1.1-1/"))
+        coordinator.kill()
+        coordinator.wait(30)
+    finally:
+        coordinator.kill()
+    done = run_ce(repo, "cleanup", "--batch", "7", "--force", "--ray-address", ray_cluster.address)
+    assert done.returncode == 0, done.stderr
+    assert "Stopped Ray actor 7/PRP-7.1.1/1 and its agent." in done.stdout
+    assert processes("ce-ray/7-PRP-7.1.1-1/") == []
+    assert ray_actors_of(ray_cluster, "7") == []
 
 
 def test_a_coordinator_killed_is_resumed_by_re_attaching_to_its_running_agent(

@@ -169,12 +169,14 @@ class NodeLaunch:
             return None
         return self.child.stop(grace)
 
-    def leftovers(self) -> bool:
-        """Commit what the agent left uncommitted; True when nothing else is left here."""
+    def leftovers(self) -> tuple[bool, list[str]]:
+        """Commit what the agent left uncommitted: whether nothing else is left here, and the
+        refs the fence refused the agent (its other branches, tags)."""
         with self._lock:
-            return prp_worktree.save_leftovers(
+            bare = prp_worktree.save_leftovers(
                 git.Repo(self.checkout), self._spec.prp.id, _ignore_notice
             )
+            return bare, git.fence.refused(self.checkout)
 
     def validate(
         self, target: ValidationTarget, own: dict[str, str], *, bare: bool

@@ -138,11 +138,15 @@ class RayPlace:
         if self.why_lost is not None:
             return True  # nothing left to save: what it committed was shipped
         try:
-            bare = bool(self._call(self.at.handle.leftovers.remote()))
+            bare, refused = self._call(self.at.handle.leftovers.remote())
         except CeFailure:
             return True
+        if refused:  # where the worker looks for them (`prp_worktree.fenced_off`)
+            record = git.fence.admin_dir(self.site.worktree) / git.fence.REFUSED
+            with record.open("a", encoding="utf-8") as lines:
+                lines.write("".join(f"{ref}\n" for ref in refused))
         self.sync()
-        return bare
+        return bool(bare)
 
     def validate(
         self, target: ValidationTarget, environ: Mapping[str, str], *, bare: bool
@@ -222,7 +226,10 @@ class RayPlace:
     def _attach(self, live: list[tuple[int, str]]) -> bool:
         """Resumed: the PRP's newest live actor, its agent running or ended, is taken on."""
         gen, name = live[-1]
-        actor = ray.get_actor(name, namespace=NAMESPACE)
+        try:
+            actor = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:  # gone since it was listed
+            return False
         self.at.handle, self.at.name, self.at.gen = actor, name, gen
         try:
             status: NodeStatus = self._call(actor.status.remote())
