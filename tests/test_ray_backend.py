@@ -144,12 +144,11 @@ def test_stop_stops_the_agent_and_everything_it_started_on_the_node(
         coordinator.kill()
 
 
-def test_cleanup_stops_the_actors_and_agents_a_killed_coordinator_left(
-    tmp_path: Path, ray_cluster: LoopbackCluster
-) -> None:
-    flag, counter = tmp_path / "go", tmp_path / "started"
-    repo = make_batch_repo(tmp_path / "repo", [_waiting_spec(flag, counter)], config=CONFIG)
-    coordinator = start_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
+def _killed_in_phase_2(repo: Path, flag: Path, counter: Path, cluster: LoopbackCluster) -> None:
+    """A batch whose coordinator is SIGKILLed (nothing of ce's runs its handlers) while its
+    agent waits in phase 2 on a node."""
+    make_batch_repo(repo, [_waiting_spec(flag, counter)], config=CONFIG)
+    coordinator = start_ce(repo, "batch-exe", "--batch", "7", *_on(cluster))
     try:
         wait_for("shipped phase 1", lambda: facts(repo, "shipped"))
         wait_for("phase 2 waiting", lambda: processes("ce-ray/7-PRP-7.1.1-1/"))
@@ -157,6 +156,13 @@ def test_cleanup_stops_the_actors_and_agents_a_killed_coordinator_left(
         coordinator.wait(30)
     finally:
         coordinator.kill()
+
+
+def test_cleanup_stops_the_actors_and_agents_a_killed_coordinator_left(
+    tmp_path: Path, ray_cluster: LoopbackCluster
+) -> None:
+    repo = tmp_path / "repo"
+    _killed_in_phase_2(repo, tmp_path / "go", tmp_path / "started", ray_cluster)
     done = run_ce(repo, "cleanup", "--batch", "7", "--force", "--ray-address", ray_cluster.address)
     assert done.returncode == 0, done.stderr
     assert "Stopped Ray actor 7/PRP-7.1.1/1 and its agent." in done.stdout
@@ -167,17 +173,10 @@ def test_cleanup_stops_the_actors_and_agents_a_killed_coordinator_left(
 def test_a_coordinator_killed_is_resumed_by_re_attaching_to_its_running_agent(
     tmp_path: Path, ray_cluster: LoopbackCluster
 ) -> None:
-    flag, counter = tmp_path / "go", tmp_path / "started"
-    repo = make_batch_repo(tmp_path / "repo", [_waiting_spec(flag, counter)], config=CONFIG)
-    coordinator = start_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
-    try:
-        wait_for("shipped phase 1", lambda: facts(repo, "shipped"))
-        launched = facts(repo, "launched")[-1]
-        assert launched["backend"] == "ray" and launched["actor"] == "7/PRP-7.1.1/1"
-        coordinator.kill()  # SIGKILL: nothing of ce's runs its handlers
-        coordinator.wait(30)
-    finally:
-        coordinator.kill()
+    flag, counter, repo = tmp_path / "go", tmp_path / "started", tmp_path / "repo"
+    _killed_in_phase_2(repo, flag, counter, ray_cluster)
+    launched = facts(repo, "launched")[-1]
+    assert launched["backend"] == "ray" and launched["actor"] == "7/PRP-7.1.1/1"
     assert ray_actors_of(ray_cluster, "7") == ["7/PRP-7.1.1/1"]  # detached: still there
     flag.touch()
     done = run_ce(repo, "batch-exe", "--batch", "7", "--resume", *_on(ray_cluster))
