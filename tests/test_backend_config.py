@@ -3,6 +3,7 @@ says how to install it."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -58,26 +59,34 @@ sys.exit(run(sys.argv[1:]))
 """
 
 
-def test_without_ray_the_ray_backend_says_how_to_install_it(tmp_path: Path) -> None:
-    repo = _repo(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_RAY, "batch-exe", "--batch", "7", "--backend", "ray"],
+def _ce(repo: Path, *args: str, without_ray: bool = False) -> subprocess.CompletedProcess[str]:
+    how = ["-c", _WITHOUT_RAY] if without_ray else ["-m", "ce"]
+    return subprocess.run(
+        [sys.executable, *how, "batch-exe", "--batch", "7", *args],
         cwd=repo,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_without_ray_the_ray_backend_says_how_to_install_it(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    done = _ce(repo, "--backend", "ray", without_ray=True)
     assert done.returncode == 2, done.stderr
     assert "pip install 'ce[ray]'" in done.stderr
     assert "Traceback" not in done.stderr
-    # The local backend does not need it.
-    done = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_RAY, "batch-exe", "--batch", "7"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _ce(repo, without_ray=True)  # the local backend does not need it
     assert done.returncode == 0, done.stderr
+
+
+def test_an_address_where_nothing_answers_is_said_at_once(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    with socket.socket() as probe:  # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    done = _ce(repo, "--backend", "ray", "--ray-address", address)
+    assert done.returncode == 2, done.stderr
+    assert f"[backend] address {address}: nothing answers there" in done.stderr

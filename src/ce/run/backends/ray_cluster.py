@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from typing import Any
 
 import ray
@@ -19,12 +20,14 @@ from ce.run.load import BatchContext
 
 NAMESPACE = "ce"  # every actor of ce, named <batch>/<prp>/<attempt>
 _PREFLIGHT_SECONDS = 120.0
+_REACH_SECONDS = 5.0
 
 
 def connect(config: BackendConfig) -> None:
     """Join the cluster at `config.address` (once per process); CeError if it cannot."""
     if ray.is_initialized():
         return
+    _check_reachable(config.address)  # ray.init would wait for an unreachable one for ever
     # `uv run ce` would otherwise make Ray ship this directory and start every worker with uv.
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
@@ -41,6 +44,20 @@ def connect(config: BackendConfig) -> None:
             f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}). "
             "Start one with `ray start --head`, then nodes with `ray start --address HEAD:6379 "
             "--resources '{\"ce_slot\": 4}'`, or give its address with --ray-address."
+        ) from None
+
+
+def _check_reachable(address: str) -> None:
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=_REACH_SECONDS).close()
+    except OSError as exc:
+        raise CeError(
+            f"[backend] address {address}: nothing answers there ({exc.strerror or exc}). "
+            "Give the address of the head's GCS (`ray start --head` prints it; port 6379 by "
+            "default) with --ray-address, or start the cluster first."
         ) from None
 
 
