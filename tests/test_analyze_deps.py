@@ -13,7 +13,7 @@ import pytest
 
 from ce.cli import run
 from ce.core.errors import CeError
-from ce.plan.deps import analyze
+from ce.plan.deps import analyze, render
 
 SAMPLE_ITEMS: list[dict[str, Any]] = [
     {"id": "12.3.1", "dependencies": ["12.2.1", "PRP-12.2.2"], "files": ["src/app/api.py"]},
@@ -172,6 +172,38 @@ def test_cli_input_errors(
 def test_cli_directory_is_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["analyze-deps", str(tmp_path)]) == 2
     assert f"Cannot read {tmp_path}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"items": SAMPLE_ITEMS},
+        {"items": CYCLE_ITEMS},
+        {"items": [{"id": "A", "dependencies": ["B"]}]},
+        {"items": [{"id": "A", "files": [1]}]},
+    ],
+)
+def test_cli_without_click_is_the_cli_with_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: object
+) -> None:
+    # `ce analyze-deps FILE` runs without click; `--` sends the same command through it.
+    path = write_json(tmp_path, data)
+    direct = run(["analyze-deps", str(path)]), capsys.readouterr()
+    through_click = run(["analyze-deps", "--", str(path)]), capsys.readouterr()
+    assert direct == through_click
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        SAMPLE_RESULT,
+        CYCLE_RESULT,
+        {},
+        {"a": [], "b": {}, "c": {"d": [1, True, None, 'é"\n'], "e": {"f": []}}, "g": False},
+    ],
+)
+def test_render_is_json_dumps_indented(result: dict[str, Any]) -> None:
+    assert render(result) == json.dumps(result, indent=2)
 
 
 def python_m_ce_deps(path: Path, hash_seed: str) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ import click
 import pytest
 
 from batchkit import Spec, conflicting_pair, git, make_batch_repo, write
-from ce.cli import all_commands
+from ce.cli.group import all_commands
 from clikit import CHILD_ENV, assert_untouched, branches, ce, ce_process, merges, worktrees
 
 # Three stages: Alpha; Bravo and Charlie; Delta (after Bravo).

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ce.core.errors import CeError
+from ce.core.ids import normalize_id
 from ce.prp.model import Complexity, Prp, StatusClass
-from ce.prp.parse import normalize_id, parse_prp
+from ce.prp.parse import parse_prp
 
 PATH = Path("PRPs/feature-requests/PRP-1.1.1-thing.md")
 BASE = "prp_id: PRP-1.1.1\ntitle: Thing\nstatus: planning"

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from ce.core.errors import CeError
+from ce.core.ids import normalize_id
 from ce.prp.model import Phase, Prp
-from ce.prp.parse import normalize_id, parse_prp
+from ce.prp.parse import parse_prp
 
 PATH = Path("PRPs/PRP-5.1.1-x.md")
 FRONT = "---\nprp_id: PRP-5.1.1\ntitle: The PRP\nstatus: planning\n---\n"

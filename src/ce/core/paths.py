@@ -25,7 +25,7 @@ _NEEDS_NORMALIZING = re.compile(r"(^|/)\.{1,2}(/|$)|//|\\|^\s|\s$")
 
 def normalize_path(path: str) -> str:
     """Repo-relative POSIX form: `./`, `//` and `/.` removed; a directory keeps its `/`."""
-    if not _NEEDS_NORMALIZING.search(path):
+    if not _may_need_normalizing(path) or not _NEEDS_NORMALIZING.search(path):
         return path  # the common case, checked without allocating
     text = path.strip().replace("\\", "/")
     if not text:
@@ -34,6 +34,18 @@ def normalize_path(path: str) -> str:
     if normal == ".":
         return "**"
     return f"{normal}/" if text.endswith("/") else normal
+
+
+def _may_need_normalizing(path: str) -> bool:
+    """What `_NEEDS_NORMALIZING` can match must contain one of these: a tenth of its cost."""
+    return (
+        "/." in path
+        or path.startswith(".")
+        or "//" in path
+        or "\\" in path
+        or path[:1].isspace()
+        or path[-1:].isspace()
+    )
 
 
 def is_glob(pattern: str) -> bool:

@@ -67,7 +67,7 @@ class Overlaps:
     def blocking(self, n: int) -> tuple[int, ...]:
         """The declared files whose holders a PRP must not share a stage with."""
         own, near = self._own[n], self._near
-        if not any(k in near for k in own):
+        if near.keys().isdisjoint(own):
             return own
         return tuple(sorted({*own, *(m for k in own for m in near.get(k, ()))}))
 

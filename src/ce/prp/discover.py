@@ -10,8 +10,8 @@ from functools import cached_property
 from pathlib import Path
 
 from ce.core.errors import CeError
+from ce.core.ids import is_safe_token, normalize_id
 from ce.prp.model import Prp, StatusClass
-from ce.prp.normalize import is_safe_token, normalize_id
 from ce.prp.parse import parse_prp
 
 

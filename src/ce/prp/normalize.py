@@ -7,22 +7,13 @@ model in `ce.prp.fields` turns those into one `CeError` naming the file and the 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ce.core.ids import ID_PREFIX, ID_RULE, id_text, is_safe_token, normalize_id
 from ce.core.vocab import MODEL_TIERS, model_choice
 from ce.prp.model import Complexity, StatusClass
-
-ID_PATTERN = re.compile(r"PRP-[A-Za-z0-9][A-Za-z0-9._-]*")
-TOKEN_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-MAX_ID_LENGTH = 100
-ID_RULE = (
-    "an id is PRP- followed by letters, digits, '.', '_' or '-' (no spaces, '/', '..' or "
-    "shell characters), e.g. PRP-43.2.1"
-)
-_PREFIX = "prp-"
 
 STATUS_WORDS: dict[str, StatusClass] = {
     **dict.fromkeys(
@@ -40,20 +31,6 @@ STATUS_WORDS: dict[str, StatusClass] = {
 _NOTHING = frozenset({"", "none", "null", "nil", "n/a", "na", "-", "—", "[]", "tbd", "nothing"})
 
 
-def normalize_id(raw: object) -> str | None:
-    """`PRP-43.2.1` from "43.2.1", 36.2, "prp-43.2.1", "PRP-A"...; None when not a safe id."""
-    text = _id_text(raw)
-    if text is None:
-        return None
-    rest = text.strip()
-    while rest[: len(_PREFIX)].lower() == _PREFIX:
-        rest = rest[len(_PREFIX) :]
-    candidate = f"PRP-{rest}"
-    if len(candidate) > MAX_ID_LENGTH or ".." in candidate:
-        return None
-    return candidate if ID_PATTERN.fullmatch(candidate) else None
-
-
 def normalize_prp_id(raw: object) -> str | None:
     """The `prp_id` field: None when absent, ValueError when not a safe id."""
     if raw is None:
@@ -62,21 +39,6 @@ def normalize_prp_id(raw: object) -> str | None:
     if prp_id is None:
         raise ValueError(f"{show_value(raw)} is not a safe PRP id: {ID_RULE}")
     return prp_id
-
-
-def _id_text(raw: object) -> str | None:
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return str(raw) if 0 <= raw < 10**30 else None
-    if isinstance(raw, float):
-        return repr(raw) if math.isfinite(raw) else None
-    return raw if isinstance(raw, str) else None
-
-
-def is_safe_token(text: str) -> bool:
-    """A batch id or similar: safe in file names, git refs and globs."""
-    return len(text) <= MAX_ID_LENGTH and ".." not in text and bool(TOKEN_PATTERN.fullmatch(text))
 
 
 def normalize_status(raw: object) -> str:
@@ -137,7 +99,7 @@ def normalize_dependencies(raw: object) -> Dependencies:
 def dependency_id(text: str) -> str | None:
     """The id an item starts with ("PRP-36.1.1 (note)" -> PRP-36.1.1), None when it is prose."""
     token = re.split(r"[\s(:,;]", text.strip(), maxsplit=1)[0].strip("`*\"'[].")
-    if token[: len(_PREFIX)].lower() == _PREFIX:
+    if token[: len(ID_PREFIX)].lower() == ID_PREFIX:
         dep = normalize_id(token)
         if dep is None:
             raise ValueError(
@@ -292,7 +254,7 @@ def normalize_model(raw: object) -> str | None:
 def normalize_batch_id(raw: object) -> str | None:
     if raw is None:
         return None
-    text = _id_text(raw)
+    text = id_text(raw)
     if text is None or not is_safe_token(text.strip()):
         raise ValueError(
             f"{show_value(raw)} is not a batch id; write a number such as 43 (letters, "

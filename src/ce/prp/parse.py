@@ -7,11 +7,12 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ce.core.errors import CeError
+from ce.core.ids import normalize_id
 from ce.prp import phases as md
 from ce.prp.fields import Fields, read_fields
 from ce.prp.frontmatter import load_yaml, split_document
 from ce.prp.model import Findings, Prp
-from ce.prp.normalize import kind_of, normalize_id, status_class
+from ce.prp.normalize import kind_of, status_class
 
 __all__ = ["normalize_id", "parse_prp", "read_prp_text"]
 

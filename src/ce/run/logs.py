@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ce import git
 from ce.core.errors import CeError
+from ce.core.ids import normalize_id
 from ce.plan.graph import id_key
-from ce.prp.normalize import normalize_id
 from ce.run.checkpoint import Checkpoint
 from ce.run.inspect import checkpoints, lock_holder
 from ce.run.state import StateDir

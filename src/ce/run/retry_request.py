@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ce.core.errors import CeError
-from ce.prp.normalize import normalize_id
+from ce.core.ids import normalize_id
 
 ATTEMPT = "-attempt-"
 
