@@ -15,6 +15,7 @@ from rich.console import Console
 
 from ce.cli.hints import resume_command
 from ce.cli.signals import stop_on_signals
+from ce.core.jsontext import dumps_indented
 from ce.core.outcome import ReportPaths, Summary
 from ce.core.vocab import (
     BACKENDS,
@@ -221,7 +222,7 @@ def _dry_run(options: RunOptions, *, as_json: bool) -> int:
     if as_json:
         for problem in planned.problems:
             click.echo(f"warning: {problem}", err=True)
-        click.echo(json.dumps(planned.to_json(), indent=2))
+        click.echo(dumps_indented(planned.to_json()))
     else:
         render_plan(planned, Console())
     return planned.exit_code  # what a real run would exit with before changing anything
@@ -293,7 +294,7 @@ def _run_locked(context: BatchContext, *, as_json: bool, quiet: bool) -> int:
     summary = _write_reports(context, summary, progress.board.state, engine.recorder.started_at)
     summary = _notified(notifier, summary)
     if as_json:
-        click.echo(json.dumps(summary.to_json(), indent=2))
+        click.echo(dumps_indented(summary.to_json()))
     else:
         render_summary(summary, Console())
     return summary.exit_code

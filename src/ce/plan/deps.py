@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator, Mapping
-from json.encoder import encode_basestring_ascii as _json_string  # the C one
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ce.core.errors import CeError
 from ce.core.ids import normalize_id
+from ce.core.jsontext import dumps_indented
 from ce.plan.graph import CycleError, PlanItem, file_conflicts, plan_stages
 
 _EXAMPLE = '{"items": [{"id": "PRP-1.1", "dependencies": [], "files": ["src/a.py"]}]}'
@@ -54,31 +54,8 @@ def analyze(data: object, *, source: str = "input") -> dict[str, Any]:
 
 
 def render(result: dict[str, Any]) -> str:
-    """The analyzer's output as printed by `ce analyze-deps` and `python -m ce.deps`: exactly
-    `json.dumps(result, indent=2)`, written here because json's indenting encoder is pure
-    Python, a sixth of a large plan's time; the strings go through its C encoder."""
-    return _indented(result, "\n")
-
-
-def _indented(value: object, newline: str) -> str:
-    if isinstance(value, str):
-        return _json_string(value)
-    if isinstance(value, bool) or value is None or not isinstance(value, list | dict):
-        return json.dumps(value)
-    if not value:
-        return "[]" if isinstance(value, list) else "{}"
-    inner = newline + "  "
-    between = "," + inner
-    if isinstance(value, dict):
-        members = between.join(
-            f"{_json_string(key)}: {_indented(item, inner)}" for key, item in value.items()
-        )
-        return f"{{{inner}{members}{newline}}}"
-    try:
-        members = between.join(map(_json_string, value))  # the usual list: ids
-    except TypeError:  # not all strings
-        members = between.join(_indented(item, inner) for item in value)
-    return f"[{inner}{members}{newline}]"
+    """The analyzer's output as printed by `ce analyze-deps` and `python -m ce.deps`."""
+    return dumps_indented(result)  # json.dumps(result, indent=2), in a tenth of its time
 
 
 def _spell_conflicts(

@@ -93,7 +93,12 @@ class BatchContext:
     def worktree(self, prp_id: str) -> Path:
         if prp_id in self.recorded:
             return Path(self.recorded[prp_id].worktree)
-        return worktree_path(self.root, prp_id, self.worktree_root)
+        return self._worktree_base / worktree_name(self.root.name, prp_id)
+
+    @cached_property
+    def _worktree_base(self) -> Path:
+        """`worktree_path`'s base, resolved once for the batch rather than once per PRP."""
+        return (self.root / self.worktree_root).resolve()
 
     def branch(self, prp_id: str) -> str:
         if prp_id in self.recorded:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from ce import git
 from ce.prp.model import Prp
-from ce.run.worktree_env import relpath
+from ce.run.worktree_env import relpaths
 
 
 def untracked_prps(repo: git.Repo, root: Path, prps: Sequence[Prp]) -> list[str]:
     """The PRP files (repo-relative, sorted) git does not track; files outside the repository
     aside."""
-    paths = sorted(path for path in (relpath(root, prp) for prp in prps) if path is not None)
+    paths = sorted(path for path in relpaths(root, prps) if path is not None)
     tracked = repo.tracked(paths)
     return [path for path in paths if path not in tracked]
 

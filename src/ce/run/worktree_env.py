@@ -317,10 +317,28 @@ def sparse_dirs(settings: WorktreeSettings, prp: Prp, base: str) -> list[str] | 
 
 def relpath(root: Path, prp: Prp) -> str | None:
     """The PRP file's path in the repository at `root`; None for a file outside it."""
-    try:
-        return prp.path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return None
+    return relpaths(root, [prp])[0]
+
+
+def relpaths(root: Path, prps: Iterable[Prp]) -> list[str | None]:
+    """`relpath` of each PRP, each directory resolved once rather than once per PRP in it (a
+    linked file itself is resolved whole): a tenth of a 10k-PRP dry run otherwise."""
+    directories: dict[Path, Path] = {}
+    found: list[str | None] = []
+    for prp in prps:
+        path = prp.path
+        if path.is_symlink() or path.name in ("", ".", ".."):
+            resolved = path.resolve()
+        else:
+            directory = directories.get(path.parent)
+            if directory is None:
+                directory = directories[path.parent] = path.parent.resolve()
+            resolved = directory / path.name
+        try:
+            found.append(resolved.relative_to(root).as_posix())
+        except ValueError:
+            found.append(None)
+    return found
 
 
 def cone_dirs(paths: Iterable[str], directories: set[str]) -> list[str] | None:
