@@ -9,6 +9,10 @@ and CPU (user + system, children included); ratios are taken round by round, so 
 whose speed drifts between rounds still compares like with like. The limits are judged on
 CPU, which a machine shared with other work does not inflate.
 
+With `CE_BENCH_BASELINE=<src>` the ce found there runs in the same rounds, each command just
+after this one's, and a row per figure gives the CPU of this one over the baseline's, round by
+round.
+
 `uv run python -m bench.startup` runs it alone.
 """
 
@@ -28,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from bench import Row
+from bench import BASELINE_ENV, Row, baseline_env
 
 ROUNDS = 5
 DRY_RUN_ROUNDS = 3  # a 10k round takes tens of seconds
@@ -71,6 +75,28 @@ def compile_ce() -> None:
     import ce
 
     compileall.compile_dir(Path(ce.__file__).parent, quiet=1)
+    if baseline := os.environ.get(BASELINE_ENV):
+        compileall.compile_dir(Path(baseline) / "ce", quiet=1)
+
+
+def versions() -> dict[str, dict[str, str] | None]:
+    """This ce, and the baseline's when `CE_BENCH_BASELINE` names one: label -> environment."""
+    return {"": None} | ({"before: ": env} if (env := baseline_env()) else {})
+
+
+def versus_rows(name: str, cpu: dict[str, list[float]]) -> list[Row]:
+    """This ce's CPU over the baseline's, round by round, when there is a baseline."""
+    if "before: " not in cpu:
+        return []
+    ratios = [a / b for a, b in zip(cpu[""], cpu["before: "], strict=True)]
+    return [
+        Row(
+            name=f"after / before: {name}",
+            figures=f"cpu {spread(cpu[''])} vs {spread(cpu['before: '])}",
+            ratio=f"{spread(ratios, 'x', 2)}",
+            verdict="",
+        )
+    ]
 
 
 def ce(*args: str) -> list[str]:
@@ -135,28 +161,32 @@ def startup_rows(tmp: Path) -> list[Row]:
     }
     limits = {"ce --help": MAX_HELP_SECONDS, "ce analyze-deps": MAX_ANALYZE_SECONDS}
     base: list[Took] = []
-    times: dict[str, list[Took]] = {name: [] for name in commands}
+    times: dict[tuple[str, str], list[Took]] = {
+        (version, name): [] for version in versions() for name in commands
+    }
     for _ in range(ROUNDS):
         for name, argv in commands.items():
-            base.append(seconds([sys.executable, "-c", "pass"], repo))
-            times[name].append(seconds(argv, repo))
+            for version, env in versions().items():
+                base.append(seconds([sys.executable, "-c", "pass"], repo))
+                times[version, name].append(seconds(argv, repo, env))
     rows = []
     for name in commands:
         limit = next((v for k, v in limits.items() if name.startswith(k)), None)
-        took = times[name]
-        wall = [t.wall / b.wall for t, b in zip(took, base[-len(took) :], strict=True)]
-        median_cpu = statistics.median(t.cpu for t in took)
-        rows.append(
-            Row(
-                name=f"start-up: {name} vs python -c pass",
-                figures=f"wall {spread([t.wall for t in took])}, cpu "
-                f"{spread([t.cpu for t in took])}; python -c pass wall "
-                f"{spread([b.wall for b in base])}, cpu {spread([b.cpu for b in base])}",
-                ratio=f"wall {spread(wall, 'x', 1)}"
-                + (f" (limit {limit:g} s, judged on cpu)" if limit else ""),
-                verdict="" if limit is None else "ok" if median_cpu <= limit else "OVER",
+        for version in versions():
+            took = times[version, name]
+            median_cpu = statistics.median(t.cpu for t in took)
+            rows.append(
+                Row(
+                    name=f"{version}start-up: {name} vs python -c pass",
+                    figures=f"wall {spread([t.wall for t in took])}, cpu "
+                    f"{spread([t.cpu for t in took])}; python -c pass cpu "
+                    f"{spread([b.cpu for b in base])}",
+                    ratio=f"cpu {spread([t.cpu for t in took])}"
+                    + (f" (limit {limit:g} s, judged on cpu)" if limit else ""),
+                    verdict="" if limit is None else "ok" if median_cpu <= limit else "OVER",
+                )
             )
-        )
+        rows += versus_rows(name, {v: [t.cpu for t in times[v, name]] for v in versions()})
     return rows
 
 
@@ -165,13 +195,26 @@ def dry_run_rows(tmp: Path) -> list[Row]:
     repos = {n: make_prp_repo(tmp / f"prps-{n}", n) for n in DRY_RUN_SIZES}
     made = time.perf_counter() - started
     dry = ce("batch-exe", "--batch", BATCH, "--dry-run", "--json")
-    pure_env = {**os.environ, "CE_PURE_YAML": "1"}
     small, large = DRY_RUN_SIZES
-    times: dict[str, list[Took]] = {"small": [], "large": [], "pure": []}
-    for _ in range(DRY_RUN_ROUNDS):
-        times["small"].append(seconds(dry, repos[small]))
-        times["pure"].append(seconds(dry, repos[small], pure_env))
-        times["large"].append(seconds(dry, repos[large]))
+    rows: list[Row] = []
+    cpu: dict[str, dict[str, list[float]]] = {"small": {}, "large": {}}
+    for version, env in versions().items():
+        pure_env = {**(env or os.environ), "CE_PURE_YAML": "1"}
+        times: dict[str, list[Took]] = {"small": [], "large": [], "pure": []}
+        for _ in range(DRY_RUN_ROUNDS):
+            times["small"].append(seconds(dry, repos[small], env))
+            times["pure"].append(seconds(dry, repos[small], pure_env))
+            times["large"].append(seconds(dry, repos[large], env))
+        rows += _dry_run_rows(version, times, made)
+        for kind, by_version in cpu.items():
+            by_version[version] = [t.cpu for t in times[kind]]
+    for kind, size in (("small", small), ("large", large)):
+        rows += versus_rows(f"dry run, {size:,} PRP files", cpu[kind])
+    return rows
+
+
+def _dry_run_rows(version: str, times: dict[str, list[Took]], made: float) -> list[Row]:
+    small, large = DRY_RUN_SIZES
     small_cpu, large_cpu = ([t.cpu for t in times[k]] for k in ("small", "large"))
     pure_cpu = [t.cpu for t in times["pure"]]
     scale = [b / a for a, b in zip(small_cpu, large_cpu, strict=True)]
@@ -184,14 +227,14 @@ def dry_run_rows(tmp: Path) -> list[Row]:
 
     return [
         Row(
-            name=f"dry run: {small:,} and {large:,} PRP files (made in {made:.0f} s)",
+            name=f"{version}dry run: {small:,} and {large:,} PRP files (made in {made:.0f} s)",
             figures=f"{small // 1000}k: {both('small')}; {large // 1000}k: {both('large')}",
             ratio=f"cpu {spread(scale, 'x', 1)} for 10x the files "
             f"(limit {MAX_DRY_RUN_SECONDS:g} s at {large // 1000}k, judged on cpu)",
             verdict="ok" if median <= MAX_DRY_RUN_SECONDS else "OVER",
         ),
         Row(
-            name=f"dry run: {small:,} PRP files, C YAML loader vs pure Python",
+            name=f"{version}dry run: {small:,} PRP files, C YAML loader vs pure Python",
             figures=f"C: {both('small')}; pure: {both('pure')}",
             ratio=f"pure takes {spread(speedup, 'x', 1)} the cpu",
             verdict="",
