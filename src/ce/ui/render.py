@@ -1,10 +1,13 @@
 """The live board's picture: a pure render of `BoardState`; tests pin the clock.
 
-`render(state, now, width)` is a function of its arguments only.
+`render(state, now, width)` is a function of its arguments only. It is drawn again every
+second while a batch runs, for its clocks: what does not read the clock is kept from one
+drawing to the next (the layout for a width, the column header, each row's other cells).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -38,6 +41,7 @@ _HEALTH_STYLE = {Health.HEALTHY: "green", Health.WARNING: "yellow", Health.STALL
 _NOTICE_STYLE = {Level.INFO: "dim", Level.WARNING: "yellow", Level.ERROR: "bold red"}
 _GAP = "  "
 _TITLE_MIN = 10
+_CLOCKS = frozenset({"Commit", "Elapsed"})  # the columns whose cells read `now`
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,9 +68,13 @@ def render(state: BoardState, now: float, width: int, height: int | None = None)
     return lines + tail
 
 
-def _layout(state: BoardState, width: int) -> list[_Column]:
+def _layout(state: BoardState, width: int) -> tuple[_Column, ...]:
     """The most useful columns that fit, in display order; the title takes what is left."""
-    id_width = min(max([len(r.id) for r in state.rows] + [3]), 18)
+    return _layout_for(min(max([len(r.id) for r in state.rows] + [3]), 18), width)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout_for(id_width: int, width: int) -> tuple[_Column, ...]:
     every = _columns(id_width)
     chosen: list[_Column] = []
     used = -len(_GAP)
@@ -75,7 +83,9 @@ def _layout(state: BoardState, width: int) -> list[_Column]:
             chosen.append(column)
             used += len(_GAP) + column.width
     chosen.sort(key=every.index)
-    return [replace(c, width=c.width + width - used) if c.header == "Title" else c for c in chosen]
+    return tuple(
+        replace(c, width=c.width + width - used) if c.header == "Title" else c for c in chosen
+    )
 
 
 def _columns(id_width: int) -> list[_Column]:
@@ -159,14 +169,56 @@ def _join_fitting(parts: list[Text], width: int) -> Text:
     return line
 
 
-def _column_header(columns: list[_Column], width: int) -> Text:
+def _column_header(columns: tuple[_Column, ...], width: int) -> Text:
+    return _column_header_for(columns, width).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _column_header_for(columns: tuple[_Column, ...], width: int) -> Text:
     cells = [_cell(Text(c.header), c.width) for c in columns]
     return _fit(Text(_GAP).join(cells), width, style="bold dim")
 
 
-def _row_line(row: PrpRow, columns: list[_Column], now: float, width: int) -> Text:
-    cells = [_cell(c.cell(row, now), c.width) for c in columns]
-    return _fit(Text(_GAP).join(cells), width)
+def _row_line(row: PrpRow, columns: tuple[_Column, ...], now: float, width: int) -> Text:
+    drawn = _ROW_LINES.get(id(row))
+    if drawn is None or drawn.row is not row or drawn.columns is not columns:
+        drawn = _RowLine(row, columns)
+        if len(_ROW_LINES) >= _ROWS_KEPT:
+            _ROW_LINES.clear()
+        _ROW_LINES[id(row)] = drawn
+    return drawn.line(now, width)
+
+
+class _RowLine:
+    """One row's line: the cells that do not read the clock made once, the line made again
+    only when a clock cell reads differently."""
+
+    def __init__(self, row: PrpRow, columns: tuple[_Column, ...]) -> None:
+        self.row, self.columns = row, columns
+        self.cells = [
+            None if c.header in _CLOCKS else _cell(c.cell(row, 0.0), c.width) for c in columns
+        ]
+        self.drawn: tuple[list[Text], int, Text] | None = None  # clock cells, width, line
+
+    def line(self, now: float, width: int) -> Text:
+        clocks = [
+            _cell(column.cell(self.row, now), column.width)
+            for column, cell in zip(self.columns, self.cells, strict=True)
+            if cell is None
+        ]
+        if self.drawn is not None and self.drawn[:2] == (clocks, width):
+            return self.drawn[2].copy()
+        moving = iter(clocks)
+        cells = [next(moving) if cell is None else cell for cell in self.cells]
+        line = _fit(Text(_GAP).join(cells), width)
+        self.drawn = (clocks, width, line)
+        return line.copy()
+
+
+# Each row's `_RowLine` by the row object's id, checked against the row itself: the board
+# replaces a row's object at every change, so the entries of rows gone are dropped now and then.
+_ROW_LINES: dict[int, _RowLine] = {}
+_ROWS_KEPT = 4096
 
 
 def _cell(text: Text, width: int) -> Text:
