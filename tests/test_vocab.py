@@ -1,4 +1,4 @@
-"""One list each for executors, model tiers, schedules and conflict policies: the command
+"""One list each for executors, model tiers, schedules, conflict policies and backends: the command
 line's choices and the configuration's validation are both derived from it."""
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ import pytest
 from ce.cli.batch import batch_exe, execute_prp
 from ce.config import load_config
 from ce.core.errors import CeError
-from ce.core.vocab import CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES
+from ce.core.vocab import BACKENDS, CONFLICT_POLICIES, EXECUTORS, MODEL_TIERS, SCHEDULES
 
-CHOICES = {"executor": EXECUTORS, "schedule": SCHEDULES, "on_conflict": CONFLICT_POLICIES}
+CHOICES = {
+    "executor": EXECUTORS,
+    "schedule": SCHEDULES,
+    "on_conflict": CONFLICT_POLICIES,
+    "backend": BACKENDS,
+}
 BATCH_ONLY = {"schedule"}  # execute-prp runs one PRP: no schedule to choose
 
 
