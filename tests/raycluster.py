@@ -38,6 +38,14 @@ RAY_ENV = {
     "RAY_AUTH_MODE": "disabled",  # token authentication would write ~/.ray/auth_token
 }
 _STORE = 80 * 1024 * 1024
+# A node taken away is marked dead in a few seconds, not Ray's default 30 or so, and one slow
+# heartbeat on a loaded machine is not a death.
+HEALTH_CHECK = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 500,
+    "health_check_timeout_ms": 1000,
+    "health_check_failure_threshold": 4,
+}
 
 
 @dataclass
@@ -94,13 +102,7 @@ def ray_cluster() -> Iterator[LoopbackCluster]:
                 "num_cpus": 0,
                 "object_store_memory": _STORE,
                 "include_dashboard": False,
-                # A lost node is marked dead after about a second, not 15.
-                "_system_config": {
-                    "health_check_initial_delay_ms": 0,
-                    "health_check_period_ms": 300,
-                    "health_check_timeout_ms": 300,
-                    "health_check_failure_threshold": 3,
-                },
+                "_system_config": HEALTH_CHECK,
             },
         )
         test_cluster = LoopbackCluster(cluster=cluster, tmpdir=tmpdir, nodes=[])

@@ -21,10 +21,13 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from raycluster import HEALTH_CHECK
 
 OBJECT_STORE_BYTES = 80 * 1024 * 1024  # Ray's minimum is 75 MiB
 NODE_ENV = {
@@ -42,7 +45,7 @@ os.environ.update(NODE_ENV)
 import ray  # noqa: E402  (re-exported: a test imports it from here, so in this order)
 from ray.cluster_utils import Cluster  # noqa: E402
 
-__all__ = ["NODE_ENV", "LocalRay", "local_ray", "ray"]
+__all__ = ["HEALTH_CHECK", "NODE_ENV", "LocalRay", "local_ray", "ray"]
 
 
 @dataclass
@@ -72,9 +75,15 @@ class LocalRay:
         return node
 
     def remove_node(self, node: Any, *, graceful: bool = False) -> None:
-        """Take a node away (its raylet and workers are killed unless `graceful`)."""
+        """Take a node away (its raylet and workers are killed unless `graceful`) and wait until
+        the cluster knows: until then it may still place a new actor there, which then dies."""
         self.nodes.remove(node)
         self.cluster.remove_node(node, allow_graceful=graceful)
+        deadline = time.monotonic() + 60
+        while any(seen["NodeID"] == node.node_id and seen["Alive"] for seen in ray.nodes()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"node {node.node_id} still alive 60 s after its removal")
+            time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -106,6 +115,7 @@ def local_ray(
                 "include_dashboard": False,
                 "node_ip_address": "127.0.0.1",
                 "temp_dir": str(temp_dir / "ray"),
+                "_system_config": HEALTH_CHECK,
             },
         )
         running = LocalRay(cluster, temp_dir, {**os.environ, **env})
