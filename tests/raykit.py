@@ -80,10 +80,16 @@ class LocalRay:
         self.nodes.remove(node)
         self.cluster.remove_node(node, allow_graceful=graceful)
         deadline = time.monotonic() + 60
-        while any(seen["NodeID"] == node.node_id and seen["Alive"] for seen in ray.nodes()):
+        while any(seen["NodeID"] == node.node_id and seen["Alive"] for seen in _nodes()):
             if time.monotonic() > deadline:
                 raise AssertionError(f"node {node.node_id} still alive 60 s after its removal")
             time.sleep(0.1)
+
+
+def _nodes() -> list[dict[str, Any]]:
+    """Every node the cluster has known, alive or not, as this driver sees them."""
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return nodes
 
 
 @contextlib.contextmanager
