@@ -80,11 +80,17 @@ def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
     found = {
         line.strip("\r")
         for name, value in environ.items()
-        if SECRET_NAME.search(name)
+        if _secret_name(name)
         for line in value.split("\n")
     }
     kept = (value for value in found if len(value.strip()) >= MIN_LENGTH)
     return tuple(sorted(kept, key=lambda value: (-len(value), value)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_name(name: str) -> bool:
+    """Whether a variable of this name is secret (asked for every variable at every write)."""
+    return SECRET_NAME.search(name) is not None
 
 
 @functools.lru_cache(maxsize=8)
