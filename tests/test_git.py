@@ -76,9 +76,11 @@ def test_git_env_drops_stray_git_variables_and_keeps_the_allowed_ones() -> None:
     assert env == {
         "PATH": "/bin",
         "GIT_SSH_COMMAND": "ssh -i key",
-        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_COUNT": "2",
         "GIT_CONFIG_KEY_0": "core.pager",
         "GIT_CONFIG_VALUE_0": "cat",
+        "GIT_CONFIG_KEY_1": "maintenance.auto",  # after the user's own pairs
+        "GIT_CONFIG_VALUE_1": "false",
         "GIT_AUTHOR_NAME": "A",
         "GIT_COMMITTER_EMAIL": "c@example.invalid",
         "GIT_TERMINAL_PROMPT": "0",

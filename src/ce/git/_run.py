@@ -2,7 +2,10 @@
 
 Git runs with the inherited `GIT_*` variables removed: inside a hook `GIT_DIR`,
 `GIT_WORK_TREE` or `GIT_INDEX_FILE` would point it at another repository. `LC_ALL=C` keeps
-its output parseable.
+its output parseable. Everything git runs for ce, agents and checks included, runs with
+`maintenance.auto=false`: no `gc --auto` starts in the middle of a batch (it costs a process per
+commit, and packs and prunes while parallel worktrees write objects); ce runs the repository's
+maintenance once, when the batch is cleaned up (`Repo.maintain`).
 """
 
 from __future__ import annotations
@@ -75,6 +78,18 @@ def git_env(environ: Mapping[str, str] | None = None, *, c_locale: bool = True) 
     env = {name: value for name, value in source.items() if _keep(name)}
     if c_locale:
         env["LC_ALL"] = "C"
+    return _with_config(env, "maintenance.auto", "false")
+
+
+def _with_config(env: dict[str, str], key: str, value: str) -> dict[str, str]:
+    """`env` with one more `git -c key=value` pair after those it carries (GIT_CONFIG_COUNT)."""
+    try:
+        count = max(0, int(env.get("GIT_CONFIG_COUNT", "0")))
+    except ValueError:
+        count = 0  # git itself refuses such a count; ours then stands alone
+    env[f"GIT_CONFIG_KEY_{count}"] = key
+    env[f"GIT_CONFIG_VALUE_{count}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + 1)
     return env
 
 

@@ -48,7 +48,10 @@ name=${{0##*/}}
 common={common}
 own={own}
 hooks={user_hooks}
-gitdir=$(cd "${{GIT_DIR:-.git}}" 2>/dev/null && pwd -P)
+case "${{GIT_DIR:-}}" in
+"$common" | "$common"/worktrees/*) gitdir=$GIT_DIR ;;  # as git gives it here: no subshell
+*) gitdir=$(cd "${{GIT_DIR:-.git}}" 2>/dev/null && pwd -P) ;;
+esac
 case "$gitdir" in
 "$common" | "$common"/worktrees/*) ;;
 *)  # another repository: its own hooks, as if ce were not there; nothing refused
@@ -57,22 +60,24 @@ case "$gitdir" in
     hooks=$(git config --get core.hooksPath) || hooks="$(git rev-parse --git-common-dir)/hooks"
     ;;
 esac
-if [ "$name" = reference-transaction ]; then
-    input=$(cat)
-    if [ -n "$own" ] && [ "$1" = prepared ]; then
-        refused=$(printf '%s\\n' "$input" | while read -r old new ref; do
-            case "$ref" in "$own") ;; refs/heads/* | refs/tags/*) echo "$ref" ;; esac
-        done)
-        if [ -n "$refused" ]; then
-            printf '%s\\n' "$refused" >>{log}
-            echo "ce: refused to update $(echo $refused): this agent may update only $own" >&2
-            exit 1
-        fi
+if [ "$name" = reference-transaction ] && [ -n "$own" ] && [ "$1" = prepared ]; then
+    # Read with the shell's own `read`: no process but git's per phase of a ref update.
+    input= refused=
+    while read -r old new ref; do
+        input="$input$old $new $ref
+"
+        case "$ref" in "$own") ;; refs/heads/* | refs/tags/*) refused="$refused $ref" ;; esac
+    done
+    if [ -n "$refused" ]; then
+        printf '%s\\n' $refused >>{log}
+        echo "ce: refused to update${{refused}}: this agent may update only $own" >&2
+        exit 1
     fi
     [ -x "$hooks/$name" ] || exit 0
-    printf '%s\\n' "$input" | "$hooks/$name" "$@"
+    printf '%s' "$input" | "$hooks/$name" "$@"
     exit
 fi
+case "$hooks" in {own_hooks}) exit 0 ;; esac  # never itself (a git that did not set GIT_DIR)
 [ -x "$hooks/$name" ] || exit 0
 exec "$hooks/$name" "$@"
 """
@@ -94,6 +99,7 @@ def install(checkout: Repo, worktree: Path, branch: str) -> None:
             own=shlex.quote(f"refs/heads/{branch}"),
             user_hooks=shlex.quote(str(checkout.hooks_dir())),
             log=shlex.quote(str(admin / REFUSED)),
+            own_hooks=shlex.quote(str(hooks)),
         ),
         encoding="utf-8",
     )

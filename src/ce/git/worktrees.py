@@ -129,6 +129,11 @@ class WorktreeCommands(RefCommands):
         with self.worktree_lock():
             self.git("worktree", "prune")
 
+    def maintain(self) -> None:
+        """The repository's automatic maintenance, once (what the batch's commits did not start:
+        see `git_env`), under the user's own settings and hooks (`gc.auto`, `pre-auto-gc`)."""
+        self.git("maintenance", "run", "--auto", "--quiet", check=False)
+
     def rename_branch(self, old: str, new: str) -> None:
         require_branch_name(new)
         with self.worktree_lock():

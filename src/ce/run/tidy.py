@@ -56,4 +56,5 @@ def clean_up(
         if integration.exists():
             ctx.repo.remove_worktree(integration, force=True)
     ctx.repo.prune_worktrees()
+    ctx.repo.maintain()
     journal.fact("cleaned", merged=[r.id for r in merged])
