@@ -126,6 +126,22 @@ def test_duration_counts_only_the_time_the_batch_ran() -> None:
     assert again.timing.duration(clock.now) == 90.0
 
 
+def test_time_waiting_for_the_merge_lane_is_not_the_prps_own() -> None:
+    """The sequential estimate sums the durations: a PRP that waited 100 s behind other merges
+    (a 50-PRP batch's lane at -j4) would have waited for nobody run alone."""
+    ledger, _, clock = make("A")
+    ledger.start("A", "")
+    clock.now += 10
+    ledger.worked("A", worked(S.VALIDATED))
+    clock.now += 100  # other PRPs' merges go first
+    assert ledger.get("A").timing.duration(clock.now) == 10.0
+    ledger.to_lane("A")
+    clock.now += 2
+    ledger.merged("A", "m" * 40, {})
+    clock.now += 50
+    assert ledger.get("A").timing.duration(clock.now) == 12.0
+
+
 def test_interrupted_in_flight_leaves_nothing_running() -> None:
     ledger, _, _ = make("A", "B")
     ledger.start("A", "")

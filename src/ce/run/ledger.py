@@ -53,6 +53,11 @@ _MOVES: Moves = {
 RETRY_FROM = frozenset({S.PENDING, S.VALIDATED, S.FAILED, S.PARTIAL, S.CONFLICT, S.SKIPPED})
 _RETRIES: Moves = {s: frozenset({S.PENDING} if s in RETRY_FROM else ()) for s in S}
 
+# A PRP's duration is its own work: from its start until it is validated, and its own turn in the
+# lane; not the time it waited for that turn behind other PRPs' merges (nor a pause).
+_OWN_TIME = frozenset({S.PREPARING, S.MERGING})
+_NOT_OWN_TIME = frozenset({S.PENDING, S.VALIDATED})
+
 
 class StageState(enum.Enum):
     WAITING = "waiting"
@@ -356,9 +361,9 @@ class Ledger:
         if state is not record.state and state not in moves[record.state]:
             raise IllegalTransition(f"{record.id}: {record.state.value} → {state.value}")
         now = self.clock()
-        if state is S.PREPARING:
+        if state in _OWN_TIME:
             record.timing.start(now)
-        elif state.finished or state is S.PENDING:
+        elif state.finished or state in _NOT_OWN_TIME:
             record.timing.stop(now, finished=state.finished)
         record.state = state
         self._emit(

@@ -53,8 +53,10 @@ def add_known(total: N | None, more: N | None) -> N | None:
 
 @dataclass(kw_only=True)
 class Timing:
-    """When a PRP ran. Its duration counts only the time a batch was running: a resume starts a
-    new span, so the hours a batch sat interrupted are never counted."""
+    """When a PRP ran. Its duration counts only its own work while a batch was running: a
+    resume starts a new span, so the hours a batch sat interrupted are never counted, and the
+    ledger closes the span while the PRP waits for its turn in the merge lane (the sum of the
+    durations is the batch's sequential estimate)."""
 
     started_at: float | None = None  # its first start, wall clock (for display)
     finished_at: float | None = None
