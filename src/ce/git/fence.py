@@ -86,8 +86,8 @@ exec "$hooks/$name" "$@"
 def install(checkout: Repo, worktree: Path, branch: str) -> None:
     """Fence the PRP worktree at `worktree` (on `branch`) of the user's `checkout`.
 
-    One git process: the worktree's config (plus, once per run, the user's own hooks path, and
-    once per repository, turning on per-worktree config).
+    No git process: the worktree's config is written here (once per run, the user's own hooks
+    path is read, and whether per-worktree config is on, turned on if not).
     """
     admin = admin_dir(worktree)
     hooks = admin / HOOKS_DIR
@@ -107,7 +107,7 @@ def install(checkout: Repo, worktree: Path, branch: str) -> None:
     for name in HOOK_NAMES:
         if not (hooks / name).is_symlink():
             (hooks / name).symlink_to(dispatcher.name)
-    _set_worktree_config(checkout, Repo(worktree), "core.hooksPath", str(hooks))
+    _set_worktree_config(checkout, worktree, "core.hooksPath", str(hooks))
 
 
 def agent_env(worktree: Path) -> dict[str, str]:
@@ -142,12 +142,36 @@ def admin_dir(worktree: Path) -> Path:
     return dot_git
 
 
-def _set_worktree_config(checkout: Repo, worktree: Repo, key: str, value: str) -> None:
-    completed = worktree.git("config", "--worktree", key, value, check=False)
-    if completed.returncode == 0:
+def _set_worktree_config(checkout: Repo, worktree: Path, key: str, value: str) -> None:
+    """`git config --worktree key value`, written by hand: the worktree's `config.worktree` is
+    new with it (or holds only what its sparse checkout put there), and a process per PRP saved
+    is what this is for. Per-worktree config is turned on first, once per repository and run."""
+    _worktree_config_on(checkout)
+    section, _, name = key.partition(".")
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    entry = f'[{section}]\n\t{name} = "{quoted}"\n'
+    path = admin_dir(worktree) / "config.worktree"
+    try:
+        existing = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = ""
+    if entry not in existing:
+        separator = "" if not existing or existing.endswith("\n") else "\n"
+        with path.open("a", encoding="utf-8") as config:
+            config.write(separator + entry)
+
+
+_WORKTREE_CONFIG_ON: set[Path] = set()  # the repositories (common dirs) known to have it on
+
+
+def _worktree_config_on(checkout: Repo) -> None:
+    common = checkout.common_dir().resolve()
+    if common in _WORKTREE_CONFIG_ON:
         return
-    # Per-worktree config is off: turned on once (as `git sparse-checkout` does), under the
-    # worktree lock, since parallel writers of the shared config race on its lock file.
-    with checkout.worktree_lock():
-        checkout.git("config", "extensions.worktreeConfig", "true")
-    worktree.git("config", "--worktree", key, value)
+    on = checkout.git("config", "--bool", "--get", "extensions.worktreeConfig", check=False)
+    if on.stdout.strip() != "true":
+        # Turned on as `git sparse-checkout` does, under the worktree lock: parallel writers of
+        # the shared config race on its lock file.
+        with checkout.worktree_lock():
+            checkout.git("config", "extensions.worktreeConfig", "true")
+    _WORKTREE_CONFIG_ON.add(common)
