@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from batchkit import CONFIG, Spec, git, make_batch_repo, write
 from ce import proc
 from ce.cli import run
 from ce.core.events import BatchStarted, Notice, NoticeLevel, PrpInfo
-from ce.fsio import write_atomic
+from ce.fsio import append_log, write_atomic
 from ce.run.state import Journal
 from ce.secrets import (
     MASK,
@@ -109,6 +110,42 @@ def test_log_filter_masks_secrets_split_across_chunks(
     assert out == m.bytes(stream)
     assert SECRET.encode() not in out
     assert OTHER.encode() not in out
+
+
+def test_the_key_half_of_gits_config_pairs_is_no_secret() -> None:
+    environ = {"GIT_CONFIG_KEY_0": "maintenance.auto", "GIT_CONFIG_KEYS": "not-git's-own"}
+    assert secret_values(environ) == ("not-git's-own",)
+
+
+def test_the_log_filter_holds_back_only_what_may_begin_a_secret() -> None:
+    log_filter_ = LogFilter(masker({"X_TOKEN": SECRET}))
+    assert log_filter_.feed(b"cost=0.1 in=100 out=10\n") == b"cost=0.1 in=100 out=10\n"
+    assert log_filter_.feed(b"then s3cr") == b"then "  # the start of SECRET, maybe
+    assert log_filter_.feed(b"atch\n") == b"s3cratch\n"
+    assert log_filter_.feed(SECRET[:-1].encode()) == b""
+    assert log_filter_.end() == SECRET[:-1].encode()
+
+
+def test_ces_own_lines_fall_between_a_masked_childs_lines(tmp_path: Path) -> None:
+    """A child's line waits for nobody while its secret filter runs: ce's notice written meanwhile
+    (a stall warning) lands after it, not in its middle (an agent's JSON line split in two)."""
+    log, started = tmp_path / "child.log", tmp_path / "started"
+    env = {"PATH": "/usr/bin:/bin", "MY_API_KEY": SECRET}
+    script = f"echo 'fake-agent session=s-0 cost=0.1 in=100 out=10'; touch {started}; sleep 2"
+    child = proc.spawn_group(
+        ["bash", "-c", script], cwd=tmp_path, env=env, log_path=log, output_filter=log_filter(env)
+    )
+    deadline = time.monotonic() + 10
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the copier's turn
+    append_log(log, "[ce] WARNING: no progress\n")
+    assert child.wait(10) == 0
+    proc.stop_group(child, grace=1)
+    assert log.read_text(encoding="utf-8").splitlines() == [
+        "fake-agent session=s-0 cost=0.1 in=100 out=10",
+        "[ce] WARNING: no progress",
+    ]
 
 
 def test_a_childs_output_is_masked_on_its_way_to_the_log(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 MASK = "***"
 MIN_LENGTH = 6
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+# Names that match and hold no secret: the key half of git's `-c` pairs (its value half, named
+# GIT_CONFIG_VALUE_<n>, is not masked either: nothing says which of them are secret).
+NOT_SECRET = re.compile(r"GIT_CONFIG_KEY_\d+")
 
 T = TypeVar("T")
 
@@ -35,7 +38,6 @@ class Masker:
         self._text = re.compile("|".join(map(re.escape, values))) if values else None
         encoded = [value.encode("utf-8") for value in values]
         self._bytes = re.compile(b"|".join(map(re.escape, encoded))) if values else None
-        self.longest_bytes = max((len(v) for v in encoded), default=0)
 
     def __bool__(self) -> bool:
         return bool(self.values)
@@ -90,7 +92,7 @@ def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1024)
 def _secret_name(name: str) -> bool:
     """Whether a variable of this name is secret (asked for every variable at every write)."""
-    return SECRET_NAME.search(name) is not None
+    return SECRET_NAME.search(name) is not None and not NOT_SECRET.fullmatch(name)
 
 
 @functools.lru_cache(maxsize=8)
@@ -120,22 +122,33 @@ def masked_json(data: object, *, sort_keys: bool = False) -> str:
 class LogFilter:
     """Masks a byte stream chunk by chunk, for a child's output on its way to its log.
 
-    A secret may arrive split over two chunks, so the last `longest - 1` bytes after masking
-    are held back until more data (or the end) shows what they belong to.
+    A secret may arrive split over two chunks, so what ends a chunk and may be the start of a
+    secret (after masking) is held back until more data (or the end) shows what it belongs to;
+    nothing else is. A line that ends with its newline is never held (no secret holds one: they
+    are masked line by line), so ce's own lines in the log fall between the child's, not in
+    the middle of one.
     """
 
     def __init__(self, masker: Masker) -> None:
         self.masker = masker
         self._held = b""
+        self._starts = tuple(value.encode("utf-8") for value in masker.values)
 
     def feed(self, data: bytes) -> bytes:
         masked = self.masker.bytes(self._held + data)
-        keep = self.masker.longest_bytes - 1
-        if keep <= 0 or len(masked) <= keep:
-            self._held, out = (masked, b"") if keep > 0 else (b"", masked)
-            return out
-        self._held = masked[-keep:]
-        return masked[:-keep]
+        keep = self._pending(masked)
+        self._held = masked[len(masked) - keep :]
+        return masked[: len(masked) - keep]
+
+    def _pending(self, masked: bytes) -> int:
+        """How many of the last bytes of `masked` may begin a secret still to arrive."""
+        longest = 0
+        for secret in self._starts:
+            for length in range(min(len(secret) - 1, len(masked)), longest, -1):
+                if masked.endswith(secret[:length]):
+                    longest = length
+                    break
+        return longest
 
     def end(self) -> bytes:
         held, self._held = self._held, b""
