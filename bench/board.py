@@ -6,6 +6,10 @@ live board on a pseudo-terminal of 120x40 (read as it comes, as a terminal does)
 agent sleeps, the ce process's own CPU (the schedstat of each of its threads, none of its
 children) is sampled over the same window; the ratio is taken round by round.
 
+With `CE_BENCH_BASELINE=<src>` the ce found there runs its live board in the same rounds, just
+after this one's, and a row gives its ratio to the same `--quiet` run and this one's live CPU
+over its own, round by round.
+
 `uv run python -m bench.board` runs it alone.
 """
 
@@ -25,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench import Row
+from bench import Row, baseline_env
 from bench.startup import spread
 from bench.supervision import sleeping_prp, wait_until
 
@@ -81,10 +85,10 @@ def _drain(fd: int) -> None:
             pass
 
 
-def window_cpu(root: Path, *, live: bool) -> float:
-    """ce's own CPU seconds per second while every agent sleeps."""
+def window_cpu(root: Path, *, live: bool, base: dict[str, str] | None = None) -> float:
+    """ce's own CPU seconds per second while every agent sleeps (the ce `base` runs, if given)."""
     argv = [sys.executable, "-m", "ce", "batch-exe", "--batch", "8"]
-    env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "LINES"}}
+    env = {k: v for k, v in (base or os.environ).items() if k not in {"COLUMNS", "LINES"}}
     master = None
     if live:
         master, terminal = pty.openpty()
@@ -120,20 +124,41 @@ def window_cpu(root: Path, *, live: bool) -> float:
 def run() -> list[Row]:
     quiet: list[float] = []
     live: list[float] = []
+    before: list[float] = []
+    base = baseline_env()
     with tempfile.TemporaryDirectory(prefix="ce-bench-board-") as tmp:
         for n in range(ROUNDS):
             quiet.append(window_cpu(make_repo(Path(tmp) / f"quiet-{n}"), live=False))
             live.append(window_cpu(make_repo(Path(tmp) / f"live-{n}"), live=True))
-    ratios = [b / max(a, 1e-6) for a, b in zip(quiet, live, strict=True)]
-    return [
-        Row(
-            name=f"board: ce's CPU, live board vs --quiet, {AGENTS} agents sleeping",
-            figures=f"--quiet {spread([100 * q for q in quiet], ' %', 2)}, "
-            f"live {spread([100 * v for v in live], ' %', 2)} of one core",
-            ratio=f"{spread(ratios, 'x', 1)} (limit {MAX_RATIO:g}x)",
-            verdict="ok" if statistics.median(ratios) <= MAX_RATIO else "OVER",
+            if base is not None:
+                repo = make_repo(Path(tmp) / f"before-{n}")
+                before.append(window_cpu(repo, live=True, base=base))
+    rows = [board_row("", quiet, live, verdict=True)]
+    if before:
+        rows.append(board_row("before: ", quiet, before, verdict=False))
+        ratios = [a / max(b, 1e-6) for a, b in zip(live, before, strict=True)]
+        rows.append(
+            Row(
+                name="after / before: board, ce's CPU with the live board",
+                figures=f"live {spread([100 * v for v in live], ' %', 2)} vs "
+                f"{spread([100 * v for v in before], ' %', 2)} of one core",
+                ratio=spread(ratios, "x", 2),
+                verdict="",
+            )
         )
-    ]
+    return rows
+
+
+def board_row(label: str, quiet: list[float], live: list[float], *, verdict: bool) -> Row:
+    ratios = [b / max(a, 1e-6) for a, b in zip(quiet, live, strict=True)]
+    within = statistics.median(ratios) <= MAX_RATIO
+    return Row(
+        name=f"{label}board: ce's CPU, live board vs --quiet, {AGENTS} agents sleeping",
+        figures=f"--quiet {spread([100 * q for q in quiet], ' %', 2)}, "
+        f"live {spread([100 * v for v in live], ' %', 2)} of one core",
+        ratio=f"{spread(ratios, 'x', 1)} (limit {MAX_RATIO:g}x)",
+        verdict=("ok" if within else "OVER") if verdict else "",
+    )
 
 
 if __name__ == "__main__":

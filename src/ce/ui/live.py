@@ -23,6 +23,7 @@ from ce.secrets import mask_data
 from ce.ui.board import Board
 from ce.ui.plain import PlainLines
 from ce.ui.render import render
+from ce.ui.screen import Redraw
 
 # The board is drawn again only when what it shows changed: at once for an event (at most this
 # often, so that a burst of events is drawn once), and for the clocks (elapsed times, ages) when
@@ -145,17 +146,20 @@ class LiveBoard(Progress):
     """The board redrawn in place on a terminal; stray prints are shown above it, never inside.
 
     A thread of its own draws it: woken by an event, or by the clock once per second, it
-    renders the picture and writes it only when it differs from the one on screen.
+    renders the picture and writes it only when it differs from the one on screen: the lines
+    that changed, or the whole picture through rich when nothing less will do (`Redraw`).
     """
 
     def __init__(self, board: Board, console: Console) -> None:
         super().__init__(board)
         self._picture = _Picture(board)
         self._live = _Live(self._picture, console)
+        self._redraw = Redraw(console)
         self._changed = threading.Event()
         self._stopping = False
         self._drawer = threading.Thread(target=self._draw_while_shown, name="ce-board", daemon=True)
         self.redraws = 0  # pictures written: what a benchmark counts
+        self.redrawn_in_full = 0  # of them, those rich drew whole
 
     def __call__(self, event: Event) -> None:
         super().__call__(event)
@@ -166,6 +170,7 @@ class LiveBoard(Progress):
         self._picture.update(time.time(), size.width, size.height)
         self._live.start(refresh=True)
         self.redraws += 1
+        self.redrawn_in_full += 1
         self._drawer.start()
 
     def stop(self) -> None:
@@ -178,8 +183,10 @@ class LiveBoard(Progress):
         with contextlib.suppress(OSError, ValueError):
             self._draw_if_changed()
             self._live.stop()
+        self._redraw.release()
 
     def _draw_while_shown(self) -> None:
+        self._redraw.file.drawer = threading.get_ident()
         while not self._stopping:
             self._changed.wait(CLOCK_SECONDS - time.time() % CLOCK_SECONDS)
             self._changed.clear()
@@ -190,10 +197,18 @@ class LiveBoard(Progress):
             time.sleep(MIN_REDRAW_SECONDS)
 
     def _draw_if_changed(self) -> None:
-        size = self._live.console.size
-        if self._picture.update(time.time(), size.width, size.height):
+        width, height = self._live.console.size
+        picture = self._picture
+        if not picture.update(time.time(), width, height):
+            return
+        if self._redraw.draw_changes(picture.lines, (width, height)):
+            picture.drawn_widths = [line.cell_len for line in picture.lines]
+        else:
+            others = self._redraw.file.others
             self._live.refresh()
-            self.redraws += 1
+            self._redraw.drawn_in_full(picture.lines, (width, height), others)
+            self.redrawn_in_full += 1
+        self.redraws += 1
 
 
 class PlainProgress(Progress):

@@ -2,7 +2,9 @@
 
 `render(state, now, width)` is a function of its arguments only. It is drawn again every
 second while a batch runs, for its clocks: what does not read the clock is kept from one
-drawing to the next (the layout for a width, the column header, each row's other cells).
+drawing to the next (the layout for a width, the column header, each row's other cells), and a
+row whose clocks read the same is the same `Text` as last time. The lines are shared between
+calls: read them, never change them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from rich.text import Text
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Span, Text
 
 from ce.core.durations import format_duration
 from ce.core.events import Health, PrpState
@@ -155,18 +159,56 @@ def _header(state: BoardState, now: float, width: int) -> Text:
         parts.append(Text(f"${state.total_cost:.2f}"))
     if state.status:
         parts.append(Text(state.status, "bold"))
-    return _fit(_join_fitting(parts, width), width)
+    return _fitted(_join_fitting(parts, width), width)
 
 
 def _join_fitting(parts: list[Text], width: int) -> Text:
-    """Join with a separator, dropping whole trailing parts rather than cutting one in half."""
-    line = Text()
+    """Join with a separator, dropping whole trailing parts rather than cutting one in half.
+
+    What `Text(" · ", "dim") + part` appended part after part makes (the separator's dim over
+    the part, then the part's own style), made at once: the header is made again every second.
+    """
+    pieces: list[_Piece] = []
+    cells = 0
     for part in parts:
-        extra = Text(" · ", "dim") + part if line else part
-        if line and line.cell_len + extra.cell_len > width:
-            break
-        line += extra
-    return line
+        piece = _piece(part)
+        if pieces:
+            text = _SEPARATOR + piece[0]
+            if cells + cell_len(text) > width:
+                break
+            piece = (text, (Span(0, len(text), "dim"), *_shifted(piece[1], len(_SEPARATOR))))
+        pieces.append(piece)
+        cells += cell_len(piece[0])
+    return _text(pieces)
+
+
+_SEPARATOR = " · "
+
+# A piece of a line being made: its text and the spans `Text.append` would give it there.
+_Piece = tuple[str, tuple[Span, ...]]
+
+
+def _piece(part: Text) -> _Piece:
+    plain = part.plain
+    if not plain:
+        return "", ()  # appending an empty text adds nothing
+    own = (Span(0, len(plain), part.style),) if part.style else ()
+    return plain, own + tuple(part.spans)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shifted(spans: tuple[Span, ...], offset: int) -> tuple[Span, ...]:
+    return tuple(Span(start + offset, end + offset, style) for start, end, style in spans)
+
+
+def _text(pieces: list[_Piece]) -> Text:
+    """What appending the pieces one after the other to `Text()` makes."""
+    spans: list[Span] = []
+    offset = 0
+    for plain, own in pieces:
+        spans.extend(_shifted(own, offset) if offset else own)
+        offset += len(plain)
+    return Text("".join(plain for plain, _ in pieces), spans=spans)
 
 
 def _column_header(columns: tuple[_Column, ...], width: int) -> Text:
@@ -190,29 +232,56 @@ def _row_line(row: PrpRow, columns: tuple[_Column, ...], now: float, width: int)
 
 
 class _RowLine:
-    """One row's line: the cells that do not read the clock made once, the line made again
-    only when a clock cell reads differently."""
+    """One row's line: the cells that do not read the clock made once (each run of them as one
+    piece), the line made again only when a clock cell reads differently (else it is the line
+    made last time)."""
 
     def __init__(self, row: PrpRow, columns: tuple[_Column, ...]) -> None:
         self.row, self.columns = row, columns
-        self.cells = [
-            None if c.header in _CLOCKS else _cell(c.cell(row, 0.0), c.width) for c in columns
-        ]
-        self.drawn: tuple[list[Text], int, Text] | None = None  # clock cells, width, line
+        self.clocks = tuple(c for c in columns if c.header in _CLOCKS)
+        pieces: list[_Piece | None] = []  # None: a clock cell's place
+        for n, column in enumerate(columns):
+            if n:
+                pieces.append((_GAP, ()))
+            if column.header in _CLOCKS:
+                pieces.append(None)
+            else:
+                pieces.append(_piece(_cell(column.cell(row, 0.0), column.width)))
+        self.pieces = _runs(pieces)
+        self.drawn: tuple[tuple[object, ...], Text] | None = None  # what the clocks read, line
 
     def line(self, now: float, width: int) -> Text:
-        clocks = [
-            _cell(column.cell(self.row, now), column.width)
-            for column, cell in zip(self.columns, self.cells, strict=True)
-            if cell is None
-        ]
-        if self.drawn is not None and self.drawn[:2] == (clocks, width):
-            return self.drawn[2].copy()
-        moving = iter(clocks)
-        cells = [next(moving) if cell is None else cell for cell in self.cells]
-        line = _fit(Text(_GAP).join(cells), width)
-        self.drawn = (clocks, width, line)
-        return line.copy()
+        moving = [column.cell(self.row, now) for column in self.clocks]
+        reads = (width, *((cell.plain, cell.style) for cell in moving))
+        if self.drawn is not None and self.drawn[0] == reads:
+            return self.drawn[1]
+        clocks = iter(
+            _clock_piece(cell.plain, cell.style, column.width)
+            for cell, column in zip(moving, self.clocks, strict=True)
+        )
+        pieces = [next(clocks) if piece is None else piece for piece in self.pieces]
+        line = _fitted(_text(pieces), width)
+        self.drawn = (reads, line)
+        return line
+
+
+def _runs(pieces: list[_Piece | None]) -> list[_Piece | None]:
+    """Each run of pieces between two clock cells made one piece."""
+    runs: list[_Piece | None] = []
+    for piece in pieces:
+        last = runs[-1] if runs else None
+        if piece is not None and last is not None:
+            runs[-1] = (last[0] + piece[0], last[1] + _shifted(piece[1], len(last[0])))
+        else:
+            runs.append(piece)
+    return runs
+
+
+@functools.lru_cache(maxsize=256)
+def _clock_piece(plain: str, style: str | Style, width: int) -> _Piece:
+    """A clock cell (one plain text in one style) fitted to its column: the rows that started
+    together read the same."""
+    return _piece(_cell(Text(plain, style), width))
 
 
 # Each row's `_RowLine` by the row object's id, checked against the row itself: the board
@@ -229,7 +298,11 @@ def _cell(text: Text, width: int) -> Text:
 
 def _fit(text: Text, width: int, style: str = "") -> Text:
     """One terminal line: no wrapping, cut with an ellipsis, trailing blanks removed."""
-    text = text.copy()
+    return _fitted(text.copy(), width, style)
+
+
+def _fitted(text: Text, width: int, style: str = "") -> Text:
+    """`_fit` in place, for a line made here."""
     if style:
         text.stylize(style)
     text.rstrip()
