@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from rich.cells import cell_len
-from rich.style import Style
 from rich.text import Span, Text
 
 from ce.core.durations import format_duration
 from ce.core.events import Health, PrpState
 from ce.core.events import NoticeLevel as Level
 from ce.ui.board import BoardState, PrpRow
+from ce.ui.pieces import Piece, fitted_line, piece, runs, shifted, styled
 from ce.ui.text import clean
 
 _ACTIVE = frozenset({PrpState.PREPARING, PrpState.RUNNING})
@@ -45,7 +45,6 @@ _HEALTH_STYLE = {Health.HEALTHY: "green", Health.WARNING: "yellow", Health.STALL
 _NOTICE_STYLE = {Level.INFO: "dim", Level.WARNING: "yellow", Level.ERROR: "bold red"}
 _GAP = "  "
 _TITLE_MIN = 10
-_CLOCKS = frozenset({"Commit", "Elapsed"})  # the columns whose cells read `now`
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +53,8 @@ class _Column:
     width: int
     priority: int  # columns are dropped, highest number first, when the terminal is narrow
     cell: Callable[[PrpRow, float], Text]
+    clock: Callable[[PrpRow, float], tuple[str, str]] | None = None  # a cell reading `now`:
+    # its text and style
 
 
 def render(state: BoardState, now: float, width: int, height: int | None = None) -> list[Text]:
@@ -99,9 +100,9 @@ def _columns(id_width: int) -> list[_Column]:
         _Column(header="Model", width=6, priority=8, cell=lambda r, _: Text(r.model, "dim")),
         _Column(header="State", width=10, priority=1, cell=_state_cell),
         _Column(header="Phase", width=5, priority=2, cell=_phase_cell),
-        _Column(header="Commit", width=7, priority=7, cell=_commit_cell),
+        _Column(header="Commit", width=7, priority=7, cell=_commit_cell, clock=_commit_clock),
         _Column(header="Health", width=7, priority=3, cell=_health_cell),
-        _Column(header="Elapsed", width=7, priority=4, cell=_elapsed_cell),
+        _Column(header="Elapsed", width=7, priority=4, cell=_elapsed_cell, clock=_elapsed_clock),
         _Column(header="Cost", width=7, priority=9, cell=_cost_cell),
         _Column(header="Title", width=_TITLE_MIN, priority=5, cell=_title_cell),
     ]
@@ -120,9 +121,13 @@ def _phase_cell(row: PrpRow, _now: float) -> Text:
 
 
 def _commit_cell(row: PrpRow, now: float) -> Text:
+    return Text(*_commit_clock(row, now))
+
+
+def _commit_clock(row: PrpRow, now: float) -> tuple[str, str]:
     if row.last_commit_at is None:
-        return Text("-", "dim")
-    return Text(_age(now - row.last_commit_at))
+        return "-", "dim"
+    return _age(now - row.last_commit_at), ""
 
 
 def _health_cell(row: PrpRow, _now: float) -> Text:
@@ -132,9 +137,13 @@ def _health_cell(row: PrpRow, _now: float) -> Text:
 
 
 def _elapsed_cell(row: PrpRow, now: float) -> Text:
+    return Text(*_elapsed_clock(row, now))
+
+
+def _elapsed_clock(row: PrpRow, now: float) -> tuple[str, str]:
     if row.started_at is None:
-        return Text("-", "dim")
-    return Text(format_duration((row.finished_at or now) - row.started_at))
+        return "-", "dim"
+    return format_duration((row.finished_at or now) - row.started_at), ""
 
 
 def _cost_cell(row: PrpRow, _now: float) -> Text:
@@ -146,77 +155,47 @@ def _age(seconds: float) -> str:
 
 
 def _header(state: BoardState, now: float, width: int) -> Text:
-    parts = [Text(f"Batch {clean(state.batch_id) or '?'}", "bold")]
+    parts = [(f"Batch {clean(state.batch_id) or '?'}", "bold")]
     if state.stage_count:
-        parts.append(Text(f"stage {state.current_stage or 0}/{state.stage_count}"))
+        parts.append((f"stage {state.current_stage or 0}/{state.stage_count}", ""))
     if state.started_at is not None:
-        parts.append(Text(format_duration((state.finished_at or now) - state.started_at)))
+        parts.append((format_duration((state.finished_at or now) - state.started_at), ""))
     totals = state.totals  # counted as the summary counts: `failed` here is its `failing`
-    parts.append(Text(f"{totals.completed}/{totals.total} merged", "green"))
+    parts.append((f"{totals.completed}/{totals.total} merged", "green"))
     failed = totals.failing
-    parts.append(Text(f"{failed} failed", "red" if failed else "dim"))
+    parts.append((f"{failed} failed", "red" if failed else "dim"))
     if state.total_cost is not None:
-        parts.append(Text(f"${state.total_cost:.2f}"))
+        parts.append((f"${state.total_cost:.2f}", ""))
     if state.status:
-        parts.append(Text(state.status, "bold"))
-    return _fitted(_join_fitting(parts, width), width)
+        parts.append((state.status, "bold"))
+    return fitted_line(_join_fitting(parts, width), width)
 
 
-def _join_fitting(parts: list[Text], width: int) -> Text:
+def _join_fitting(parts: list[tuple[str, str]], width: int) -> list[Piece]:
     """Join with a separator, dropping whole trailing parts rather than cutting one in half.
 
-    What `Text(" · ", "dim") + part` appended part after part makes (the separator's dim over
-    the part, then the part's own style), made at once: the header is made again every second.
+    As `Text(" · ", "dim") + Text(text, style)` appended part after part (the separator's dim
+    over the part, then the part's own style), in pieces: the header is made every second.
     """
-    pieces: list[_Piece] = []
+    pieces: list[Piece] = []
     cells = 0
-    for part in parts:
-        piece = _piece(part)
+    for text, style in parts:
+        part = styled(text, style)
         if pieces:
-            text = _SEPARATOR + piece[0]
-            if cells + cell_len(text) > width:
+            plain = _SEPARATOR + part[0]
+            if cells + cell_len(plain) > width:
                 break
-            piece = (text, (Span(0, len(text), "dim"), *_shifted(piece[1], len(_SEPARATOR))))
-        pieces.append(piece)
-        cells += cell_len(piece[0])
-    return _text(pieces)
+            part = (plain, (Span(0, len(plain), "dim"), *shifted(part[1], len(_SEPARATOR))))
+        pieces.append(part)
+        cells += cell_len(part[0])
+    return pieces
 
 
 _SEPARATOR = " · "
 
-# A piece of a line being made: its text and the spans `Text.append` would give it there.
-_Piece = tuple[str, tuple[Span, ...]]
-
-
-def _piece(part: Text) -> _Piece:
-    plain = part.plain
-    if not plain:
-        return "", ()  # appending an empty text adds nothing
-    own = (Span(0, len(plain), part.style),) if part.style else ()
-    return plain, own + tuple(part.spans)
-
-
-@functools.lru_cache(maxsize=1024)
-def _shifted(spans: tuple[Span, ...], offset: int) -> tuple[Span, ...]:
-    return tuple(Span(start + offset, end + offset, style) for start, end, style in spans)
-
-
-def _text(pieces: list[_Piece]) -> Text:
-    """What appending the pieces one after the other to `Text()` makes."""
-    spans: list[Span] = []
-    offset = 0
-    for plain, own in pieces:
-        spans.extend(_shifted(own, offset) if offset else own)
-        offset += len(plain)
-    return Text("".join(plain for plain, _ in pieces), spans=spans)
-
-
-def _column_header(columns: tuple[_Column, ...], width: int) -> Text:
-    return _column_header_for(columns, width).copy()
-
 
 @functools.lru_cache(maxsize=64)
-def _column_header_for(columns: tuple[_Column, ...], width: int) -> Text:
+def _column_header(columns: tuple[_Column, ...], width: int) -> Text:
     cells = [_cell(Text(c.header), c.width) for c in columns]
     return _fit(Text(_GAP).join(cells), width, style="bold dim")
 
@@ -238,50 +217,36 @@ class _RowLine:
 
     def __init__(self, row: PrpRow, columns: tuple[_Column, ...]) -> None:
         self.row, self.columns = row, columns
-        self.clocks = tuple(c for c in columns if c.header in _CLOCKS)
-        pieces: list[_Piece | None] = []  # None: a clock cell's place
+        self.clocks = tuple((c.clock, c.width) for c in columns if c.clock is not None)
+        cells: list[Piece | None] = []  # None: a clock cell's place
         for n, column in enumerate(columns):
             if n:
-                pieces.append((_GAP, ()))
-            if column.header in _CLOCKS:
-                pieces.append(None)
+                cells.append((_GAP, ()))
+            if column.clock is not None:
+                cells.append(None)
             else:
-                pieces.append(_piece(_cell(column.cell(row, 0.0), column.width)))
-        self.pieces = _runs(pieces)
-        self.drawn: tuple[tuple[object, ...], Text] | None = None  # what the clocks read, line
+                cells.append(piece(_cell(column.cell(row, 0.0), column.width)))
+        self.pieces = runs(cells)
+        # The width and what the clocks read when the line was made, and the line.
+        self.drawn: tuple[int, tuple[tuple[str, str], ...], Text] | None = None
 
     def line(self, now: float, width: int) -> Text:
-        moving = [column.cell(self.row, now) for column in self.clocks]
-        reads = (width, *((cell.plain, cell.style) for cell in moving))
-        if self.drawn is not None and self.drawn[0] == reads:
-            return self.drawn[1]
+        reads = tuple(clock(self.row, now) for clock, _ in self.clocks)
+        if self.drawn is not None and self.drawn[:2] == (width, reads):
+            return self.drawn[2]
         clocks = iter(
-            _clock_piece(cell.plain, cell.style, column.width)
-            for cell, column in zip(moving, self.clocks, strict=True)
+            _clock_piece(text, style, cells)
+            for (text, style), (_, cells) in zip(reads, self.clocks, strict=True)
         )
-        pieces = [next(clocks) if piece is None else piece for piece in self.pieces]
-        line = _fitted(_text(pieces), width)
-        self.drawn = (reads, line)
+        line = fitted_line([next(clocks) if p is None else p for p in self.pieces], width)
+        self.drawn = (width, reads, line)
         return line
 
 
-def _runs(pieces: list[_Piece | None]) -> list[_Piece | None]:
-    """Each run of pieces between two clock cells made one piece."""
-    runs: list[_Piece | None] = []
-    for piece in pieces:
-        last = runs[-1] if runs else None
-        if piece is not None and last is not None:
-            runs[-1] = (last[0] + piece[0], last[1] + _shifted(piece[1], len(last[0])))
-        else:
-            runs.append(piece)
-    return runs
-
-
 @functools.lru_cache(maxsize=256)
-def _clock_piece(plain: str, style: str | Style, width: int) -> _Piece:
-    """A clock cell (one plain text in one style) fitted to its column: the rows that started
-    together read the same."""
-    return _piece(_cell(Text(plain, style), width))
+def _clock_piece(text: str, style: str, width: int) -> Piece:
+    """A clock cell fitted to its column: the rows that started together read the same."""
+    return piece(_cell(Text(text, style), width))
 
 
 # Each row's `_RowLine` by the row object's id, checked against the row itself: the board
@@ -298,11 +263,7 @@ def _cell(text: Text, width: int) -> Text:
 
 def _fit(text: Text, width: int, style: str = "") -> Text:
     """One terminal line: no wrapping, cut with an ellipsis, trailing blanks removed."""
-    return _fitted(text.copy(), width, style)
-
-
-def _fitted(text: Text, width: int, style: str = "") -> Text:
-    """`_fit` in place, for a line made here."""
+    text = text.copy()
     if style:
         text.stylize(style)
     text.rstrip()
