@@ -23,7 +23,7 @@ from ce.secrets import mask_data
 from ce.ui.board import Board
 from ce.ui.plain import PlainLines
 from ce.ui.render import render
-from ce.ui.screen import Redraw
+from ce.ui.screen import Redraw, TerminalSize
 
 # The board is drawn again only when what it shows changed: at once for an event (at most this
 # often, so that a burst of events is drawn once), and for the clocks (elapsed times, ages) when
@@ -155,6 +155,7 @@ class LiveBoard(Progress):
         self._picture = _Picture(board)
         self._live = _Live(self._picture, console)
         self._redraw = Redraw(console)
+        self._size = TerminalSize(console)
         self._changed = threading.Event()
         self._stopping = False
         self._drawer = threading.Thread(target=self._draw_while_shown, name="ce-board", daemon=True)
@@ -197,7 +198,7 @@ class LiveBoard(Progress):
             time.sleep(MIN_REDRAW_SECONDS)
 
     def _draw_if_changed(self) -> None:
-        width, height = self._live.console.size
+        width, height = self._size()
         picture = self._picture
         if not picture.update(time.time(), width, height):
             return

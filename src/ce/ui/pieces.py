@@ -27,6 +27,7 @@ def piece(part: Text) -> Piece:
     return plain, own + tuple(part.spans)
 
 
+@functools.lru_cache(maxsize=256)
 def styled(text: str, style: str | Style = "") -> Piece:
     """`piece(Text(text, style))`."""
     plain = strip_control_codes(text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from rich.cells import cell_len
 from rich.text import Span, Text
@@ -60,17 +61,42 @@ class _Column:
 def render(state: BoardState, now: float, width: int, height: int | None = None) -> list[Text]:
     """The board as lines of at most `width` cells; with `height`, at most that many lines."""
     width = max(width, 20)
+    shape = _shape(state, width, height)
+    lines = [_header(state, shape.header, now, width), shape.column_header]
+    lines += [_row_line(row, shape.columns, now, width) for row in shape.rows]
+    return lines + shape.hidden + shape.reasons + _lane_lines(state, now, width) + shape.notices
+
+
+class _Shape(NamedTuple):
+    """What of the board does not read the clock, for one state and size."""
+
+    header: _Parts  # the header's parts around its clock
+    columns: tuple[_Column, ...]
+    column_header: Text
+    rows: tuple[PrpRow, ...]  # those shown
+    hidden: list[Text]  # the line saying how many are not
+    reasons: list[Text]
+    notices: list[Text]
+
+
+def _shape(state: BoardState, width: int, height: int | None) -> _Shape:
+    """The board's shape, kept while the state and the size are the same."""
+    kept = _SHAPE.get("last")
+    if kept is not None and kept[0] is state and kept[1] == (width, height):
+        return kept[2]
     columns = _layout(state, width)
-    tail = _reason_lines(state, width) + _lane_lines(state, now, width)
-    tail += _notice_lines(state, width)
-    room = None if height is None else max(height - 2 - len(tail), 1)
-    rows = _visible(state.rows, room)
-    lines = [_header(state, now, width), _column_header(columns, width)]
-    lines += [_row_line(row, columns, now, width) for row in rows]
+    reasons, notices = _reason_lines(state, width), _notice_lines(state, width)
+    tail = len(reasons) + (state.lane is not None) + len(notices)  # the lane's line is one
+    rows = _visible(state.rows, None if height is None else max(height - 2 - tail, 1))
     hidden = len(state.rows) - len(rows)
-    if hidden:
-        lines.append(_fit(Text(f"… and {hidden} more PRP(s)", style="dim"), width))
-    return lines + tail
+    more = [_fit(Text(f"… and {hidden} more PRP(s)", style="dim"), width)] if hidden else []
+    header = _header_parts(state)
+    shape = _Shape(header, columns, _column_header(columns, width), rows, more, reasons, notices)
+    _SHAPE["last"] = (state, (width, height), shape)
+    return shape
+
+
+_SHAPE: dict[str, tuple[BoardState, tuple[int, int | None], _Shape]] = {}  # the last drawn
 
 
 def _layout(state: BoardState, width: int) -> tuple[_Column, ...]:
@@ -154,21 +180,31 @@ def _age(seconds: float) -> str:
     return f"{format_duration(max(seconds, 0.0))} ago"  # as `ce status` says it
 
 
-def _header(state: BoardState, now: float, width: int) -> Text:
-    parts = [(f"Batch {clean(state.batch_id) or '?'}", "bold")]
-    if state.stage_count:
-        parts.append((f"stage {state.current_stage or 0}/{state.stage_count}", ""))
+def _header(state: BoardState, parts: _Parts, now: float, width: int) -> Text:
+    before, after = parts
+    clock = []
     if state.started_at is not None:
-        parts.append((format_duration((state.finished_at or now) - state.started_at), ""))
+        clock.append((format_duration((state.finished_at or now) - state.started_at), ""))
+    return fitted_line(_join_fitting([*before, *clock, *after], width), width)
+
+
+def _header_parts(state: BoardState) -> _Parts:
+    """The header's parts before and after its clock."""
+    before = [(f"Batch {clean(state.batch_id) or '?'}", "bold")]
+    if state.stage_count:
+        before.append((f"stage {state.current_stage or 0}/{state.stage_count}", ""))
     totals = state.totals  # counted as the summary counts: `failed` here is its `failing`
-    parts.append((f"{totals.completed}/{totals.total} merged", "green"))
+    after = [(f"{totals.completed}/{totals.total} merged", "green")]
     failed = totals.failing
-    parts.append((f"{failed} failed", "red" if failed else "dim"))
+    after.append((f"{failed} failed", "red" if failed else "dim"))
     if state.total_cost is not None:
-        parts.append((f"${state.total_cost:.2f}", ""))
+        after.append((f"${state.total_cost:.2f}", ""))
     if state.status:
-        parts.append((state.status, "bold"))
-    return fitted_line(_join_fitting(parts, width), width)
+        after.append((state.status, "bold"))
+    return before, after
+
+
+_Parts = tuple[list[tuple[str, str]], list[tuple[str, str]]]  # texts and styles
 
 
 def _join_fitting(parts: list[tuple[str, str]], width: int) -> list[Piece]:

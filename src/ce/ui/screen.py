@@ -11,7 +11,9 @@ it declines and the board is drawn in full again by rich.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import threading
 from operator import itemgetter
 from typing import IO, Any
@@ -116,6 +118,7 @@ class Redraw:
         self.file = CountingFile(console.file)
         console.file = self.file  # type: ignore[assignment]  # a text file, counted
         self.ansi = LineAnsi(console)
+        self.terminal = console.is_terminal  # asked once: it asks the file (a system call)
         self.texts: list[Text] = []  # the lines on screen, and their ANSI
         self.lines: list[str] = []
         self.size: tuple[int, int] | None = None  # the terminal's then
@@ -137,7 +140,7 @@ class Redraw:
             (size, self.file.others) != (self.size, self.others)
             or len(texts) != len(self.texts)
             or len(texts) > height
-            or not self.console.is_terminal
+            or not self.terminal
             or any(text.cell_len > width for text in texts)
         ):
             return False
@@ -171,3 +174,36 @@ def _move(rows: int) -> str:
     if rows < 0:
         return f"\x1b[{-rows}A"
     return f"\x1b[{rows}B" if rows else ""
+
+
+class TerminalSize:
+    """The console's size, asked of rich again only when the terminal's changed.
+
+    rich asks the standard streams in turn and the environment each time (several system calls
+    and an error for a stdin that is no terminal); the board wants it every second. One call
+    on the stream rich found the size on tells whether it changed.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.seen: tuple[int, os.terminal_size] | None = None  # the stream, its size then
+        self.size = (0, 0)
+
+    def __call__(self) -> tuple[int, int]:
+        if self.seen is not None:
+            stream, seen = self.seen
+            with contextlib.suppress(OSError):
+                if os.get_terminal_size(stream) == seen:
+                    return self.size
+        self.seen = _terminal_size()
+        width, height = self.console.size
+        self.size = (width, height)
+        return self.size
+
+
+def _terminal_size() -> tuple[int, os.terminal_size] | None:
+    """The first standard stream that is a terminal, and its size (as rich looks for it)."""
+    for stream in (0, 1, 2):
+        with contextlib.suppress(OSError, ValueError):
+            return stream, os.get_terminal_size(stream)
+    return None
