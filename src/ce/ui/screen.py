@@ -47,7 +47,8 @@ class CountingFile:
 
 class LineAnsi:
     """A board line as the ANSI text rich writes for it on `console` (`Text.render`, then
-    `Style.render` of each segment), with the combined styles kept from line to line."""
+    `Style.render` of each segment); the regions of each layout of spans, with what their
+    style writes around them, kept from line to line (a row's line keeps its layout)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
