@@ -119,7 +119,8 @@ class Redraw:
         self.file = CountingFile(console.file)
         console.file = self.file  # type: ignore[assignment]  # a text file, counted
         self.ansi = LineAnsi(console)
-        self.terminal = console.is_terminal  # asked once: it asks the file (a system call)
+        # Asked once (it asks the file: a system call); a legacy Windows console takes no ANSI.
+        self.terminal = console.is_terminal and not console.legacy_windows
         self.texts: list[Text] = []  # the lines on screen, and their ANSI
         self.lines: list[str] = []
         self.size: tuple[int, int] | None = None  # the terminal's then
