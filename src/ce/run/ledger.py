@@ -26,7 +26,7 @@ from ce.core.events import (
 )
 from ce.run.hooks import HookResult
 from ce.run.reasons import BudgetSpent, Pause
-from ce.run.record import LevelResult, PolicyTries, PrpRecord
+from ce.run.record import NOT_OWN_TIME, OWN_TIME, LevelResult, PolicyTries, PrpRecord
 from ce.run.review import Review
 
 S = PrpState
@@ -52,11 +52,6 @@ _MOVES: Moves = {
 # merged one never (the user is told before: exit 2). Only `Ledger.retry` makes these moves.
 RETRY_FROM = frozenset({S.PENDING, S.VALIDATED, S.FAILED, S.PARTIAL, S.CONFLICT, S.SKIPPED})
 _RETRIES: Moves = {s: frozenset({S.PENDING} if s in RETRY_FROM else ()) for s in S}
-
-# A PRP's duration is its own work: from its start until it is validated, and its own turn in the
-# lane; not the time it waited for that turn behind other PRPs' merges (nor a pause).
-_OWN_TIME = frozenset({S.PREPARING, S.MERGING})
-_NOT_OWN_TIME = frozenset({S.PENDING, S.VALIDATED})
 
 
 class StageState(enum.Enum):
@@ -361,9 +356,9 @@ class Ledger:
         if state is not record.state and state not in moves[record.state]:
             raise IllegalTransition(f"{record.id}: {record.state.value} → {state.value}")
         now = self.clock()
-        if state in _OWN_TIME:
+        if state in OWN_TIME:
             record.timing.start(now)
-        elif state.finished or state in _NOT_OWN_TIME:
+        elif state.finished or state in NOT_OWN_TIME:
             record.timing.stop(now, finished=state.finished)
         record.state = state
         self._emit(

@@ -51,6 +51,12 @@ def add_known(total: N | None, more: N | None) -> N | None:
     return more if total is None else total + more
 
 
+# A PRP's duration is its own work: from its start until it is validated, and its own turn in the
+# lane; not the time it waited for that turn behind other PRPs' merges (nor a pause).
+OWN_TIME = frozenset({PrpState.PREPARING, PrpState.MERGING})  # the ledger starts a span
+NOT_OWN_TIME = frozenset({PrpState.PENDING, PrpState.VALIDATED})  # ... and closes it
+
+
 @dataclass(kw_only=True)
 class Timing:
     """When a PRP ran. Its duration counts only its own work while a batch was running: a
