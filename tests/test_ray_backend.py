@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -192,12 +195,7 @@ def test_a_node_lost_mid_prp_is_survived_on_another_with_the_same_commits(
     tmp_path: Path, ray_cluster: LoopbackCluster
 ) -> None:
     flag, counter = tmp_path / "go", tmp_path / "started"
-    local, remote = tmp_path / "local" / "repo", tmp_path / "ray" / "repo"
-    for repo in (local, remote):
-        make_batch_repo(repo, [_waiting_spec(flag, counter)], config=CONFIG)
-    flag.touch()
-    assert run_ce(local, "batch-exe", "--batch", "7").returncode == 0
-    flag.unlink()
+    local, remote = _run_locally(tmp_path, [_waiting_spec(flag, counter)], CONFIG, flag)
     coordinator = start_ce(remote, "batch-exe", "--batch", "7", *_on(ray_cluster))
     try:
         wait_for("shipped phase 1", lambda: facts(remote, "shipped"))
@@ -208,11 +206,67 @@ def test_a_node_lost_mid_prp_is_survived_on_another_with_the_same_commits(
         # The shim saw its worker die: the first agent is stopped, not left working.
         wait_for("the first agent stopped", lambda: not processes("ce-ray/7-PRP-7.1.1-1/"), 30)
         flag.touch()
-        coordinator.wait(120)
+        log = _finished_like(coordinator, local, remote)
     finally:
         coordinator.kill()
-    assert coordinator.returncode == 0, output(remote).read_text()
-    assert _history(remote) == _history(local)
-    log = (remote / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log").read_text()
     assert "relaunched from phase 2" in log, log
     assert [f["actor"] for f in facts(remote, "launched")] == ["7/PRP-7.1.1/1", "7/PRP-7.1.1/2"]
+
+
+def _run_locally(tmp_path: Path, specs: list[Spec], config: str, flag: Path) -> tuple[Path, Path]:
+    """Two repositories of `specs`, the first run through the local backend (with `flag`
+    there, removed after); the second's to go through Ray."""
+    local, remote = tmp_path / "local" / "repo", tmp_path / "ray" / "repo"
+    for repo in (local, remote):
+        make_batch_repo(repo, specs, config=config)
+    flag.touch()
+    assert run_ce(local, "batch-exe", "--batch", "7").returncode == 0
+    flag.unlink()
+    return local, remote
+
+
+def _finished_like(coordinator: subprocess.Popen[str], local: Path, remote: Path) -> str:
+    """The batch through Ray ended as the local one did, with the same commits; its log."""
+    coordinator.wait(120)
+    assert coordinator.returncode == 0, output(remote).read_text()
+    assert _history(remote) == _history(local)
+    return (remote / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log").read_text()
+
+
+def _first_waits(record: Path, flag: Path) -> str:
+    """A bash command that writes where it runs to `record`, then (the first of its runs
+    there only) waits until it runs a second time or `flag` is there."""
+    return (
+        f"pwd >> {record}; while [ ! -e {flag} ] && [ $(wc -l < {record}) -lt 2 ]; "
+        "do sleep 0.1; done"
+    )
+
+
+def _node_in(cluster: LoopbackCluster, record: Path, line: int) -> object:
+    """The node the `line`-th run of a `_first_waits` command ran on (its directory names it)."""
+    lines = wait_for(
+        f"run {line}", lambda: record.exists() and record.read_text().splitlines()[line - 1 :]
+    )
+    prefix = next(part for part in reversed(Path(lines[0]).parts) if len(part) == 12)
+    return next(node for node in cluster.nodes if node.node_id.startswith(prefix))
+
+
+def test_nodes_lost_in_its_setup_and_its_validation_are_survived_with_the_same_commits(
+    tmp_path: Path, ray_cluster: LoopbackCluster
+) -> None:
+    flag, setups, checks = tmp_path / "go", tmp_path / "setups", tmp_path / "checks"
+    setup, check = (f"bash -c {shlex.quote(_first_waits(path, flag))}" for path in (setups, checks))
+    config = f"setup = {json.dumps(setup)}\n{CONFIG}[validate]\nlevel3 = {json.dumps(check)}\n"
+    local, remote = _run_locally(tmp_path, _specs()[:1], config, flag)
+    for made in (setups, checks):
+        made.unlink()
+    while len(ray_cluster.nodes) < 3:  # a node for each of its three placements
+        ray_cluster.add_node()
+    coordinator = start_ce(remote, "batch-exe", "--batch", "7", *_on(ray_cluster))
+    try:
+        ray_cluster.remove_node(_node_in(ray_cluster, setups, 1))  # its setup waits there
+        ray_cluster.remove_node(_node_in(ray_cluster, checks, 1))  # and then its L3
+        log = _finished_like(coordinator, local, remote)
+    finally:
+        coordinator.kill()
+    assert "relaunched (1 of 2)" in log and "validating again on another node" in log, log

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,12 @@ import ray
 from ray.exceptions import RayError
 
 from ce.config import BackendConfig
-from ce.run.backends.ray_cluster import NAMESPACE
+from ce.run.backends.ray_cluster import NAMESPACE, node_alive
 from ce.run.backends.ray_node import NodeLaunch
 
 PULL_SECONDS = 0.2
 CALL_SECONDS = 60.0  # an actor call that takes longer: the node is looked at
+MARKED_DEAD_SECONDS = 30.0  # an actor's death before its node's: how long the node may lag
 
 
 class Stopper(Protocol):
@@ -74,6 +76,8 @@ class Attempt:
     node: str = ""  # the id of the node it runs on
     gen: int = 0  # the attempt
     relaunches: int = 0  # after a lost node
+    lost: str = ""  # the node it was last lost on
+    ready: bool = False  # its checkout made: pulls go to it
 
 
 @dataclass
@@ -109,6 +113,17 @@ def own_variables(env: Mapping[str, str]) -> dict[str, str]:
 def kill_actor(name: str) -> None:
     with contextlib.suppress(ValueError, RayError):
         ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+
+
+def let_go(name: str, node: str, halted: threading.Event) -> None:
+    """A lost launch's actor killed, and its node, until the cluster marks it dead, waited for
+    (an actor dies before its node is seen dead, and a new one placed there meanwhile dies
+    too: CI stop 19); at most MARKED_DEAD_SECONDS, for an actor that died on a live node."""
+    kill_actor(name)
+    deadline = time.monotonic() + MARKED_DEAD_SECONDS
+    while node and node_alive(node) and time.monotonic() < deadline:
+        if halted.wait(PULL_SECONDS):
+            return
 
 
 def read_offset(path: Path) -> int:

@@ -39,6 +39,7 @@ from ce.run.backends.ray_parts import (
     actor_class,
     first_line,
     kill_actor,
+    let_go,
     own_variables,
     read_offset,
 )
@@ -127,7 +128,8 @@ class RayPlace:
             self._log(f"node lost {self.at.relaunches + 1} times: not relaunched again")
             return False
         self.at.relaunches += 1
-        kill_actor(self.at.name)
+        self.at.lost = self.at.node
+        let_go(self.at.name, self.at.lost, self.halted)
         failure = self._new_actor()
         if failure is not None:
             self._log(failure)
@@ -151,13 +153,20 @@ class RayPlace:
     def validate(
         self, target: ValidationTarget, environ: Mapping[str, str], *, bare: bool
     ) -> dict[str, LevelResult]:
-        try:
-            results: dict[str, LevelResult] = self._call(
-                self.at.handle.validate.remote(target, own_variables(environ), bare=bare)
-            )
-        finally:
-            self.sync()  # its lines in the log
-        return results
+        while True:  # a node lost meanwhile: again on another, from the branch as shipped
+            try:
+                results: dict[str, LevelResult] = self._call(
+                    self.at.handle.validate.remote(target, own_variables(environ), bare=bare)
+                )
+                return results
+            except CeFailure:
+                lost = self.why_lost
+                if lost is None or not self.recover():
+                    raise
+                self._log("validating again on another node")
+                bare = False  # a new checkout, looked at again
+            finally:
+                self.sync()  # its lines in the log
 
     def interrupt(self, grace: float) -> None:
         if self.at.handle is not None and self.why_lost is None:
@@ -188,6 +197,9 @@ class RayPlace:
         while True:
             self.at.gen += 1
             self.at.name = f"{self.site.ctx.batch_id}/{self.site.prp.id}/{self.at.gen}"
+            # Not placed yet: no node to be lost, nothing to pull (its setup's lines come with
+            # the first pull after it).
+            self.at.node, self.at.ready, self.why_lost = "", False, None
             self.at.handle = actor_class(self.config, self.at.name).remote(self.at.name)
             self.stream.shipped, self.stream.offset = self.mirror.rev_parse("HEAD"), 0
             try:
@@ -197,8 +209,11 @@ class RayPlace:
                 if self.why_lost is None or self.at.relaunches >= self.config.relaunches:
                     return str(exc)
                 self.at.relaunches += 1
-                kill_actor(self.at.name)
+                self._log(f"relaunched ({self.at.relaunches} of {self.config.relaunches})")
+                self.at.lost = self.at.node or self.at.lost  # died before it said where
+                let_go(self.at.name, self.at.lost, self.halted)
                 continue
+            self.at.ready = True
             self._log(f"on Ray node {self.at.node[:12]} as actor {self.at.name}")
             self.why_lost = None
             self._start_pump()
@@ -237,7 +252,8 @@ class RayPlace:
             return False
         if not status.prepared:
             return False
-        self.at.node, self.stream.shipped = status.node, self.mirror.rev_parse("HEAD")
+        self.at.node, self.at.ready = status.node, True
+        self.stream.shipped = self.mirror.rev_parse("HEAD")
         self.stream.offset = read_offset(self._scratch / _OFFSET_FILE)
         self.attached = status if status.argv is not None else None
         self._log(f"re-attached to actor {name} on Ray node {self.at.node[:12]}")
@@ -272,7 +288,7 @@ class RayPlace:
     def sync(self) -> None:
         """One pull: the log's new bytes into the PRP's log, new commits into its branch."""
         with self._lock:
-            if self.at.handle is None or self.why_lost is not None:
+            if self.at.handle is None or not self.at.ready or self.why_lost is not None:
                 return
             try:
                 pulled: Pulled = self._call(
