@@ -75,6 +75,23 @@ class LoopbackCluster:
         self.cluster.remove_node(node, allow_graceful=False)
         self.nodes.remove(node)
 
+    def kill_actor(self, name: str) -> None:
+        """Kill one of ce's actors (its worker dies; the shim then stops its agent)."""
+        import ray
+
+        ray.kill(ray.get_actor(name, namespace="ce"), no_restart=True)
+
+    def start_actor(self, name: str) -> None:
+        """A detached actor of ce's named `name` that never got a PRP."""
+        import ray
+
+        from ce.run.backends.ray_node import NodeLaunch
+
+        actor = ray.remote(NodeLaunch).options(
+            name=name, namespace="ce", lifetime="detached", num_cpus=0
+        )
+        ray.get(actor.remote(name).where.remote(), timeout=60)  # type: ignore[attr-defined]
+
 
 def environment() -> dict[str, str]:
     """What `ce` and the nodes run with: no stray GIT_* variables, the fixed identity."""
@@ -90,7 +107,7 @@ def ray_cluster() -> Iterator[LoopbackCluster]:
     wanted = environment() | {"RAY_TMPDIR": str(tmpdir), "TMPDIR": str(tmpdir)}
     os.environ.clear()
     os.environ.update(wanted)  # read when Ray is imported
-    pytest.importorskip("ray")
+    ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
     cluster = None
@@ -109,9 +126,11 @@ def ray_cluster() -> Iterator[LoopbackCluster]:
         for _ in range(2):
             test_cluster.add_node()
         cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False)  # the tests' own driver
         yield test_cluster
     finally:
         try:
+            ray.shutdown()
             if cluster is not None:
                 cluster.shutdown()  # type: ignore[no-untyped-call]
         finally:
@@ -179,22 +198,10 @@ def processes(pattern: str) -> list[str]:
     ]
 
 
-_ACTORS = """\
-import json, sys, ray
-ray.init(address=sys.argv[1], namespace="ce", log_to_driver=False, configure_logging=False)
-print(json.dumps(sorted(n for n in ray.util.list_named_actors() if n.startswith(sys.argv[2]))))
-"""
-
-
 def ray_actors_of(cluster: LoopbackCluster, batch: str) -> list[str]:
-    """The live named actors of a batch, as a new driver sees them."""
-    done = subprocess.run(
-        [sys.executable, "-c", _ACTORS, cluster.address, f"{batch}/"],
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    names: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return names
+    """The live named actors of a batch."""
+    import ray
+
+    listed = ray.util.list_named_actors(all_namespaces=True)
+    names = (actor["name"] for actor in listed if actor["namespace"] == "ce")
+    return sorted(name for name in names if name.startswith(f"{batch}/"))

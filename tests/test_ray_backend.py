@@ -26,7 +26,7 @@ from raycluster import (
 )
 
 # One worker runs them all, in this order, on one cluster (conftest's scheduler): a test adds
-# a node, the last one removes one.
+# a node, others remove some.
 pytestmark = pytest.mark.ray
 __all__ = ["ray_cluster"]
 
@@ -112,16 +112,16 @@ def test_a_node_without_the_agent_cli_fails_preflight_naming_it(
     assert not facts(repo, "launched")  # nothing was started
 
 
-def _waiting_spec(flag: Path, counter: Path) -> Spec:
+def _waiting_spec(flag: Path, counter: Path, n: int = 1, word: str = "One") -> Spec:
     """Phase 1 is committed (and shipped) at once; phase 2 waits for `flag`."""
     return Spec(
-        id="PRP-7.1.1",
-        title="One",
+        id=f"PRP-7.1.{n}",
+        title=word,
         phases=[
-            [write("1/a.txt", "One"), f"echo started >> {counter}"],
-            [f"while [ ! -e {flag} ]; do sleep 0.1; done", append("1/a.txt", "more")],
+            [write(f"{n}/a.txt", word), f"echo started {n} >> {counter}"],
+            [f"while [ ! -e {flag} ]; do sleep 0.1; done", append(f"{n}/a.txt", "more")],
         ],
-        files=["1/a.txt"],
+        files=[f"{n}/a.txt"],
     )
 
 
@@ -142,19 +142,20 @@ def test_stop_stops_the_agent_and_everything_it_started_on_the_node(
         coordinator.send_signal(signal.SIGTERM)
         assert coordinator.wait(60) == 130, output(repo).read_text()
         assert processes(marker) == []
-        assert ray_actors_of(ray_cluster, "7") == []
+        wait_for("no actor left", lambda: ray_actors_of(ray_cluster, "7") == [], 15)
     finally:
         coordinator.kill()
 
 
-def _killed_in_phase_2(repo: Path, flag: Path, counter: Path, cluster: LoopbackCluster) -> None:
+def _killed_in_phase_2(repo: Path, specs: list[Spec], cluster: LoopbackCluster) -> None:
     """A batch whose coordinator is SIGKILLed (nothing of ce's runs its handlers) while its
-    agent waits in phase 2 on a node."""
-    make_batch_repo(repo, [_waiting_spec(flag, counter)], config=CONFIG)
+    agents wait in phase 2 on the nodes (`_waiting_spec`)."""
+    make_batch_repo(repo, specs, config=CONFIG)
     coordinator = start_ce(repo, "batch-exe", "--batch", "7", *_on(cluster))
     try:
-        wait_for("shipped phase 1", lambda: facts(repo, "shipped"))
-        wait_for("phase 2 waiting", lambda: processes("ce-ray/7-PRP-7.1.1-1/"))
+        wait_for("shipped phase 1", lambda: len(facts(repo, "shipped")) == len(specs))
+        for checkout in (f"ce-ray/7-{spec.id}-1/" for spec in specs):
+            wait_for("phase 2 waiting", lambda: processes(checkout))  # noqa: B023 (waited for)
         coordinator.kill()
         coordinator.wait(30)
     finally:
@@ -165,30 +166,48 @@ def test_cleanup_stops_the_actors_and_agents_a_killed_coordinator_left(
     tmp_path: Path, ray_cluster: LoopbackCluster
 ) -> None:
     repo = tmp_path / "repo"
-    _killed_in_phase_2(repo, tmp_path / "go", tmp_path / "started", ray_cluster)
+    _killed_in_phase_2(repo, [_waiting_spec(tmp_path / "go", tmp_path / "started")], ray_cluster)
     done = run_ce(repo, "cleanup", "--batch", "7", "--force", "--ray-address", ray_cluster.address)
     assert done.returncode == 0, done.stderr
     assert "Stopped Ray actor 7/PRP-7.1.1/1 and its agent." in done.stdout
     assert processes("ce-ray/7-PRP-7.1.1-1/") == []
-    assert ray_actors_of(ray_cluster, "7") == []
+    wait_for("no actor left", lambda: ray_actors_of(ray_cluster, "7") == [], 15)
 
 
-def test_a_coordinator_killed_is_resumed_by_re_attaching_to_its_running_agent(
+def test_a_coordinator_killed_is_resumed_re_attaching_to_the_journals_actors_or_relaunching(
     tmp_path: Path, ray_cluster: LoopbackCluster
 ) -> None:
     flag, counter, repo = tmp_path / "go", tmp_path / "started", tmp_path / "repo"
-    _killed_in_phase_2(repo, flag, counter, ray_cluster)
-    launched = facts(repo, "launched")[-1]
-    assert launched["backend"] == "ray" and launched["actor"] == "7/PRP-7.1.1/1"
-    assert ray_actors_of(ray_cluster, "7") == ["7/PRP-7.1.1/1"]  # detached: still there
+    specs = [_waiting_spec(flag, counter), _waiting_spec(flag, counter, 2, "Two")]
+    _killed_in_phase_2(repo, specs, ray_cluster)
+    launched = {fact["prp"]: fact for fact in facts(repo, "launched")}
+    assert launched["PRP-7.1.1"]["backend"] == "ray"
+    assert launched["PRP-7.1.1"]["actor"] == "7/PRP-7.1.1/1"
+    assert launched["PRP-7.1.1"]["node"] in {node.node_id for node in ray_cluster.nodes}
+    # Detached: still there. PRP-7.1.2's is then gone (its agent with it); PRP-7.1.1 has a
+    # newer actor too, which its journal does not name (one a coordinator started, then died).
+    assert ray_actors_of(ray_cluster, "7") == ["7/PRP-7.1.1/1", "7/PRP-7.1.2/1"]
+    tip = [fact["tip"] for fact in facts(repo, "shipped") if fact["prp"] == "PRP-7.1.2"][-1]
+    ray_cluster.kill_actor("7/PRP-7.1.2/1")
+    ray_cluster.start_actor("7/PRP-7.1.1/3")
+    wait_for(
+        "the agent of the actor killed stopped", lambda: not processes("ce-ray/7-PRP-7.1.2-1/")
+    )
     flag.touch()
     done = run_ce(repo, "batch-exe", "--batch", "7", "--resume", *_on(ray_cluster))
     assert done.returncode == 0, done.stderr
-    log = (repo / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log").read_text()
+    logs = repo / ".ce" / "tmp" / "logs"
+    log = (logs / "PRP-7.1.1.log").read_text()
     assert "re-attached to actor 7/PRP-7.1.1/1" in log, log
-    assert counter.read_text() == "started\n"  # the agent was not started again
+    log = (logs / "PRP-7.1.2.log").read_text()
+    assert f"actor 7/PRP-7.1.2/1 is gone: relaunched from the branch's tip {tip[:12]}" in log, log
+    assert sorted(counter.read_text().splitlines()) == ["started 1", "started 2"]  # once each
     assert git(repo, "show", "main:1/a.txt") == "One\nmore"
-    assert ray_actors_of(ray_cluster, "7") == []
+    assert git(repo, "show", "main:2/a.txt") == "Two\nmore"
+    actors = [fact["actor"] for fact in facts(repo, "launched")]
+    assert "7/PRP-7.1.2/2" in actors[2:]  # (7.1.1's agent may have ended before it resumed)
+    assert set(actors[2:]) <= {"7/PRP-7.1.1/1", "7/PRP-7.1.2/2"}  # not 7.1.1's newer one
+    wait_for("no actor left", lambda: ray_actors_of(ray_cluster, "7") == [], 15)
 
 
 def test_a_node_lost_mid_prp_is_survived_on_another_with_the_same_commits(

@@ -9,14 +9,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import ray
 from ray.exceptions import RayError
 
+from ce import git
 from ce.config import BackendConfig
+from ce.run import worktree_env
+from ce.run.backends.base import Site
 from ce.run.backends.ray_cluster import NAMESPACE, node_alive
-from ce.run.backends.ray_node import NodeLaunch
+from ce.run.backends.ray_node import NodeLaunch, NodeSpec
+from ce.run.state import Journal
 
 PULL_SECONDS = 0.2
 CALL_SECONDS = 60.0  # an actor call that takes longer: the node is looked at
@@ -89,6 +93,35 @@ class Stream:
     filter: Any = None  # masking this launch's secrets
 
 
+class Journaled(NamedTuple):
+    """A PRP's last launch on Ray, as an earlier run's journal says (`launched`, `shipped`)."""
+
+    actor: str  # <batch>/<prp>/<attempt>
+    node: str
+    tip: str | None  # the last commit of it fetched here
+
+    @property
+    def gen(self) -> int:
+        attempt = self.actor.rpartition("/")[2]
+        return int(attempt) if attempt.isdigit() else 0
+
+
+def journaled(path: Path, prp_id: str) -> Journaled | None:
+    """The PRP's last launch from the journal's facts, if it ran on Ray."""
+    launched: dict[str, Any] | None = None
+    tip = None
+    for entry in Journal.read(path):
+        if entry.get("prp") != prp_id:
+            continue
+        if entry.get("fact") == "launched":
+            launched = entry
+        elif entry.get("fact") == "shipped":
+            tip = str(entry.get("tip"))
+    if launched is None or launched.get("backend") != "ray" or not launched.get("actor"):
+        return None
+    return Journaled(str(launched["actor"]), str(launched.get("node", "")), tip)
+
+
 def actor_class(config: BackendConfig, name: str) -> Any:
     options: dict[str, Any] = {
         "name": name,
@@ -102,6 +135,29 @@ def actor_class(config: BackendConfig, name: str) -> Any:
     if config.runtime_env:
         options["runtime_env"] = dict(config.runtime_env)
     return ray.remote(NodeLaunch).options(**options)
+
+
+def node_load(
+    site: Site, scratch: Path, mirror: git.Repo
+) -> tuple[NodeSpec, Any, dict[str, bytes]]:
+    """What a new actor's `prepare` is given: the PRP, the branch as `mirror` has it (a bundle
+    in the object store), the `.worktreeinclude` files."""
+    ctx, prp = site.ctx, site.prp
+    bundle = scratch / "branch.bundle"
+    scratch.mkdir(parents=True, exist_ok=True)
+    mirror.create_bundle(bundle, f"refs/heads/{site.branch}")
+    spec = NodeSpec(
+        prp=prp,
+        branch=site.branch,
+        settings=ctx.worktree_settings,
+        relpath=ctx.relpath(prp),
+        prp_text=prp.path.read_text(encoding="utf-8"),
+        executor=ctx.executor,
+        validation=ctx.config.validation,
+        grace=ctx.config.monitor.grace_seconds,
+        coordinator_timeout=ctx.config.backend.coordinator_timeout_seconds,
+    )
+    return spec, ray.put(bundle.read_bytes()), worktree_env.included_files(ctx.root)
 
 
 def own_variables(env: Mapping[str, str]) -> dict[str, str]:

@@ -26,20 +26,22 @@ from ce import git, proc
 from ce.agents.base import ExecutorJob
 from ce.core.errors import CeFailure
 from ce.fsio import append_log
-from ce.run import worktree_env
 from ce.run.backends.base import Place, Site
 from ce.run.backends.ray_cluster import NAMESPACE, actor_names, connect, node_alive
-from ce.run.backends.ray_node import NodeSpec, NodeStatus, Pulled
+from ce.run.backends.ray_node import NodeStatus, Pulled
 from ce.run.backends.ray_parts import (
     CALL_SECONDS,
     PULL_SECONDS,
     Attempt,
+    Journaled,
     RemoteChild,
     Stream,
     actor_class,
     first_line,
+    journaled,
     kill_actor,
     let_go,
+    node_load,
     own_variables,
     read_offset,
 )
@@ -85,11 +87,19 @@ class RayPlace:
 
     def prepare(self, *, fresh: bool) -> str | None:
         live = actor_names(self.site.ctx.batch_id, self.site.prp.id)
-        if live and self.site.ctx.options.resume and self._attach(live):
+        left = None
+        if self.site.ctx.options.resume:  # the actor the journal names, not the newest found
+            left = journaled(self.site.journal.path, self.site.prp.id)
+        attached = left is not None and self._attach(left)
+        for _, name in live:  # the others an earlier run left: nothing of them may go on
+            if not attached or name != self.at.name:
+                kill_actor(name)
+        if attached:
             return None
-        self.at.gen = max((gen for gen, _ in live), default=0)
-        for _, name in live:  # an earlier run's, not resumed: nothing of it may go on
-            kill_actor(name)
+        self.at.gen = max([gen for gen, _ in live] + [left.gen if left else 0])
+        if left is not None:
+            tip = self.mirror.rev_parse("HEAD")
+            self._log(f"actor {left.actor} is gone: relaunched from the branch's tip {tip[:12]}")
         return self._new_actor()
 
     def command(self, job: ExecutorJob, argv: list[str] | None) -> list[str]:
@@ -204,7 +214,9 @@ class RayPlace:
             self.stream.shipped, self.stream.offset = self.mirror.rev_parse("HEAD"), 0
             try:
                 self.at.node = self._call(self.at.handle.where.remote(), slot=True)
-                failure: str | None = self._call(self.at.handle.prepare.remote(*self._load()))
+                failure: str | None = self._call(
+                    self.at.handle.prepare.remote(*node_load(self.site, self._scratch, self.mirror))
+                )
             except CeFailure as exc:
                 if self.why_lost is None or self.at.relaunches >= self.config.relaunches:
                     return str(exc)
@@ -219,33 +231,14 @@ class RayPlace:
             self._start_pump()
             return failure
 
-    def _load(self) -> tuple[NodeSpec, Any, dict[str, bytes]]:
-        ctx, prp = self.site.ctx, self.site.prp
-        bundle = self._scratch / "branch.bundle"
-        self._scratch.mkdir(parents=True, exist_ok=True)
-        self.mirror.create_bundle(bundle, f"refs/heads/{self.site.branch}")
-        spec = NodeSpec(
-            prp=prp,
-            branch=self.site.branch,
-            settings=ctx.worktree_settings,
-            relpath=ctx.relpath(prp),
-            prp_text=prp.path.read_text(encoding="utf-8"),
-            executor=ctx.executor,
-            validation=ctx.config.validation,
-            grace=ctx.config.monitor.grace_seconds,
-            coordinator_timeout=self.config.coordinator_timeout_seconds,
-        )
-        included = worktree_env.included_files(ctx.root)
-        return spec, ray.put(bundle.read_bytes()), included
-
-    def _attach(self, live: list[tuple[int, str]]) -> bool:
-        """Resumed: the PRP's newest live actor, its agent running or ended, is taken on."""
-        gen, name = live[-1]
+    def _attach(self, left: Journaled) -> bool:
+        """Resumed: the actor of the PRP's last launch, if it lives, its agent running or
+        ended, is taken on; its new commits are those beyond the branch's tip here."""
         try:
-            actor = ray.get_actor(name, namespace=NAMESPACE)
-        except ValueError:  # gone since it was listed
+            actor = ray.get_actor(left.actor, namespace=NAMESPACE)
+        except ValueError:  # gone: its node, `ce cleanup`, or the coordinator gone too long
             return False
-        self.at.handle, self.at.name, self.at.gen = actor, name, gen
+        self.at.handle, self.at.name, self.at.gen = actor, left.actor, left.gen
         try:
             status: NodeStatus = self._call(actor.status.remote())
         except CeFailure:
@@ -256,7 +249,8 @@ class RayPlace:
         self.stream.shipped = self.mirror.rev_parse("HEAD")
         self.stream.offset = read_offset(self._scratch / _OFFSET_FILE)
         self.attached = status if status.argv is not None else None
-        self._log(f"re-attached to actor {name} on Ray node {self.at.node[:12]}")
+        shipped = f", {left.tip[:12]} shipped last" if left.tip else ""
+        self._log(f"re-attached to actor {left.actor} on Ray node {self.at.node[:12]}{shipped}")
         self._start_pump()
         self.sync()
         return True
