@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayError
 
 from ce import git
 from ce.config import BackendConfig
@@ -180,6 +180,24 @@ def let_go(name: str, node: str, halted: threading.Event) -> None:
     while node and node_alive(node) and time.monotonic() < deadline:
         if halted.wait(PULL_SECONDS):
             return
+
+
+def unreachable(handle: Any, node: str, halted: threading.Event) -> bool:
+    """After an actor was unavailable: whether it is gone for good, its node marked dead or the
+    actor dead (the cluster says so within MARKED_DEAD_SECONDS of a node's loss), rather than
+    answering again. Until then it may be working: nothing else is started for its PRP."""
+    deadline = time.monotonic() + MARKED_DEAD_SECONDS
+    while time.monotonic() < deadline and not halted.is_set():
+        if node and not node_alive(node):
+            return True
+        try:
+            ray.get(handle.where.remote(), timeout=1.0)
+            return False
+        except ActorDiedError:
+            return True
+        except (ActorUnavailableError, GetTimeoutError):
+            halted.wait(PULL_SECONDS)
+    return False
 
 
 def read_offset(path: Path) -> int:

@@ -44,6 +44,7 @@ from ce.run.backends.ray_parts import (
     node_load,
     own_variables,
     read_offset,
+    unreachable,
 )
 from ce.run.load import BatchContext
 from ce.run.record import LevelResult
@@ -337,8 +338,8 @@ class RayPlace:
                     raise CeFailure(self.why_lost or "") from None
                 timeout = CALL_SECONDS  # waiting for a slot, or a long validation
             except ActorUnavailableError as exc:
-                if not node_alive(self.at.node):
-                    self._lose(f"Ray node {self.at.node[:12]} was lost")
+                if unreachable(self.at.handle, self.at.node, self.halted):
+                    self._lose(f"Ray node {self.at.node[:12] or '(starting it)'} was lost")
                     raise CeFailure(self.why_lost or "") from exc
                 raise CeFailure(f"actor {self.at.name} unavailable: {first_line(exc)}") from exc
             except RayError as exc:
