@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.hypothesis_seed = FUZZ_SEED
 
 
-# The Ray tests share one cluster per module: all of a module on one xdist worker. (What
+# The Ray tests share one cluster (`ray_cluster`): all of them on one xdist worker. (What
 # `--dist loadgroup` would do, were its group suffix not lost on pytest 9's node ids.)
-SHARED_CLUSTER_MODULES = ("tests/test_ray_backend.py",)
+SHARED_CLUSTER_MODULES = ("tests/test_ray_backend.py", "tests/test_ray_shim.py")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -38,9 +39,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class _SharedCluster(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.partition("::")[0]
-            return module if module in SHARED_CLUSTER_MODULES else nodeid
+            return "ray-cluster" if module in SHARED_CLUSTER_MODULES else nodeid
 
     return _SharedCluster(config, log)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """The Ray tests' one cluster (`raykit.local_ray`: a head and two nodes of 2 `ce_slot`s);
+    a test may add or remove nodes, and the next one finds the cluster as it left it."""
+    from raykit import local_ray  # sets what Ray reads when imported: only for the Ray tests
+
+    with local_ray() as running:
+        yield running
 
 
 def _seed_line(config: pytest.Config) -> str:

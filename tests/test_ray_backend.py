@@ -1,4 +1,4 @@
-"""`--backend ray` on a real 3-node Ray cluster on 127.0.0.1 (`raycluster`)."""
+"""`--backend ray` on a real multi-node Ray cluster on 127.0.0.1 (conftest's `ray_cluster`)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 
 from batchkit import Spec, append, git, make_batch_repo, write
-from raycluster import (
-    LoopbackCluster,
+from raykit import (
+    LocalRay,
     facts,
     output,
     processes,
-    ray_actors_of,
-    ray_cluster,
     run_ce,
     start_ce,
     wait_for,
@@ -28,7 +26,6 @@ from raycluster import (
 # One worker runs them all, in this order, on one cluster (conftest's scheduler): a test adds
 # a node, others remove some.
 pytestmark = pytest.mark.ray
-__all__ = ["ray_cluster"]
 
 CONFIG = """\
 executor = "script"
@@ -66,7 +63,7 @@ def _twin_repos(tmp_path: Path) -> tuple[Path, Path]:
     return first, second
 
 
-def _on(cluster: LoopbackCluster) -> tuple[str, ...]:
+def _on(cluster: LocalRay) -> tuple[str, ...]:
     return ("--backend", "ray", "--ray-address", cluster.address)
 
 
@@ -75,7 +72,7 @@ def _history(repo: Path) -> list[str]:
 
 
 def test_a_batch_through_ray_makes_the_same_commits_as_a_local_run(
-    tmp_path: Path, ray_cluster: LoopbackCluster
+    tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
     local, remote = _twin_repos(tmp_path)
     done = run_ce(local, "batch-exe", "--batch", "7", "--continue-on-error")
@@ -91,7 +88,7 @@ def test_a_batch_through_ray_makes_the_same_commits_as_a_local_run(
 
 
 def test_a_node_without_the_agent_cli_fails_preflight_naming_it(
-    tmp_path: Path, ray_cluster: LoopbackCluster
+    tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
     tools = tmp_path / "tools"
     tools.mkdir()
@@ -126,7 +123,7 @@ def _waiting_spec(flag: Path, counter: Path, n: int = 1, word: str = "One") -> S
 
 
 def test_stop_stops_the_agent_and_everything_it_started_on_the_node(
-    tmp_path: Path, ray_cluster: LoopbackCluster
+    tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
     marker = f"sleep 31.{os.getpid() % 1000}"
     spec = Spec(
@@ -142,12 +139,12 @@ def test_stop_stops_the_agent_and_everything_it_started_on_the_node(
         coordinator.send_signal(signal.SIGTERM)
         assert coordinator.wait(60) == 130, output(repo).read_text()
         assert processes(marker) == []
-        wait_for("no actor left", lambda: ray_actors_of(ray_cluster, "7") == [], 15)
+        wait_for("no actor left", lambda: ray_cluster.actors_of("7") == [], 15)
     finally:
         coordinator.kill()
 
 
-def _killed_in_phase_2(repo: Path, specs: list[Spec], cluster: LoopbackCluster) -> None:
+def _killed_in_phase_2(repo: Path, specs: list[Spec], cluster: LocalRay) -> None:
     """A batch whose coordinator is SIGKILLed (nothing of ce's runs its handlers) while its
     agents wait in phase 2 on the nodes (`_waiting_spec`)."""
     make_batch_repo(repo, specs, config=CONFIG)
@@ -163,7 +160,7 @@ def _killed_in_phase_2(repo: Path, specs: list[Spec], cluster: LoopbackCluster) 
 
 
 def test_cleanup_stops_the_actors_and_agents_a_killed_coordinator_left(
-    tmp_path: Path, ray_cluster: LoopbackCluster
+    tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
     repo = tmp_path / "repo"
     _killed_in_phase_2(repo, [_waiting_spec(tmp_path / "go", tmp_path / "started")], ray_cluster)
@@ -171,11 +168,11 @@ def test_cleanup_stops_the_actors_and_agents_a_killed_coordinator_left(
     assert done.returncode == 0, done.stderr
     assert "Stopped Ray actor 7/PRP-7.1.1/1 and its agent." in done.stdout
     assert processes("ce-ray/7-PRP-7.1.1-1/") == []
-    wait_for("no actor left", lambda: ray_actors_of(ray_cluster, "7") == [], 15)
+    wait_for("no actor left", lambda: ray_cluster.actors_of("7") == [], 15)
 
 
 def test_a_coordinator_killed_is_resumed_re_attaching_to_the_journals_actors_or_relaunching(
-    tmp_path: Path, ray_cluster: LoopbackCluster
+    tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
     flag, counter, repo = tmp_path / "go", tmp_path / "started", tmp_path / "repo"
     specs = [_waiting_spec(flag, counter), _waiting_spec(flag, counter, 2, "Two")]
@@ -186,7 +183,7 @@ def test_a_coordinator_killed_is_resumed_re_attaching_to_the_journals_actors_or_
     assert launched["PRP-7.1.1"]["node"] in {node.node_id for node in ray_cluster.nodes}
     # Detached: still there. PRP-7.1.2's is then gone (its agent with it); PRP-7.1.1 has a
     # newer actor too, which its journal does not name (one a coordinator started, then died).
-    assert ray_actors_of(ray_cluster, "7") == ["7/PRP-7.1.1/1", "7/PRP-7.1.2/1"]
+    assert ray_cluster.actors_of("7") == ["7/PRP-7.1.1/1", "7/PRP-7.1.2/1"]
     tip = [fact["tip"] for fact in facts(repo, "shipped") if fact["prp"] == "PRP-7.1.2"][-1]
     ray_cluster.kill_actor("7/PRP-7.1.2/1")
     ray_cluster.start_actor("7/PRP-7.1.1/3")
@@ -207,11 +204,11 @@ def test_a_coordinator_killed_is_resumed_re_attaching_to_the_journals_actors_or_
     actors = [fact["actor"] for fact in facts(repo, "launched")]
     assert "7/PRP-7.1.2/2" in actors[2:]  # (7.1.1's agent may have ended before it resumed)
     assert set(actors[2:]) <= {"7/PRP-7.1.1/1", "7/PRP-7.1.2/2"}  # not 7.1.1's newer one
-    wait_for("no actor left", lambda: ray_actors_of(ray_cluster, "7") == [], 15)
+    wait_for("no actor left", lambda: ray_cluster.actors_of("7") == [], 15)
 
 
 def test_a_node_lost_mid_prp_is_survived_on_another_with_the_same_commits(
-    tmp_path: Path, ray_cluster: LoopbackCluster
+    tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
     flag, counter = tmp_path / "go", tmp_path / "started"
     local, remote = _run_locally(tmp_path, [_waiting_spec(flag, counter)], CONFIG, flag)
@@ -261,7 +258,7 @@ def _first_waits(record: Path, flag: Path) -> str:
     )
 
 
-def _node_in(cluster: LoopbackCluster, record: Path, line: int) -> object:
+def _node_in(cluster: LocalRay, record: Path, line: int) -> object:
     """The node the `line`-th run of a `_first_waits` command ran on (its directory names it)."""
     lines = wait_for(
         f"run {line}", lambda: record.exists() and record.read_text().splitlines()[line - 1 :]
@@ -271,7 +268,7 @@ def _node_in(cluster: LoopbackCluster, record: Path, line: int) -> object:
 
 
 def test_nodes_lost_in_its_setup_and_its_validation_are_survived_with_the_same_commits(
-    tmp_path: Path, ray_cluster: LoopbackCluster
+    tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
     flag, setups, checks = tmp_path / "go", tmp_path / "setups", tmp_path / "checks"
     setup, check = (f"bash -c {shlex.quote(_first_waits(path, flag))}" for path in (setups, checks))

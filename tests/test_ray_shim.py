@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from ce.proc import Child, spawn_group
 from ce.proc.procfs import pid_alive
 from ce.proc.shim import ShimChild, spawn_shim
-from raykit import LocalRay, local_ray, ray  # raykit sets what Ray reads when imported
+from raykit import LocalRay, ray  # raykit sets what Ray reads when imported
 from test_shim import TREE, eventually, marked, marker_for, no_leftovers
 
 pytestmark = [
@@ -28,12 +27,6 @@ pytestmark = [
     pytest.mark.usefixtures(no_leftovers.__name__),
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc"),
 ]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalRay]:
-    with local_ray(head={"ce_slot": 2}) as running:
-        yield running
 
 
 def launch(script: str, tmp: Path, shimmed: bool) -> Child | ShimChild:
@@ -97,7 +90,7 @@ def stop_through_ray(how: str, tmp: Path, shimmed: bool) -> tuple[str, int]:
 
 @pytest.mark.parametrize("how", ["kill", "cancel"])
 def test_without_the_shim_a_ray_stop_leaves_the_tools_running(
-    cluster: LocalRay, tmp_path: Path, how: str
+    ray_cluster: LocalRay, tmp_path: Path, how: str
 ) -> None:
     """The baseline of the issue: ray.kill and ray.cancel(force=True) kill the worker and its
     direct children (the agent, and what was orphaned to the worker, a subreaper since it ran
@@ -112,7 +105,7 @@ def test_without_the_shim_a_ray_stop_leaves_the_tools_running(
 
 @pytest.mark.parametrize("how", ["kill", "cancel"])
 def test_with_the_shim_a_ray_stop_leaves_nothing(
-    cluster: LocalRay, tmp_path: Path, how: str
+    ray_cluster: LocalRay, tmp_path: Path, how: str
 ) -> None:
     marker, _ = stop_through_ray(how, tmp_path, shimmed=True)
     child = ShimChild.attach(tmp_path / "run" / "status.json", tmp_path / "run" / "agent.log")
@@ -131,11 +124,13 @@ time.sleep(1000)
 """
 
 
-def test_with_the_shim_the_driver_dying_leaves_nothing(cluster: LocalRay, tmp_path: Path) -> None:
+def test_with_the_shim_the_driver_dying_leaves_nothing(
+    ray_cluster: LocalRay, tmp_path: Path
+) -> None:
     marker = marker_for(tmp_path)
     driver = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, cluster.address, TREE.format(m=marker), str(tmp_path)],
-        env=cluster.env,
+        [sys.executable, "-c", DRIVER, ray_cluster.address, TREE.format(m=marker), str(tmp_path)],
+        env=ray_cluster.env,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -155,13 +150,13 @@ def test_with_the_shim_the_driver_dying_leaves_nothing(cluster: LocalRay, tmp_pa
     assert marked(marker) == []
 
 
-def test_with_the_shim_the_node_dying_leaves_nothing(cluster: LocalRay, tmp_path: Path) -> None:
+def test_with_the_shim_the_node_dying_leaves_nothing(ray_cluster: LocalRay, tmp_path: Path) -> None:
     marker = marker_for(tmp_path)
-    node = cluster.add_node({"doomed": 1})
+    node = ray_cluster.add_node({"doomed": 1})
     actor = Launcher.options(resources={"doomed": 1}).remote()  # type: ignore[attr-defined]
     launched = ray.get(actor.launch.remote(TREE.format(m=marker), str(tmp_path), True), timeout=60)
     assert eventually(lambda: len(marked(marker)) == 5, timeout=60)
-    cluster.remove_node(node)  # its raylet is killed, and with it its workers
+    ray_cluster.remove_node(node)  # its raylet is killed, and with it its workers
     child = ShimChild.attach(tmp_path / "run" / "status.json", tmp_path / "run" / "agent.log")
     assert child.wait(30) == -signal.SIGTERM
     assert child.stopped == "worker-gone"
@@ -169,7 +164,9 @@ def test_with_the_shim_the_node_dying_leaves_nothing(cluster: LocalRay, tmp_path
     assert marked(marker) == []
 
 
-def test_exit_codes_and_niceness_pass_through_under_ray(cluster: LocalRay, tmp_path: Path) -> None:
+def test_exit_codes_and_niceness_pass_through_under_ray(
+    ray_cluster: LocalRay, tmp_path: Path
+) -> None:
     actor: Any = Launcher.remote()  # type: ignore[attr-defined]
     script = "echo nice=$(nice); bash -c 'exit 3'; echo inner=$?; exit 4"
     launched = ray.get(actor.launch.remote(script, str(tmp_path), True), timeout=60)

@@ -87,17 +87,22 @@ def preflight_nodes(ctx: BatchContext) -> None:
     if config.runtime_env:
         options["runtime_env"] = dict(config.runtime_env)
     refs = {
-        _node_name(node): check.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
-            **options,
-        ).remote(ctx.executor)
+        _node_name(node): (
+            node["NodeID"],
+            check.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+                **options,
+            ).remote(ctx.executor),
+        )
         for node in nodes
     }
     problems = []
-    for name, ref in sorted(refs.items()):
+    for name, (node_id, ref) in sorted(refs.items()):
         try:
             missing = ray.get(ref, timeout=_PREFLIGHT_SECONDS)
         except RayError as exc:
+            if not node_alive(node_id):
+                continue  # lost since it was listed (not yet marked dead): no PRP goes there
             missing = [f"the check could not run ({str(exc).strip().splitlines()[0]})"]
         problems += [f"  node {name}: {what}" for what in missing]
     if problems:
