@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import ce
 from batchkit import Spec, append, git, make_batch_repo, write
 from raykit import (
     LocalRay,
@@ -87,7 +88,20 @@ def test_a_batch_through_ray_makes_the_same_commits_as_a_local_run(
     assert "on Ray node" in log, log
 
 
-def test_a_node_without_the_agent_cli_fails_preflight_naming_it(
+def _other_ce(where: Path, version: str) -> Path:
+    """A directory whose `ce` package is this one but says it is `version`."""
+    package = where / "ce"
+    package.mkdir(parents=True)
+    here = Path(ce.__file__).parent
+    for entry in here.iterdir():
+        if entry.name != "__init__.py":
+            (package / entry.name).symlink_to(entry)
+    source = (here / "__init__.py").read_text()
+    (package / "__init__.py").write_text(source.replace(ce.__version__, version))
+    return where
+
+
+def test_a_node_without_the_agent_cli_or_with_another_ce_fails_preflight_naming_it(
     tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
     tools = tmp_path / "tools"
@@ -95,7 +109,12 @@ def test_a_node_without_the_agent_cli_fails_preflight_naming_it(
     (tools / "my-agent").write_text("#!/bin/sh\nexit 0\n")
     (tools / "my-agent").chmod(0o755)
     lacking = [node.node_id for node in ray_cluster.nodes]
-    having = ray_cluster.add_node(env={"PATH": f"{tools}:{os.environ['PATH']}"})
+    path = {"PATH": f"{tools}:{os.environ['PATH']}"}
+    having = ray_cluster.add_node(env=path)
+    older = _other_ce(tmp_path / "old", "0.0.1")
+    old = ray_cluster.add_node(
+        env=path | {"PYTHONPATH": f"{older}:{ray_cluster.env['PYTHONPATH']}"}
+    )
     config = '[executor]\nname = "command"\n[executor.command]\nrun = "my-agent {prp_path}"\n'
     repo = make_batch_repo(tmp_path / "repo", _specs(), config=config)
     done = run_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
@@ -106,7 +125,10 @@ def test_a_node_without_the_agent_cli_fails_preflight_naming_it(
             done.stderr
         ), done.stderr
     assert having.node_id[:12] not in done.stderr
+    needed = f"({old.node_id[:12]}): ce 0.0.1 is installed there, ce {ce.__version__} is needed"
+    assert needed in done.stderr, done.stderr
     assert not facts(repo, "launched")  # nothing was started
+    ray_cluster.remove_node(old)  # no batch could run with it
 
 
 def _waiting_spec(flag: Path, counter: Path, n: int = 1, word: str = "One") -> Spec:

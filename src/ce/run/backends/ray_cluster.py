@@ -13,6 +13,7 @@ import ray
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from ce import __version__
 from ce.config import BackendConfig
 from ce.core.errors import CeError
 from ce.run.backends.ray_node import node_check
@@ -92,7 +93,7 @@ def preflight_nodes(ctx: BatchContext) -> None:
             check.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
                 **options,
-            ).remote(ctx.executor),
+            ).remote(ctx.executor, __version__),
         )
         for node in nodes
     }
@@ -103,7 +104,7 @@ def preflight_nodes(ctx: BatchContext) -> None:
         except RayError as exc:
             if not node_alive(node_id):
                 continue  # lost since it was listed (not yet marked dead): no PRP goes there
-            missing = [f"the check could not run ({str(exc).strip().splitlines()[0]})"]
+            missing = [_not_run(exc)]
         problems += [f"  node {name}: {what}" for what in missing]
     if problems:
         raise CeError(
@@ -112,6 +113,12 @@ def preflight_nodes(ctx: BatchContext) -> None:
             + "\nInstall what is missing on those nodes (or start them without the "
             f"{config.slot_resource} resource), then run again."
         )
+
+
+def _not_run(exc: RayError) -> str:
+    if "No module named 'ce'" in str(exc):
+        return f"ce is not installed there (ce {__version__} is needed, as here)"
+    return f"the check could not run ({str(exc).strip().splitlines()[0]})"
 
 
 def node_alive(node_id: str) -> bool:

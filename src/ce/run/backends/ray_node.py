@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ce import git, proc
+from ce import __version__, git, proc
 from ce.agents.base import Executor, ExecutorJob
 from ce.config import ValidateConfig
 from ce.core.errors import CeError
@@ -231,10 +231,13 @@ class NodeLaunch:
         )
 
 
-def node_check(executor: Executor) -> list[str]:
-    """What this node lacks to run `executor` (the checks a local run makes, plus the command
-    executor's program); [] when nothing."""
-    missing = [f"{tool} is not on PATH" for tool in ("git", "bash") if shutil.which(tool) is None]
+def node_check(executor: Executor, version: str) -> list[str]:
+    """What this node lacks to run `executor` with ce `version` (the checks a local run makes,
+    plus the command executor's program); [] when nothing."""
+    missing = []
+    if __version__ != version:  # the checkout, setup and validation are this ce's
+        missing.append(f"ce {__version__} is installed there, ce {version} is needed (as here)")
+    missing += [f"{tool} is not on PATH" for tool in ("git", "bash") if shutil.which(tool) is None]
     try:
         git.require_git()
         executor.preflight(Path(tempfile.gettempdir()))
