@@ -106,19 +106,26 @@ class LocalRay:
         return address
 
     def add_node(
-        self, resources: Mapping[str, float] | None = None, *, env: Mapping[str, str] | None = None
+        self,
+        resources: Mapping[str, float] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        wait: bool = True,
     ) -> Any:
         """Start one more node with one CPU and `resources` (2 `ce_slot`s unless given), its
-        processes with `env` besides the cluster's; wait for it."""
+        processes with `env` besides the cluster's; wait for it (or, not `wait`, let it come up
+        while the next one starts: `cluster.wait_for_nodes()`)."""
         with _environ(self.env | dict(env or {})):
             node = self.cluster.add_node(
+                wait=False,
                 num_cpus=1,
                 resources=dict({"ce_slot": 2} if resources is None else resources),
                 object_store_memory=OBJECT_STORE_BYTES,
                 node_ip_address="127.0.0.1",
             )
         self.nodes.append(node)
-        self.cluster.wait_for_nodes()
+        if wait:
+            self.cluster.wait_for_nodes()
         return node
 
     def node(self, node_id: str) -> Any:
@@ -193,7 +200,8 @@ def local_ray(nodes: Sequence[Mapping[str, float]] = ({}, {})) -> Iterator[Local
             ray.init(address=cluster.address, log_to_driver=False)
         running = LocalRay(cluster, temp_dir, env)
         for resources in nodes:
-            running.add_node({"ce_slot": 2, **resources})
+            running.add_node({"ce_slot": 2, **resources}, wait=False)
+        cluster.wait_for_nodes()
         yield running
     finally:
         ray.shutdown()
