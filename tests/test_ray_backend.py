@@ -308,3 +308,24 @@ def test_nodes_lost_in_its_setup_and_its_validation_are_survived_with_the_same_c
     finally:
         coordinator.kill()
     assert "relaunched (1 of 2)" in log and "validating again on another node" in log, log
+
+
+def test_resume_takes_the_journals_last_ray_launch_before_this_run(tmp_path: Path) -> None:
+    from ce.run.backends.ray_parts import Journaled, journaled
+    from ce.run.state import Journal
+
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path)
+    journal.fact("start", batch="7", target="main", resume=False)
+    journal.fact("launched", prp="PRP-7.1.1", backend="ray", actor="7/PRP-7.1.1/1", node="n1")
+    journal.fact("shipped", prp="PRP-7.1.1", tip="a" * 40)
+    journal.fact("launched", prp="PRP-7.1.2", backend="local", pid=1, pgid=1)
+    journal.fact("launched", prp="PRP-7.1.1", backend="ray", actor="7/PRP-7.1.1/2", node="n2")
+    journal.fact("shipped", prp="PRP-7.1.1", tip="b" * 40)
+    journal.fact("start", batch="7", target="main", resume=True)  # this run's
+    journal.fact("launched", prp="PRP-7.1.1", backend="ray", actor="7/PRP-7.1.1/3", node="n3")
+    journal.close()
+    assert journaled(path, "PRP-7.1.1") == Journaled("7/PRP-7.1.1/2", "n2", "b" * 40)
+    assert journaled(path, "PRP-7.1.1").gen == 2  # type: ignore[union-attr]
+    assert journaled(path, "PRP-7.1.2") is None  # it ran here
+    assert journaled(path, "PRP-7.1.3") is None  # never launched

@@ -107,19 +107,24 @@ class Journaled(NamedTuple):
 
 
 def journaled(path: Path, prp_id: str) -> Journaled | None:
-    """The PRP's last launch from the journal's facts, if it ran on Ray."""
+    """The PRP's last launch before this run started, from the journal's facts, if it ran on
+    Ray (this run's own launches it closed itself)."""
     launched: dict[str, Any] | None = None
     tip = None
+    before: tuple[dict[str, Any] | None, str | None] = (None, None)
     for entry in Journal.read(path):
-        if entry.get("prp") != prp_id:
+        if entry.get("fact") == "start":
+            before = (launched, tip)
+        elif entry.get("prp") != prp_id:
             continue
-        if entry.get("fact") == "launched":
+        elif entry.get("fact") == "launched":
             launched = entry
         elif entry.get("fact") == "shipped":
             tip = str(entry.get("tip"))
-    if launched is None or launched.get("backend") != "ray" or not launched.get("actor"):
+    last, tip = before
+    if last is None or last.get("backend") != "ray" or not last.get("actor"):
         return None
-    return Journaled(str(launched["actor"]), str(launched.get("node", "")), tip)
+    return Journaled(str(last["actor"]), str(last.get("node", "")), tip)
 
 
 def actor_class(config: BackendConfig, name: str) -> Any:
