@@ -210,11 +210,6 @@ def local_ray(nodes: Sequence[Mapping[str, float]] = ({}, {})) -> Iterator[Local
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _nodes() -> list[dict[str, Any]]:
-    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
-    return nodes
-
-
 def run_ce(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`python -m ce ARGS` as a user types it, with the fixed identity."""
     return subprocess.run(
