@@ -19,7 +19,7 @@ from rich.console import Console
 
 from ce.core.events import BatchFinished, BatchStarted, Notice, NoticeLevel, PrpChanged, PrpState
 from ce.ui.board import Board, BoardState
-from ce.ui.live import LiveBoard
+from ce.ui.live import MIN_REDRAW_SECONDS, LiveBoard
 from ce.ui.render import render
 from ce.ui.screen import LineAnsi
 from ui_samples import STAGES, finished_board, info, paused_board, running_board
@@ -68,10 +68,15 @@ def test_an_event_is_drawn() -> None:
 def test_a_burst_of_events_is_drawn_once_or_twice_not_per_event() -> None:
     live, out = live_board(paused_board())
     with live:
+        start = time.monotonic()
         for n in range(200):
             live(Notice(at=time.time(), level=NoticeLevel.INFO, message=f"note {n}"))
+        sent = time.monotonic() - start
         wait_for(lambda: "note 199" in out.getvalue())
-        assert live.redraws <= 4
+        # One picture per MIN_REDRAW_SECONDS while the burst lasts, at most (a loaded machine
+        # may take longer than one such interval to send it), and then the last one.
+        assert live.redraws <= 4 + sent / MIN_REDRAW_SECONDS
+        assert live.redraws < 200 / 4
 
 
 def test_running_clocks_are_redrawn_at_most_once_a_second() -> None:
