@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 import ce
 from ce.core.errors import CeError
-from ce.prp import safe_yaml
+from ce.prp import event_yaml, safe_yaml
 from ce.prp.frontmatter import load_yaml, split_document
 from ce.prp.safe_yaml import pure_load, safe_load
 
@@ -26,7 +27,7 @@ SAMPLE_DIRS = [d for d in (FIXTURES, SHARED) if d.is_dir()]
 _PARSE_ALL = """
 import sys
 from pathlib import Path
-from ce.prp import safe_yaml
+from ce.prp import event_yaml, safe_yaml
 from ce.prp.parse import parse_prp
 print(safe_yaml.LOADER)
 for directory in sys.argv[1:]:
@@ -159,3 +160,81 @@ def test_json_documents_load_the_same() -> None:
     value = {"a": [1, 2.5, None, True, "x: y"], "b": {"c": "ü😀", "d": []}}
     text = json.dumps(value, ensure_ascii=False)
     assert safe_load(text) == pure_load(text) == value
+
+
+_SCALARS = [
+    "planning", "PRP-5.1", "Generated PRP 7", "1.5", "3-5", "8", "017", "-0", "+12", "1e3",
+    "-.5", ".inf", "-.Inf", ".NaN", "true", "False", "TRUE", "yes", "no", "~", "null", "Null",
+    "", "2026-03-02", "2026-03-02 10:20:30", "2026-3-2", "0x1F", "0o17", "1_000", "1.2_3", "<<",
+    "=", "src/a.py", "'quoted: yes'", '"double # not a comment"', "'it''s'", '"\\t"', "ü😀",
+    "x - y", "a, b", "12:30", "1:20:30",
+]  # fmt: skip
+_KEYS = ["prp_id", "title", "status", "1", "true", "~", "key", "Key", "files", "a b"]
+
+
+def _flow(items: list[str]) -> str:
+    return "[" + ", ".join(items) + "]"
+
+
+_LEAF = st.sampled_from(_SCALARS)
+_FLOW = st.lists(_LEAF.filter(lambda s: s and "," not in s), max_size=4).map(_flow)
+_PAIRS = st.lists(st.tuples(st.sampled_from(_KEYS), _LEAF), max_size=3, unique_by=lambda p: p[0])
+
+
+@st.composite
+def _frontmatter(draw: st.DrawFn) -> str:
+    """A frontmatter's shape: keys with scalars, flow lists, block lists and nested mappings."""
+    lines = []
+    for key in draw(st.lists(st.sampled_from(_KEYS), min_size=1, max_size=6, unique=True)):
+        shape = draw(st.sampled_from(["scalar", "flow", "block", "mapping"]))
+        if shape == "scalar":
+            lines.append(f"{key}: {draw(_LEAF)}".rstrip())
+        elif shape == "flow":
+            lines.append(f"{key}: {draw(_FLOW)}")
+        elif shape == "block":
+            lines += [f"{key}:", *(f"  - {item}" for item in draw(st.lists(_LEAF, max_size=3)))]
+        else:
+            pairs = draw(_PAIRS)
+            lines += [f"{key}:", *(f"  {k}: {v}".rstrip() for k, v in pairs)]
+    return "\n".join(lines) + "\n"
+
+
+@settings(
+    max_examples=int(os.environ.get("CE_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(_frontmatter())
+def test_frontmatter_shaped_documents_load_the_same(text: str) -> None:
+    # Mostly built from the parser's events directly (ce.prp.event_yaml): the same values, of
+    # the same types, as ruamel's pure loader makes; duplicate keys and errors as it says them.
+    assert outcome(safe_load, text) == outcome(pure_load, text)
+
+
+def test_a_plain_frontmatter_is_built_from_the_parser_events() -> None:
+    text = (
+        "prp_id: PRP-77.1\ntitle: Generated PRP 1\nstatus: planning\nestimated_hours: 1.5\n"
+        "order: 017\ncreated: 2026-03-02\ndone: false\nmodel: ~\n"
+        "dependencies: [PRP-77.0, 'PRP-77.2 (later)']\nfiles_modified:\n  - src/a.py\n"
+    )
+    built = safe_yaml.events_load(text)
+    assert repr(built) == repr(pure_load(text))
+    assert built["created"] == datetime.date(2026, 3, 2) and built["order"] == 17
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x 1\n",  # an anchor
+        "a: !!str 1\n",  # a tag
+        "a: 1\na: 2\n",  # a duplicate key: ruamel's error, in its words
+        "<<: {a: 1}\n",  # a merge key
+        "? [a, b]\n: c\n",  # a list as a key: ruamel makes it a tuple
+        "a: 0x1F\n",  # an int in another base
+        "a: 1\n--- \nb: 2\n",  # a second document
+    ],
+)
+def test_what_the_events_do_not_build_as_ruamel_would_is_left_to_it(text: str) -> None:
+    with pytest.raises(event_yaml.Unusual):
+        safe_yaml.events_load(text)
+    assert outcome(safe_load, text) == outcome(pure_load, text)

@@ -1,8 +1,10 @@
 """Safe YAML loading, with libyaml's C parser when ruamel.yaml.clib is installed.
 
 The pure-Python loader costs about 1 ms per frontmatter (three quarters of a 10k-PRP dry run);
-the C parser with the same constructor and resolver about a tenth of that. Both build plain data
-with ruamel's SafeConstructor and YAML 1.2 resolver, so a document reads the same under either.
+the C parser with the same constructor and resolver about a tenth of that, and the C parser's
+events made into values directly (`ce.prp.event_yaml`) a third of that again. All build plain
+data as ruamel's SafeConstructor and YAML 1.2 resolver do, so a document reads the same under
+each; what the direct way does not build exactly as ruamel would goes to ruamel's constructor.
 The pure loader stays the reference: whatever the C parser refuses is read again by it, so an
 error is reported in its words, and a document the C parser cannot read safely (a `%` directive,
 deep nesting, which libyaml's recursive composer answers with a crash) goes to it directly.
@@ -18,6 +20,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.resolver import VersionedResolver
+
+from ce.prp.event_yaml import Unusual, load_events
 
 try:
     from _ruamel_yaml import CParser
@@ -92,7 +96,21 @@ if CParser is not None:
     ).versioned_resolver
 
 
+def events_load(text: str) -> Any:
+    """The document built from the C parser's events; `Unusual` when ruamel's constructor
+    must build it."""
+    parser = CParser(text)
+    try:
+        return load_events(parser, _YAML_1_2_RULES)
+    finally:
+        parser.dispose()
+
+
 def _c_load(text: str) -> Any:
+    try:
+        return events_load(text)
+    except Unusual:
+        pass  # built the full way below, as ruamel builds it
     loader = _CSafeLoader(text)
     try:
         return loader.get_single_data()
