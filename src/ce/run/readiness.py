@@ -5,7 +5,7 @@ work will have to pass. Nothing is changed here."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ce.config import ValidateConfig, unknown_executor
@@ -46,13 +46,14 @@ def dry_run(
         except CeError as exc:
             found.append(word(exc))
     plan, validation = context.plan, context.config.validation
+    tests = detect_test_command(context.root)  # the checkout every worktree is made from
     return context, DryRun(
         plan=plan,
         batch_id=context.batch_id,
         stage=options.stage,
         executor=executor,
         checks={
-            prp_id: planned_checks(plan.prps[prp_id], validation, context.root)
+            prp_id: planned_checks(plan.prps[prp_id], validation, tests)
             for _, ids in plan.to_run(options.stage)
             for prp_id in ids
         },
@@ -85,19 +86,21 @@ def _not_unfinished(context: BatchContext) -> None:
         )
 
 
-def planned_checks(prp: Prp, config: ValidateConfig, root: Path) -> tuple[PlannedCheck, ...]:
-    """What each level will check of `prp`'s work, as `run_levels` will run it (L3's test
-    command detected in `root`, the checkout its worktree is made from)."""
-    return tuple(_planned(level, prp, config, root) for level in LEVELS)
+def planned_checks(
+    prp: Prp, config: ValidateConfig, tests: Sequence[str] | None
+) -> tuple[PlannedCheck, ...]:
+    """What each level will check of `prp`'s work, as `run_levels` will run it (`tests`: the
+    test command L3 detects in the checkout its worktree is made from, read once per batch)."""
+    return tuple(_planned(level, prp, config, tests) for level in LEVELS)
 
 
-def _planned(level: int, prp: Prp, config: ValidateConfig, root: Path) -> PlannedCheck:
+def _planned(
+    level: int, prp: Prp, config: ValidateConfig, tests: Sequence[str] | None
+) -> PlannedCheck:
     command = prp_command(level, prp, config)
     source = "prp" if f"level{level}" in prp.validation else "config"
-    if level == 3 and command is None:
-        detected = detect_test_command(root)
-        if detected is not None:
-            command, source = shlex.join(detected), "detected"
+    if level == 3 and command is None and tests is not None:
+        command, source = shlex.join(tests), "detected"
     builtin = _BUILTIN[level]
     if (level == 2 and command is not None) or (level == 4 and not prp.files):
         builtin = ""  # a configured L2 command replaces py_compile; no declared files, no drift
