@@ -21,7 +21,7 @@ from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.resolver import VersionedResolver
 
-from ce.prp.event_yaml import Unusual, load_events
+from ce.prp.event_yaml import Unusual, compiled, load_events
 
 try:
     from _ruamel_yaml import CParser
@@ -94,6 +94,7 @@ if CParser is not None:
     _YAML_1_2_RULES: dict[str | None, list[Any]] = VersionedResolver(
         version=(1, 2)
     ).versioned_resolver
+    _EVENT_RULES = compiled(_YAML_1_2_RULES)
 
 
 def events_load(text: str) -> Any:
@@ -101,7 +102,7 @@ def events_load(text: str) -> Any:
     must build it."""
     parser = CParser(text)
     try:
-        return load_events(parser, _YAML_1_2_RULES)
+        return load_events(parser, _EVENT_RULES)
     finally:
         parser.dispose()
 
