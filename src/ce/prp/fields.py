@@ -6,6 +6,7 @@ normalize the vocabulary; every other key is kept, untouched, as `extra`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -81,36 +82,37 @@ class HintFields(BaseModel):
     _model = _before(norm.normalize_model, "model")
 
     def plan_hints(self) -> PlanHints:
-        return PlanHints(**self.model_dump())
+        return PlanHints(**{name: getattr(self, name) for name in _HINTED})
 
 
 def read_fields(path: Path, mapping: dict[Any, Any]) -> tuple[Fields, PlanHints, dict[str, Any]]:
     """The validated known fields, the planner's hints and the unknown keys (kept as written)."""
     by_key = _index_keys(path, mapping)
-    chosen: dict[str, Any] = {}
+    chosen: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # Fields', HintFields'
     source: dict[str, str] = {}  # canonical field -> the key the file used, for messages
+    used = set()
     for field, keys in ALIASES.items():
         for key in keys:
             if key in by_key and by_key[key][1] is not None:
-                source[field], chosen[field] = by_key[key]
+                source[field], chosen[field in _HINTED][field] = by_key[key]
+                used.add(key)
                 break
-    used = {normal_key(key) for key in source.values()}
-    known = {key for keys in ALIASES.values() for key in keys}
     extra = {
         written: value
         for key, (written, value) in by_key.items()
-        if key not in used and not (key in known and value is None)
+        if key not in used and not (key in _KNOWN and value is None)
     }
-    check_misspelled(path, [written for written in extra if normal_key(written) not in known])
-    hinted = {name: value for name, value in chosen.items() if name in HintFields.model_fields}
+    check_misspelled(path, [written for written in extra if normal_key(written) not in _KNOWN])
     problems: list[tuple[str, str]] = []
-    fields = _validated(Fields, {k: v for k, v in chosen.items() if k not in hinted}, problems)
-    hints = _validated(HintFields, hinted, problems)
+    fields = _validated(Fields, chosen[False], problems)
+    hints = _validated(HintFields, chosen[True], problems)
     if fields is None or hints is None:
         raise CeError(_render(path, problems, source))
     return fields, hints.plan_hints(), extra
 
 
+_KNOWN = frozenset(key for keys in ALIASES.values() for key in keys)
+_HINTED = tuple(HintFields.model_fields)
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -172,8 +174,12 @@ def _index_keys(path: Path, mapping: dict[Any, Any]) -> dict[str, tuple[str, Any
     return by_key
 
 
+@functools.lru_cache(maxsize=1024)  # the same few keys in every PRP of a batch
 def normal_key(key: str) -> str:
-    return re.sub(r"[\s-]+", "_", key.strip().lower())
+    return _SEPARATORS.sub("_", key.strip().lower())
+
+
+_SEPARATORS = re.compile(r"[\s-]+")
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:

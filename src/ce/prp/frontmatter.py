@@ -83,7 +83,11 @@ def load_yaml(path: Path, yaml_text: str) -> Any:
     """Safe load: plain data only; a tag that would build an object is an error."""
     try:
         _refuse_reused_anchors(yaml_text)
-        return _whole_characters(safe_load(yaml_text))
+        data = safe_load(yaml_text)
+        # A surrogate is in the text or made by a `\\u` escape: with neither, none to join.
+        if "\\" not in yaml_text and not _SURROGATE.search(yaml_text):
+            return data
+        return _whole_characters(data)
     except MarkedYAMLError as exc:
         raise CeError(_marked_message(path, exc)) from None
     except ReaderError as exc:

@@ -44,10 +44,13 @@ def normalize_prp_id(raw: object) -> str | None:
 def normalize_status(raw: object) -> str:
     if not isinstance(raw, str):
         raise ValueError(f"{show_value(raw)} is not a status word; {_status_choices()}")
-    word = re.sub(r"[\s-]+", "_", raw.strip().lower())
+    word = _SEPARATORS.sub("_", raw.strip().lower())
     if word not in STATUS_WORDS:
         raise ValueError(f"{show_value(raw)} is not a status ce knows; {_status_choices()}")
     return word
+
+
+_SEPARATORS = re.compile(r"[\s-]+")
 
 
 def status_class(word: str) -> StatusClass:
@@ -98,7 +101,7 @@ def normalize_dependencies(raw: object) -> Dependencies:
 
 def dependency_id(text: str) -> str | None:
     """The id an item starts with ("PRP-36.1.1 (note)" -> PRP-36.1.1), None when it is prose."""
-    token = re.split(r"[\s(:,;]", text.strip(), maxsplit=1)[0].strip("`*\"'[].")
+    token = _ID_END.split(text.strip(), maxsplit=1)[0].strip("`*\"'[].")
     if token[: len(ID_PREFIX)].lower() == ID_PREFIX:
         dep = normalize_id(token)
         if dep is None:
@@ -106,9 +109,13 @@ def dependency_id(text: str) -> str | None:
                 f"{show_value(token)} looks like a PRP id but is not a valid one: {ID_RULE}"
             )
         return dep
-    if re.fullmatch(r"\d{1,9}(?:\.\d{1,9})*", token):
+    if _NUMBERED.fullmatch(token):
         return normalize_id(token)
     return None
+
+
+_ID_END = re.compile(r"[\s(:,;]")
+_NUMBERED = re.compile(r"\d{1,9}(?:\.\d{1,9})*")
 
 
 def normalize_files(raw: object) -> tuple[str, ...]:
@@ -122,27 +129,36 @@ def normalize_files(raw: object) -> tuple[str, ...]:
 
 def clean_path(text: str) -> str | None:
     """A repo-relative POSIX path or glob from "`./src/a.py` (new file)"; None for "None"."""
-    quoted = re.search(r"`([^`]+)`", text)
+    quoted = _QUOTED.search(text) if "`" in text else None
     text = quoted.group(1) if quoted else _strip_notes(text)
     text = text.strip().strip("*\"'").strip()
     if text.lower() in _NOTHING:
         return None
-    if any(ord(char) < 32 for char in text):
+    if _CONTROL_CHARACTER.search(text):
         raise ValueError(f"{show_value(text)} contains a control character")
     return _relative_posix(text.replace("\\", "/"))
 
 
+_QUOTED = re.compile(r"`([^`]+)`")
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f]")
+_PARENTHESES = re.compile(r"\([^()]*\)")
+_NOTE = re.compile(r"\s[—–-]\s|\s#|:\s")
+
+
 def _strip_notes(text: str) -> str:
     previous = None
-    while previous != text:  # nested parentheses: strip from the inside out
-        previous, text = text, re.sub(r"\([^()]*\)", " ", text)
-    text = re.split(r"\s[—–-]\s|\s#|:\s", text, maxsplit=1)[0]
+    while previous != text and "(" in text:  # nested parentheses: strip from the inside out
+        previous, text = text, _PARENTHESES.sub(" ", text)
+    text = _NOTE.split(text, maxsplit=1)[0]
     words = text.split()
     return words[0] if words else ""
 
 
+_DRIVE = re.compile(r"[A-Za-z]:(/|$)")
+
+
 def _relative_posix(text: str) -> str:
-    if text.startswith(("/", "~")) or re.match(r"[A-Za-z]:(/|$)", text):
+    if text.startswith(("/", "~")) or _DRIVE.match(text):
         raise ValueError(
             f"{show_value(text)} is an absolute path; write it relative to the repository root, "
             "e.g. src/app/config.py"
@@ -232,10 +248,12 @@ def normalize_complexity(raw: object) -> Complexity:
     if raw is None:
         return Complexity.MEDIUM
     word = raw.strip().lower() if isinstance(raw, str) else None
-    for complexity in Complexity:
-        if word == complexity.value:
-            return complexity
+    if word in _COMPLEXITIES:
+        return _COMPLEXITIES[word]
     raise ValueError(f"{show_value(raw)} is not a complexity; write low, medium or high")
+
+
+_COMPLEXITIES = {complexity.value: complexity for complexity in Complexity}
 
 
 def normalize_model(raw: object) -> str | None:
@@ -318,6 +336,14 @@ def _split_items(text: str) -> list[str]:
     stripped = text.strip()
     if stripped.startswith("[") and stripped.endswith("]"):
         stripped = stripped[1:-1]
+    items = _split_nested(stripped) if _SPLITS_OR_NESTS.search(stripped) else [stripped]
+    return [item.strip() for item in items if item.strip().lower() not in _NOTHING]
+
+
+_SPLITS_OR_NESTS = re.compile(r"[`()\[\]{},;\n]")
+
+
+def _split_nested(stripped: str) -> list[str]:
     items: list[str] = []
     current: list[str] = []
     depth, quoted = 0, False
@@ -334,7 +360,7 @@ def _split_items(text: str) -> list[str]:
             continue
         current.append(char)
     items.append("".join(current))
-    return [item.strip() for item in items if item.strip().lower() not in _NOTHING]
+    return items
 
 
 def kind_of(value: object) -> str:
