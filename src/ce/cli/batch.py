@@ -215,7 +215,6 @@ def execute(prps: tuple[str, ...], batch: str | None, params: dict[str, Any]) ->
 def _dry_run(options: RunOptions, *, as_json: bool) -> int:
     from ce.cli.hints import next_step
     from ce.run.readiness import dry_run
-    from ce.ui.plan_view import render_plan
 
     context, planned = dry_run(options, Path.cwd(), lambda exc: f"{exc}{next_step(exc.next_step)}")
     _print_warnings(context)
@@ -224,6 +223,8 @@ def _dry_run(options: RunOptions, *, as_json: bool) -> int:
             click.echo(f"warning: {problem}", err=True)
         click.echo(dumps_indented(planned.to_json()))
     else:
+        from ce.ui.plan_view import render_plan  # rich's tables: not for --json
+
         render_plan(planned, Console())
     return planned.exit_code  # what a real run would exit with before changing anything
 

@@ -19,6 +19,7 @@ RUN_INFO_STRINGS = (("sh", "run"), ("bash", "run"))
 _HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*))?")
 # Fences may be indented (inside list items); a backtick fence's info string has no backtick.
 _FENCE = re.compile(r"([ \t]*)(`{3,}|~{3,})(.*)")
+_MARKS = ("#", "`", "~")  # what a heading or a fence line starts with, after its indent
 _PHASE = re.compile(r"phase\s+(\d{1,6})(?!\d)(?!\.\d)(?=$|[\s:.\-–—(])[\s:.\-–—]*(.*)", re.I)
 _UNIT = r"(?:m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?|s|secs?|seconds?)"
 _DURATION = re.compile(
@@ -52,6 +53,9 @@ def scan_markdown(body: str) -> list[Heading | Fence]:
     items: list[Heading | Fence] = []
     index = 0
     while index < len(lines):
+        if lines[index].lstrip(" \t")[:1] not in _MARKS:  # most lines: neither kind
+            index += 1
+            continue
         fence = _FENCE.fullmatch(lines[index])
         if fence and not (fence[2].startswith("`") and "`" in fence[3]):
             end = _fence_end(lines, index, fence[2])
@@ -83,8 +87,11 @@ def _dedent(line: str, width: int) -> str:
 
 
 def _heading_text(raw: str) -> str:
-    text = re.sub(r"(?:^|[ \t]+)#+[ \t]*$", "", raw.rstrip())  # optional closing #s
+    text = _CLOSING_HASHES.sub("", raw.rstrip())  # optional closing #s
     return text.strip()
+
+
+_CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
 
 
 def first_title(items: Sequence[Heading | Fence]) -> str | None:

@@ -47,13 +47,23 @@ def dry_run(
             found.append(word(exc))
     plan, validation = context.plan, context.config.validation
     tests = detect_test_command(context.root)  # the checkout every worktree is made from
+    # A PRP's checks depend only on its own `validation` and whether it declares files: made
+    # once per such shape, not four records per PRP.
+    shapes: dict[tuple[object, ...], tuple[PlannedCheck, ...]] = {}
+
+    def checks_of(prp: Prp) -> tuple[PlannedCheck, ...]:
+        shape = (*prp.validation.items(), bool(prp.files))
+        if shape not in shapes:
+            shapes[shape] = planned_checks(prp, validation, tests)
+        return shapes[shape]
+
     return context, DryRun(
         plan=plan,
         batch_id=context.batch_id,
         stage=options.stage,
         executor=executor,
         checks={
-            prp_id: planned_checks(plan.prps[prp_id], validation, tests)
+            prp_id: checks_of(plan.prps[prp_id])
             for _, ids in plan.to_run(options.stage)
             for prp_id in ids
         },
