@@ -3,6 +3,7 @@ outside the run that its dependencies name."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -226,16 +227,26 @@ def _markdown_files(prp_dir: Path) -> list[Path]:
             "(in .ce/config.toml or [tool.ce] of pyproject.toml) at your PRP files."
         )
     try:
-        paths = [p for p in prp_dir.iterdir() if p.suffix.lower() == ".md" and p.is_file()]
+        # The directory's entries say which are files (a stat only for a link): not a stat of
+        # each of 10,000 PRP files. `len > 3`: a file named `.md` has no suffix, as in pathlib.
+        with os.scandir(prp_dir) as entries:
+            paths = [
+                prp_dir / entry.name
+                for entry in entries
+                if entry.name.lower().endswith(".md") and len(entry.name) > 3 and entry.is_file()
+            ]
     except OSError as exc:
         raise CeError(f"cannot list the PRP directory {prp_dir}: {exc.strerror or exc}.") from None
     return sorted(paths, key=lambda path: (_natural_key(path.name), path.name))
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
 def _natural_key(name: str) -> tuple[tuple[int, str], ...]:
     return tuple(
         (int(part), "") if part.isdigit() else (-1, part)
-        for part in re.split(r"(\d+)", name.lower())
+        for part in _DIGITS.split(name.lower())
         if part
     )
 

@@ -323,22 +323,28 @@ def relpath(root: Path, prp: Prp) -> str | None:
 def relpaths(root: Path, prps: Iterable[Prp]) -> list[str | None]:
     """`relpath` of each PRP, each directory resolved once rather than once per PRP in it (a
     linked file itself is resolved whole): a tenth of a 10k-PRP dry run otherwise."""
-    directories: dict[Path, Path] = {}
+    directories: dict[Path, str] = {}
     found: list[str | None] = []
     for prp in prps:
         path = prp.path
         if path.is_symlink() or path.name in ("", ".", ".."):
-            resolved = path.resolve()
+            resolved = str(path.resolve())
         else:
             directory = directories.get(path.parent)
             if directory is None:
-                directory = directories[path.parent] = path.parent.resolve()
-            resolved = directory / path.name
-        try:
-            found.append(resolved.relative_to(root).as_posix())
-        except ValueError:
-            found.append(None)
+                directory = directories[path.parent] = str(path.parent.resolve())
+            resolved = posixpath.join(directory, path.name)
+        found.append(_relative(resolved, str(root)))
     return found
+
+
+def _relative(path: str, root: str) -> str | None:
+    """`Path(path).relative_to(root).as_posix()` for absolute POSIX paths, None outside
+    `root`: as text, pathlib's objects cost more than the rest of a 10k-PRP check."""
+    if path == root:
+        return "."
+    inside = root if root.endswith("/") else f"{root}/"
+    return path[len(inside) :] if path.startswith(inside) else None
 
 
 def cone_dirs(paths: Iterable[str], directories: set[str]) -> list[str] | None:
