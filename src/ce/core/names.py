@@ -30,7 +30,7 @@ def branch_name(prp_id: str, title: str) -> str:
 
 def worktree_name(repo_name: str, prp_id: str) -> str:
     """`<repo>-prp-43.2.1`: the PRP's worktree directory, beside the repository by default."""
-    name = re.sub(r"[^a-z0-9._-]+", "-", _bare_id(prp_id).lower())
+    name = _UNSAFE_IN_NAME.sub("-", _bare_id(prp_id).lower())
     return f"{repo_name}-prp-{name}"
 
 
@@ -75,13 +75,19 @@ def kept_attempt(branch: str, name: str) -> bool:
     return retried or conflict_attempt(branch, name) is not None
 
 
+# Compiled once: names are made for every PRP of a batch, several times each.
+_UNSAFE_IN_NAME = re.compile(r"[^a-z0-9._-]+")
+_PRP_PREFIX = re.compile(r"^prp-", re.IGNORECASE)
+_NOT_IN_SLUG = re.compile(r"[^a-z0-9]+")
+
+
 def _bare_id(prp_id: str) -> str:
-    return re.sub(r"^prp-", "", prp_id.strip(), flags=re.IGNORECASE)
+    return _PRP_PREFIX.sub("", prp_id.strip())
 
 
 def _slug(text: str, limit: int | None = None) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = _NOT_IN_SLUG.sub("-", ascii_text.lower()).strip("-")
     if limit is None or len(slug) <= limit:
         return slug
     # Cut at a word boundary unless that loses more than half of the room.

@@ -14,6 +14,7 @@ deep nesting, which libyaml's recursive composer answers with a crash) goes to i
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -57,16 +58,18 @@ def pure_load(text: str) -> Any:
 # Where libyaml (YAML 1.1) and ruamel's scanner disagree (found by tests/test_prp_yaml.py):
 # tabs (ruamel refuses one after a plain scalar), a lone CR, a byte order mark past the start,
 # the 1.1 line breaks NEL, LS and PS, and the indentation of block scalars (`|`, `>`).
-_SCANNED_APART = ("\t", "\r", "\ufeff", "\x85", "\u2028", "\u2029", "|", ">")
+_SCANNED_APART = re.compile("[\t\r\ufeff\x85\u2028\u2029|>]")
 
 
 def _c_can_read(text: str) -> bool:
     if text.lstrip().startswith("%"):  # a directive (`%YAML 1.1`) the pure loader honours
         return False
-    if any(c in text for c in _SCANNED_APART):
+    if _SCANNED_APART.search(text):
         return False
-    entries = sum(text.count(f"-{space}") for space in " \t\n") + text.endswith("-")
-    indicators = sum(text.count(c) for c in "[{:?") + entries
+    # Counted one by one, not in generators: this runs for every PRP of a batch.
+    count = text.count
+    entries = count("- ") + count("-\t") + count("-\n") + text.endswith("-")
+    indicators = count("[") + count("{") + count(":") + count("?") + entries
     return indicators <= _C_MAX_INDICATORS
 
 
