@@ -65,6 +65,22 @@ def test_batch_leaves_out_other_files(prp_dir: Path) -> None:
     assert [p.id for p in discover_batch(prp_dir, "43").runnable] == ["PRP-43.1.1"]
 
 
+def test_batch_files_are_the_md_files_as_pathlib_sees_them(prp_dir: Path, tmp_path: Path) -> None:
+    # Listed from the directory's entries: a link to a PRP file is one, a dangling link, a
+    # directory and a file named just `.md` (no suffix, to pathlib) are not.
+    write(prp_dir, "PRP-43.1.1-a.md", "PRP-43.1.1")
+    elsewhere = write(tmp_path, "PRP-43.2.1-linked.md", "PRP-43.2.1")
+    (prp_dir / "PRP-43.2.1-linked.md").symlink_to(elsewhere)
+    (prp_dir / "PRP-43.3.1-dangling.md").symlink_to(tmp_path / "missing.md")
+    (prp_dir / "PRP-43.4.1-dir.MD").mkdir()
+    write(prp_dir, ".md", "PRP-43.5.1")
+    write(prp_dir, "PRP-43.6.1-upper.MD", "PRP-43.6.1")
+    listed = [p for p in prp_dir.iterdir() if p.suffix.lower() == ".md" and p.is_file()]
+    runnable = discover_batch(prp_dir, "43").runnable
+    assert [p.id for p in runnable] == ["PRP-43.1.1", "PRP-43.2.1", "PRP-43.6.1"]
+    assert sorted(p.path for p in runnable) == sorted(listed)
+
+
 @pytest.mark.parametrize("batch", ["43", " 43 ", "PRP-43", "prp-43"])
 def test_batch_spellings(prp_dir: Path, batch: str) -> None:
     write(prp_dir, "PRP-43.1.1-a.md", "PRP-43.1.1")

@@ -9,7 +9,8 @@ import pytest
 
 from batchkit import CONFIG, Spec, git, make_batch_repo, write
 from ce.cli import run
-from ce.run.worktree_env import cone_dirs
+from ce.prp.model import Prp, StatusClass
+from ce.run.worktree_env import cone_dirs, relpaths
 
 
 def ce_json(
@@ -188,3 +189,35 @@ def test_prps_whose_names_would_collide_are_refused_before_anything_changes(
 )
 def test_cone_dirs(paths: list[str], directories: set[str], expected: list[str]) -> None:
     assert cone_dirs(paths, directories) == expected
+
+
+def test_relpaths_are_pathlib_relative_paths(tmp_path: Path) -> None:
+    tmp_path = tmp_path.resolve()  # as ce's repository root is
+    root = tmp_path / "repo"
+    (root / "PRPs").mkdir(parents=True)
+    outside = tmp_path / "other" / "PRP-1.3.md"
+    outside.parent.mkdir()
+    linked_target = root / "PRPs" / "target.md"
+    paths = [
+        root / "PRPs" / "PRP-1.1.md",
+        root / "PRPs" / ".." / "PRPs" / "PRP-1.2.md",  # its directory resolved once
+        outside,
+        root / "PRPs" / "PRP-1.4-link.md",  # a link, resolved whole: to where it points
+        tmp_path / "repo-sibling" / "PRP-1.5.md",  # a name that starts like the root's
+    ]
+    for path in (*paths[:3], linked_target, paths[4]):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x", encoding="utf-8")
+    paths[3].symlink_to(linked_target)
+    prps = [Prp(id=f"PRP-1.{n}", path=p, title="t", status="planning",
+                status_class=StatusClass.READY) for n, p in enumerate(paths, 1)]  # fmt: skip
+
+    def by_pathlib(path: Path) -> str | None:
+        try:
+            return path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            return None
+
+    expected = ["PRPs/PRP-1.1.md", "PRPs/PRP-1.2.md", None, "PRPs/target.md", None]
+    assert [by_pathlib(p) for p in paths] == expected
+    assert relpaths(root, prps) == expected
