@@ -9,7 +9,9 @@ import pytest
 
 from batchkit import CONFIG, Spec, git, make_batch_repo, write
 from ce.cli import run
+from ce.git import Repo
 from ce.prp.model import Prp, StatusClass
+from ce.run.tracked import untracked_prps
 from ce.run.worktree_env import cone_dirs, relpaths
 
 
@@ -221,3 +223,24 @@ def test_relpaths_are_pathlib_relative_paths(tmp_path: Path) -> None:
     expected = ["PRPs/PRP-1.1.md", "PRPs/PRP-1.2.md", None, "PRPs/target.md", None]
     assert [by_pathlib(p) for p in paths] == expected
     assert relpaths(root, prps) == expected
+
+
+def test_untracked_prps_are_found_per_directory(tmp_path: Path) -> None:
+    root = tmp_path.resolve() / "repo"
+    (root / "PRPs" / "sub").mkdir(parents=True)
+    (root / "new").mkdir()
+    names = ["PRPs/PRP-1.1.md", "PRPs/PRP-1.2.md", "PRPs/sub/PRP-1.3.md", "PRP-1.4.md",
+             "PRP-1.5.md", "new/PRP-1.6.md", "PRPs/sub/PRP-1.7.md"]  # fmt: skip
+    for name in names:
+        (root / name).write_text("x", encoding="utf-8")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "PRPs/PRP-1.1.md", "PRPs/sub/PRP-1.3.md", "PRP-1.4.md")
+    git(root, "commit", "-q", "-m", "some PRPs")
+    prps = [Prp(id=f"PRP-1.{n}", path=root / name, title="t", status="planning",
+                status_class=StatusClass.READY) for n, name in enumerate(names, 1)]  # fmt: skip
+    assert untracked_prps(Repo(root), root, prps) == [
+        "PRP-1.5.md",
+        "PRPs/PRP-1.2.md",
+        "PRPs/sub/PRP-1.7.md",
+        "new/PRP-1.6.md",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,9 @@ def untracked_prps(repo: git.Repo, root: Path, prps: Sequence[Prp]) -> list[str]
     """The PRP files (repo-relative, sorted) git does not track; files outside the repository
     aside."""
     paths = sorted(path for path in relpaths(root, prps) if path is not None)
-    tracked = repo.tracked(paths)
+    # Asked per directory, not per file: git matches every pathspec against every index entry,
+    # 1.7 s of CPU for 10,000 PRP files named one by one (a file at the top level is named).
+    tracked = repo.tracked(sorted({posixpath.dirname(path) or path for path in paths}))
     return [path for path in paths if path not in tracked]
 
 
