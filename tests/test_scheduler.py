@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import pytest
@@ -17,6 +18,7 @@ from ce.run.scheduler import (
     FinishStage,
     Hold,
     PlanView,
+    Prepare,
     SendToLane,
     Settings,
     Skip,
@@ -75,18 +77,18 @@ CASES: list[tuple[str, LedgerView, Settings, Hold, list[Action]]] = [
         [Start(prp="A", stage=1), Start(prp="C0", stage=1)],
     ),
     (
-        "stages: --max-parallel bounds what is in flight",
+        "stages: --max-parallel bounds what is in flight; the next one's worktree is made ahead",
         view(dict(ALL_PENDING)),
         settings(slots=1),
         Hold(),
-        [Start(prp="A", stage=1)],
+        [Start(prp="A", stage=1), Prepare(prp="C0")],
     ),
     (
-        "stages: a full pool starts nothing",
+        "stages: a full pool starts nothing, and makes the next one's worktree meanwhile",
         view({"A": R, "C0": P, "B": P, "C": P, "D": P}, {1: ST, 2: W, 3: W}),
         settings(slots=1),
         Hold(),
-        [],
+        [Prepare(prp="C0")],
     ),
     (
         "stages: the next stage waits for every PRP of this one",
@@ -230,7 +232,7 @@ CASES: list[tuple[str, LedgerView, Settings, Hold, list[Action]]] = [
         view(dict(ALL_PENDING), spent=4.99),
         settings(batch_budget_usd=5.0, slots=1),
         Hold(),
-        [Start(prp="A", stage=1)],
+        [Start(prp="A", stage=1), Prepare(prp="C0")],
     ),
     (
         "budget: spent with nothing left to start is not news",
@@ -291,6 +293,109 @@ def test_next_actions(
     name: str, ledger: LedgerView, rules: Settings, hold: Hold, expected: list[Action]
 ) -> None:
     assert next_actions(ledger, PLAN, rules, hold) == expected
+
+
+# One stage of three: what is made ahead while the only slot is taken.
+ONE_STAGE = PlanView(
+    stages=(("X", "Y", "Z"),),
+    dependencies={},
+    shares_files={},
+    priority={},
+    stage_of={"X": 1, "Y": 1, "Z": 1},
+)
+F = S.FAILED
+
+
+@dataclass(frozen=True)
+class AheadCase:
+    name: str
+    plan: PlanView
+    ledger: LedgerView
+    rules: Settings
+    hold: Hold
+    ahead: frozenset[str]
+    expected: list[Action]
+
+
+AHEAD_CASES = [
+    AheadCase(
+        name="one worktree ahead at a time",
+        plan=PLAN,
+        ledger=view({"A": R, "C0": P, "B": P, "C": P, "D": P}, {1: ST, 2: W, 3: W}),
+        rules=settings(slots=1),
+        hold=Hold(),
+        ahead=frozenset({"C0"}),
+        expected=[],
+    ),
+    AheadCase(
+        name="the first waiting PRP of the stage, in plan order",
+        plan=ONE_STAGE,
+        ledger=view({"X": R, "Y": P, "Z": P}, {1: ST}),
+        rules=settings(slots=1),
+        hold=Hold(),
+        ahead=frozenset(),
+        expected=[Prepare(prp="Y")],
+    ),
+    AheadCase(
+        name="never a PRP of the next stage: it starts from this stage's merges",
+        plan=PLAN,
+        ledger=view({"A": D, "C0": R, "B": P, "C": P, "D": P}, {1: ST, 2: W, 3: W}),
+        rules=settings(slots=1),
+        hold=Hold(),
+        ahead=frozenset(),
+        expected=[],
+    ),
+    AheadCase(
+        name="none once a failure ends the batch",
+        plan=ONE_STAGE,
+        ledger=view({"X": F, "Y": R, "Z": P}, {1: ST}),
+        rules=settings(slots=1),
+        hold=Hold(),
+        ahead=frozenset(),
+        expected=[],
+    ),
+    AheadCase(
+        name="with --continue-on-error a failure changes nothing",
+        plan=ONE_STAGE,
+        ledger=view({"X": F, "Y": R, "Z": P}, {1: ST}),
+        rules=settings(slots=1, continue_on_error=True),
+        hold=Hold(),
+        ahead=frozenset(),
+        expected=[Prepare(prp="Z")],
+    ),
+    AheadCase(
+        name="none while the batch is paused or interrupted",
+        plan=ONE_STAGE,
+        ledger=view({"X": R, "Y": P, "Z": P}, {1: ST}),
+        rules=settings(slots=1),
+        hold=Hold(interrupted=True),
+        ahead=frozenset(),
+        expected=[],
+    ),
+    AheadCase(
+        name="eager: the first ready one, the longest first",
+        plan=PLAN,
+        ledger=view({"A": R, "C0": P, "B": P, "C": P, "D": P}, {1: ST, 2: W, 3: W}),
+        rules=settings(slots=1, eager=True),
+        hold=Hold(),
+        ahead=frozenset(),
+        expected=[Prepare(prp="C0")],
+    ),
+    AheadCase(
+        name="eager: never one sharing a file with a PRP under way (it starts from its merge)",
+        plan=PLAN,
+        ledger=view({"A": R, "C0": D, "B": P, "C": P, "D": P}, {1: ST, 2: W, 3: W}),
+        rules=settings(slots=1, eager=True),
+        hold=Hold(),
+        ahead=frozenset(),
+        expected=[],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", AHEAD_CASES, ids=[c.name for c in AHEAD_CASES])
+def test_worktrees_made_ahead(case: AheadCase) -> None:
+    assert next_actions(case.ledger, case.plan, case.rules, case.hold, case.ahead) == case.expected
 
 
 def test_the_same_view_gives_the_same_actions_whatever_the_dict_order() -> None:

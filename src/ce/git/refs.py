@@ -109,6 +109,15 @@ class RefCommands(RepoBase):
             return False
         raise GitError.from_completed(completed)
 
+    def delete_ref(self, ref: str, old: str) -> bool:
+        """Delete `ref` if it still points at `old`; False when it does not (kept as it is)."""
+        completed = self.git("update-ref", "-d", ref, old, check=False)
+        if completed.returncode == 0:
+            return True
+        if self.try_rev_parse(ref) != old:
+            return False
+        raise GitError.from_completed(completed)
+
     def set_ref(self, ref: str, commit: str, message: str) -> None:
         """Point `ref` (refs/...) at `commit`, whatever it held (ce's own refs under refs/ce/)."""
         self.git("update-ref", "-m", message, ref, commit)

@@ -17,6 +17,7 @@ from ce.agents.base import Assessment
 from ce.core import names
 from ce.core.errors import CeError
 from ce.core.events import Listener, Notice, NoticeLevel, PrpState
+from ce.run.ahead import Ahead
 from ce.run.assignment import Assignment, Crewmates
 from ce.run.backends import open_backend
 from ce.run.gate import LaunchGate
@@ -47,8 +48,7 @@ class Crew:
         slots: int,
         today: date | None,
     ) -> None:
-        self.ctx, self.ledger, self.journal, self.emit = ctx, ledger, journal, emit
-        self.gate, self.inbox = gate, inbox
+        self.ctx, self.ledger, self.emit, self.inbox = ctx, ledger, emit, inbox
         self.stopping = threading.Event()  # set when the batch is interrupted
         self.monitor = Monitor(ctx.repo, ctx.config.monitor, emit, self.on_tip)
         self.backend = open_backend(ctx)
@@ -65,6 +65,12 @@ class Crew:
         )
         self.pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="ce-prp")
         self._workers: dict[str, Worker] = {}  # process handles to stop, not PRP state
+        self.ahead = Ahead(ctx, journal, emit)  # worktrees made before their PRP starts
+
+    def prepare(self, prp_id: str) -> None:
+        """Every slot is taken: `prp_id`'s worktree is made meanwhile (`ce.run.ahead`)."""
+        record = self.ledger.get(prp_id)
+        self.ahead.prepare(prp_id, first_attempt=record.attempts == 0)
 
     def start(self, prp_id: str, stage: int) -> None:
         record = self.ledger.get(prp_id)
@@ -77,7 +83,7 @@ class Crew:
             resolve_with=self.ctx.target if resolving else None,
             left_at=record.head if self.ctx.options.resume and not resolving else None,
         )
-        worker = Worker(self.mates, job)
+        worker = Worker(self.mates, job, made=self.ahead.take(prp_id))
         self._workers[prp_id] = worker
         self.ledger.start(prp_id, f"worktree {worker.path}")
         self.pool.submit(self._work, worker, record.base)
@@ -105,7 +111,7 @@ class Crew:
     def stop_all(self) -> None:
         """Interrupted: every agent's process group at once (SIGTERM, grace, SIGKILL)."""
         self.stopping.set()
-        self.gate.close()  # workers waiting for their turn to launch give up at once
+        self.mates.gate.close()  # workers waiting for their turn to launch give up at once
         grace = self.ctx.config.monitor.grace_seconds
         groups = [w.pgid for w in list(self._workers.values()) if w.pgid is not None]
         checks = proc.running_checks()
@@ -126,9 +132,10 @@ class Crew:
         for thread in stoppers:
             thread.join()
 
-    def close(self) -> None:
+    def close(self, *, interrupted: bool) -> None:
         # Interrupted: workers save what their agents left and return; nothing else runs.
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.ahead.close(interrupted=interrupted)
         self.monitor.close()
         self.backend.close()
 

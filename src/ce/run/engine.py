@@ -173,7 +173,7 @@ class Engine:
             raise
         finally:
             driver.close()
-            self.crew.close()
+            self.crew.close(interrupted=status is BatchStatus.INTERRUPTED)
             if status is BatchStatus.INTERRUPTED:
                 self._drain()
                 self.ledger.interrupted_in_flight()
@@ -201,7 +201,8 @@ class Engine:
                 interrupted=self.crew.stopping.is_set(),
                 budget_spent=self.ledger.budget_reason() is not None,
             )
-            actions = A.next_actions(self.ledger.view(), self.plan, self.settings, hold)
+            view = self.ledger.view()
+            actions = A.next_actions(view, self.plan, self.settings, hold, self.crew.ahead.names())
             if any(isinstance(a, A.Stop) for a in actions):
                 return
             for action in actions:
@@ -210,7 +211,7 @@ class Engine:
                 tidy.remove_worktree(self.ctx, self.journal, self.ledger.get(merged), self.emit)
                 merged = None
             self.recorder.changed(bool(actions))  # what started or entered the lane
-            if any(not isinstance(a, A.Start | A.SendToLane) for a in actions):
+            if any(not isinstance(a, A.Start | A.Prepare | A.SendToLane) for a in actions):
                 continue  # what they changed may allow more at once
             try:
                 message = self.inbox.get(timeout=1.0)
@@ -224,6 +225,8 @@ class Engine:
             ids = tuple(p for p in self.plan.stages[action.stage - 1] if p in self.ledger)
             self.ledger.stage_started(action.stage, ids)
             self.crew.start(action.prp, action.stage)
+        elif isinstance(action, A.Prepare):
+            self.crew.prepare(action.prp)
         elif isinstance(action, A.Skip):
             self.ledger.skip(action.prp, f"dependency {action.blocker} did not merge")
         elif isinstance(action, A.SendToLane):

@@ -52,6 +52,14 @@ class Start:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Prepare:
+    """Every slot is taken: make the worktree of the PRP that starts next meanwhile, so that a
+    slot freed is a launch at once (the checkout of a large repository takes seconds)."""
+
+    prp: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Skip:
     prp: str
     blocker: str  # the dependency that did not merge
@@ -79,10 +87,17 @@ class Stop:
     """Nothing is under way and nothing can start: the run is over."""
 
 
-Action = Start | Skip | SendToLane | FinishStage | BudgetSpent | Stop
+Action = Start | Prepare | Skip | SendToLane | FinishStage | BudgetSpent | Stop
 
 
-def next_actions(view: LedgerView, plan: PlanView, settings: Settings, hold: Hold) -> list[Action]:
+def next_actions(
+    view: LedgerView,
+    plan: PlanView,
+    settings: Settings,
+    hold: Hold,
+    ahead: frozenset[str] = frozenset(),
+) -> list[Action]:
+    """`ahead`: the PRPs whose worktree is made (or being made) before they start."""
     actions: list[Action] = []
     budget = _budget(view, settings, hold)
     if budget is not None:
@@ -94,9 +109,9 @@ def next_actions(view: LedgerView, plan: PlanView, settings: Settings, hold: Hol
     reviews = any(f.review for f in finished)
     if not (hold.paused or hold.interrupted or hold.budget_spent):
         if settings.eager:
-            actions += _eager(view, plan, settings)
+            actions += _eager(view, plan, settings, ahead)
         elif not reviews:
-            actions += _staged(view, plan, settings)
+            actions += _staged(view, plan, settings, ahead)
     if not hold.paused:
         actions += _lane(view, plan, settings)
     if not actions and not _busy(view):
@@ -139,7 +154,9 @@ def _failed_dependency(prp_id: str, view: LedgerView, plan: PlanView) -> str | N
     return None
 
 
-def _staged(view: LedgerView, plan: PlanView, settings: Settings) -> list[Action]:
+def _staged(
+    view: LedgerView, plan: PlanView, settings: Settings, ahead: frozenset[str]
+) -> list[Action]:
     """Stage barriers: the lowest unfinished stage, in plan order, as slots free up; the next
     stage starts from a reviewed target."""
     if any(s is StageState.REVIEWING for s in view.stages.values()):
@@ -152,6 +169,7 @@ def _staged(view: LedgerView, plan: PlanView, settings: Settings) -> list[Action
         return []
     free = settings.slots - sum(1 for s in view.states.values() if s in IN_FLIGHT)
     actions: list[Action] = []
+    waiting: list[str] = []  # no slot for them yet
     for prp_id in ids:
         if view.states[prp_id] is not S.PENDING:
             continue
@@ -161,10 +179,24 @@ def _staged(view: LedgerView, plan: PlanView, settings: Settings) -> list[Action
         elif free > 0:
             actions.append(Start(prp=prp_id, stage=stage))
             free -= 1
-    return actions
+        else:
+            waiting.append(prp_id)
+    return actions + _prepare(waiting, view, settings, ahead)
 
 
-def _eager(view: LedgerView, plan: PlanView, settings: Settings) -> list[Action]:
+def _prepare(
+    waiting: Sequence[str], view: LedgerView, settings: Settings, ahead: frozenset[str]
+) -> list[Action]:
+    """One worktree made ahead at a time, for the first PRP waiting for a slot; none once a
+    failure ends the batch (nothing more starts)."""
+    if not waiting or ahead or stopping(view, settings):
+        return []
+    return [Prepare(prp=waiting[0])]
+
+
+def _eager(
+    view: LedgerView, plan: PlanView, settings: Settings, ahead: frozenset[str]
+) -> list[Action]:
     """Start what is ready now: dependencies merged, no active PRP sharing a file, a free
     slot; the longest first, since the longest one bounds the batch."""
     if stopping(view, settings):
@@ -183,14 +215,17 @@ def _eager(view: LedgerView, plan: PlanView, settings: Settings) -> list[Action]
     ready.sort(key=lambda p: (-plan.priority.get(p, 0.0), order[p]))
     active = {p for p, s in view.states.items() if s is not S.PENDING and not s.finished}
     free = settings.slots - sum(1 for s in view.states.values() if s in IN_FLIGHT)
+    waiting: list[str] = []  # free to start but for a slot (its worktree: from today's tip)
     for prp_id in ready:
+        if not active.isdisjoint(plan.shares_files.get(prp_id, ())):
+            continue
         if free <= 0:
-            break
-        if active.isdisjoint(plan.shares_files.get(prp_id, ())):
-            actions.append(Start(prp=prp_id, stage=plan.stage_of[prp_id]))
-            active.add(prp_id)
-            free -= 1
-    return actions
+            waiting.append(prp_id)
+            continue
+        actions.append(Start(prp=prp_id, stage=plan.stage_of[prp_id]))
+        active.add(prp_id)
+        free -= 1
+    return actions + _prepare(waiting, view, settings, ahead)
 
 
 def _dependencies_merged(prp_id: str, view: LedgerView, plan: PlanView) -> bool:

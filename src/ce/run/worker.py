@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from ce.core import names
 from ce.core.events import NoticeLevel, PrpState, StopKind
 from ce.core.excerpt import reason
 from ce.prp.model import Prp
-from ce.run import prp_worktree, retry, worktree_env
+from ce.run import ahead, prp_worktree, retry, worktree_env
+from ce.run.ahead import Made
 from ce.run.assignment import Assignment, Crewmates, resume_point
 from ce.run.backends.base import Site
 from ce.run.ledger import Spent, Worked
@@ -26,9 +28,10 @@ from ce.run.validate import ValidationTarget, first_failure
 class Worker:
     """Runs in a pool thread; touches only its own worktree and reports to the ledger."""
 
-    def __init__(self, crew: Crewmates, job: Assignment) -> None:
+    def __init__(self, crew: Crewmates, job: Assignment, made: Future[Made] | None = None) -> None:
         self.crew = crew
         self.job = job
+        self.made = made  # its worktree, being made ahead (`ce.run.ahead`)
         # CE_PORT_BASE, and CE_BASE once its worktree is made
         self.extra_env = worktree_env.variables(crew.ctx.worktree_settings, job.prp.id)
         self.pgid: int | None = None
@@ -64,13 +67,7 @@ class Worker:
             self.place.close()  # nothing of it runs on after its PRP
 
     def _run(self) -> Worked:
-        base, fresh = prp_worktree.ensure_worktree(
-            self.crew.ctx,
-            self.prp,
-            journal=self.crew.journal,
-            emit=self.crew.emit,
-            may_exist=self.job.may_exist,
-        )
+        base, fresh = ahead.made_or_make(self.made, self.crew, self.job)
         # From now on the monitor counts its checkpoint commits.
         self.crew.ledger.based_on(self.prp.id, base)
         self.extra_env["CE_BASE"] = base  # what `ce validate` in the worktree compares with
