@@ -671,3 +671,22 @@ def test_sixteen_concurrent_worktree_adds_from_processes(repo: Path, tmp_path: P
     logs = {n: (tmp_path / f"add-{n}.log").read_text() for n in range(16) if codes[n] != 0}
     assert logs == {}
     assert len(Repo(repo).worktrees()) == 17
+
+
+def test_git_is_found_on_each_path_once_and_named_git_in_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ce.git._run import run_git
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "git").write_text('#!/bin/sh\necho fake git "$@"\nexit 5\n')
+    (fake / "git").chmod(0o755)
+    real = run_git(["--version"], cwd=None).stdout
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(GitError) as raised:
+        run_git(["status"], cwd=None)
+    assert raised.value.argv[0] == "git" and "fake git status" not in real
+    assert run_git(["status"], cwd=None, check=False).stdout == "fake git status\n"
+    monkeypatch.setenv("PATH", os.environ["PATH"].split(os.pathsep, 1)[1])
+    assert run_git(["--version"], cwd=None).stdout == real

@@ -122,7 +122,13 @@ def run_git(
     env = git_env() | dict(extra_env or {})
     try:
         completed = run(
-            argv, cwd=cwd, env=env, check=False, input=input, timeout=timeout or timeout_seconds()
+            argv,
+            cwd=cwd,
+            env=env,
+            check=False,
+            input=input,
+            timeout=timeout or timeout_seconds(),
+            executable=_program(env.get("PATH", os.defpath)),
         )
     except ProcessError as exc:  # git missing, cwd gone, or out of time
         if cwd is not None and exc.reason == "could not start" and not cwd.is_dir():
@@ -136,6 +142,18 @@ def run_git(
     if check and completed.returncode != 0:
         raise GitError.from_completed(completed)
     return completed
+
+
+_FOUND: dict[str, str] = {}  # PATH -> the git found on it
+
+
+def _program(path: str) -> str:
+    """The git on `path`, looked up once per PATH: a spawn by name tries each directory before
+    git's in turn, a failed exec each (8 a call on a PATH of pyenv and cargo shims)."""
+    found = _FOUND.get(path)
+    if found is None:
+        found = _FOUND[path] = shutil.which("git", path=path) or "git"
+    return found
 
 
 def require_git(min: tuple[int, ...] = MIN_GIT) -> tuple[int, ...]:

@@ -30,8 +30,10 @@ def run(
     input: str | None = None,  # the name subprocess uses
     timeout: float | None = None,
     contain: bool = False,
+    executable: str | None = None,
 ) -> Completed:
-    """Run `argv` to completion and capture its output.
+    """Run `argv` to completion and capture its output (`executable`: the program's path,
+    when the caller knows it; `argv[0]` is still what the program and messages see).
 
     Output is utf-8 with undecodable bytes replaced; newlines are kept as written (no
     universal-newline translation, so file contents read through git survive a round trip).
@@ -47,6 +49,7 @@ def run(
     with starting(args):
         popen = subprocess.Popen(
             args,
+            executable=executable,
             cwd=cwd,
             env=(dict(os.environ) if env is None else dict(env)) | {RUN_MARK: token},
             stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
