@@ -24,6 +24,8 @@ or run outside the worktree, and never carry the variable: the lane is unaffecte
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 from pathlib import Path
 
@@ -104,9 +106,13 @@ def install(checkout: Repo, worktree: Path, branch: str) -> None:
         encoding="utf-8",
     )
     dispatcher.chmod(0o755)
-    for name in HOOK_NAMES:
-        if not (hooks / name).is_symlink():
-            (hooks / name).symlink_to(dispatcher.name)
+    directory = os.open(hooks, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # a link a name, made relative to the directory: no path built and looked up each
+        for name in HOOK_NAMES:
+            with contextlib.suppress(FileExistsError):  # fenced before (a resumed PRP)
+                os.symlink(dispatcher.name, name, dir_fd=directory)
+    finally:
+        os.close(directory)
     _set_worktree_config(checkout, worktree, "core.hooksPath", str(hooks))
 
 

@@ -23,18 +23,25 @@ def new_token() -> str:
 
 
 def tagged(token: str) -> list[int]:
-    """The live processes whose environment carries CE_RUN_TOKEN=`token` (Linux /proc)."""
+    """The live processes whose environment carries CE_RUN_TOKEN=`token` (Linux /proc).
+
+    Run after every agent stops, over every process of the machine: plain strings and `open`,
+    no `Path` built per process (a third of the cost)."""
     needle = f"\0{RUN_MARK}={token}\0".encode()
+    if not os.path.exists("/proc/self/environ"):  # noqa: PTH110 (plain strings: see above)
+        return []
+    me = str(os.getpid())
     found = []
-    for entry in Path("/proc").iterdir() if Path("/proc/self/environ").exists() else ():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for name in os.listdir("/proc"):  # noqa: PTH208
+        if not name.isdigit() or name == me:
             continue
         try:
-            environ = (entry / "environ").read_bytes()
+            with open(f"/proc/{name}/environ", "rb") as handle:  # noqa: PTH123
+                environ = handle.read()
         except OSError:
             continue  # gone, or not ours to read
         if needle in b"\0" + environ:
-            found.append(int(entry.name))
+            found.append(int(name))
     return found
 
 
