@@ -1,7 +1,7 @@
 """Worktrees made ahead: while every slot is taken, the worktree of the PRP that starts next is
-made on a thread of its own (the scheduler's `Prepare`), so that a slot freed is a launch at
-once. A checkout of a large repository takes seconds, and at `--max-parallel 1` each one was
-on the batch's critical path.
+made (and fenced) on a thread of its own (the scheduler's `Prepare`), so that a slot freed is
+a launch at once. A checkout of a large repository takes seconds, and at `--max-parallel 1`
+each one was on the batch's critical path.
 
 Only a PRP's first attempt in a fresh run is made ahead (its worktree and branch cannot exist
 yet: `ensure_worktree` with nothing to adopt), one at a time. A worktree made ahead is recorded
@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ce import git
 from ce.core.events import Listener, Notice, NoticeLevel
+from ce.prp.model import Prp
 from ce.run import prp_worktree
 from ce.run.assignment import Assignment, Crewmates
 from ce.run.load import BatchContext
@@ -29,9 +30,14 @@ def made_or_make(made: Future[Made] | None, crew: Crewmates, job: Assignment) ->
     """A starting PRP's worktree: the one made ahead (its failure is this PRP's), or made now."""
     if made is not None:
         return made.result()
-    return prp_worktree.ensure_worktree(
-        crew.ctx, job.prp, journal=crew.journal, emit=crew.emit, may_exist=job.may_exist
-    )
+    return make(crew.ctx, job.prp, crew.journal, crew.emit, may_exist=job.may_exist)
+
+
+def make(ctx: BatchContext, prp: Prp, journal: Journal, emit: Listener, *, may_exist: bool) -> Made:
+    """A PRP's worktree (made, or adopted from an earlier run), fenced: only its branch moves."""
+    made = prp_worktree.ensure_worktree(ctx, prp, journal=journal, emit=emit, may_exist=may_exist)
+    git.fence.install(ctx.repo, ctx.worktree(prp.id), ctx.branch(prp.id))
+    return made
 
 
 class Ahead:
@@ -49,12 +55,7 @@ class Ahead:
             self._made[prp_id] = None  # made by its worker, which may adopt what is there
             return
         self._made[prp_id] = self._pool.submit(
-            prp_worktree.ensure_worktree,
-            self.ctx,
-            self.ctx.prp(prp_id),
-            journal=self.journal,
-            emit=self.emit,
-            may_exist=False,
+            make, self.ctx, self.ctx.prp(prp_id), self.journal, self.emit, may_exist=False
         )
 
     def take(self, prp_id: str) -> Future[Made] | None:

@@ -67,12 +67,11 @@ class Worker:
             self.place.close()  # nothing of it runs on after its PRP
 
     def _run(self) -> Worked:
-        base, fresh = ahead.made_or_make(self.made, self.crew, self.job)
+        base, fresh = ahead.made_or_make(self.made, self.crew, self.job)  # and fenced
         # From now on the monitor counts its checkpoint commits.
         self.crew.ledger.based_on(self.prp.id, base)
         self.extra_env["CE_BASE"] = base  # what `ce validate` in the worktree compares with
         self.tip = base if fresh else None
-        git.fence.install(self.crew.ctx.repo, self.path, self.branch)  # only its branch moves
         failure = self.place.prepare(fresh=fresh)
         if failure is not None:  # .worktreeinclude or setup
             state = PrpState.PENDING if self.crew.stopping.is_set() else PrpState.FAILED
