@@ -4,6 +4,8 @@ imports, even only for type checking, a module that imports it back."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -87,3 +89,20 @@ def test_the_known_cycles_are_still_there() -> None:
     modules = _modules()
     for name, imported in _KNOWN:
         assert imported in set(_imported(name, modules[name], modules)), (name, imported)
+
+
+# What a Ray node's worker imports to run an actor (each launch starts a new worker): not the
+# batch's machinery, which only the coordinator runs.
+_NODE_MODULES = ("ce.run.backends.ray_node", "ce.agents.script", "ce.agents.claude")
+_COORDINATOR_ONLY = ("ce.run.load", "ce.run.checkpoint", "ce.plan", "ce.prp.discover", "ruamel")
+
+
+def test_a_ray_node_imports_none_of_the_batchs_machinery() -> None:
+    probe = (
+        f"import sys\nfor name in {_NODE_MODULES!r}: __import__(name)\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({_COORDINATOR_ONLY!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=SRC
+    )
+    assert done.stdout.strip() == "[]", done.stdout

@@ -6,17 +6,18 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ce import fsio, git
 from ce.core import names
 from ce.core.events import Listener, Notice, NoticeLevel
 from ce.fsio import write_atomic
 from ce.prp.model import Prp
-from ce.prp.parse import read_prp_text
-from ce.prp.write import set_status_text
 from ce.run import worktree_env
-from ce.run.load import BatchContext
-from ce.run.state import Journal
+
+if TYPE_CHECKING:  # a Ray node imports this module for `save_leftovers` alone
+    from ce.run.load import BatchContext
+    from ce.run.state import Journal
 
 WIP_SUBJECT = "{prp_id}: WIP - uncommitted work saved by ce"
 
@@ -138,6 +139,9 @@ def mark_completed(ctx: BatchContext, prp: Prp, worktree: Path, today: date) -> 
     relpath = ctx.relpath(prp)
     if relpath is None or not (worktree / relpath).is_file():
         return None  # the PRP file is not in the repository: nothing to mark
+    from ce.prp.parse import read_prp_text  # not at load: nothing a Ray node calls needs it
+    from ce.prp.write import set_status_text
+
     path = worktree / relpath
     text = read_prp_text(path)
     updated = set_status_text(text, "completed", today, where=str(path))

@@ -12,11 +12,14 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ce.config import load_config
 from ce.core.errors import CeError
-from ce.run.backends.base import Backend
-from ce.run.load import BatchContext
+
+if TYPE_CHECKING:  # a Ray node imports this package for `ray_node` alone: not the batch's
+    from ce.run.backends.base import Backend
+    from ce.run.load import BatchContext
 
 RAY_MISSING = (
     "--backend ray needs Ray, which is not installed: install ce with its extra "
