@@ -100,6 +100,11 @@ class LocalRay:
     nodes: list[Any] = field(default_factory=list)  # the nodes besides the head
 
     @property
+    def bin(self) -> Path:
+        """A directory on the PATH of every node started with the cluster's environment."""
+        return self.temp_dir / "bin"
+
+    @property
     def address(self) -> str:
         """The GCS address: `ray.init(address=...)`, `--ray-address` from another process."""
         address: str = self.cluster.address
@@ -178,10 +183,12 @@ def local_ray(nodes: Sequence[Mapping[str, float]] = ({}, {})) -> Iterator[Local
     (temp_dir / "ray").mkdir()  # Ray's own default below RAY_TMPDIR, for the address file
     # Workers import the functions and classes a test sends them by module name: from tests/.
     path = [str(TESTS), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    (temp_dir / "bin").mkdir()  # on every node's PATH: what a test installs on them all
     env = environment() | {
         "RAY_TMPDIR": str(temp_dir),
         "TMPDIR": str(temp_dir),
         "PYTHONPATH": os.pathsep.join(path),
+        "PATH": os.pathsep.join([str(temp_dir / "bin"), os.environ.get("PATH", os.defpath)]),
     }
     cluster = None
     try:
@@ -192,6 +199,8 @@ def local_ray(nodes: Sequence[Mapping[str, float]] = ({}, {})) -> Iterator[Local
                     "num_cpus": 0,
                     "object_store_memory": OBJECT_STORE_BYTES,
                     "include_dashboard": False,
+                    "no_monitor": True,  # no autoscaling here
+                    "include_log_monitor": False,  # no driver shows the workers' output
                     "node_ip_address": "127.0.0.1",
                     "temp_dir": str(temp_dir / "ray"),
                     "_system_config": HEALTH_CHECK,

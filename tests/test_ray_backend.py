@@ -101,34 +101,54 @@ def _other_ce(where: Path, version: str) -> Path:
     return where
 
 
-def test_a_node_without_the_agent_cli_or_with_another_ce_fails_preflight_naming_it(
+def _without_ce(where: Path) -> Path:
+    """A directory whose `sitecustomize` takes every directory that holds a `ce` package off
+    `sys.path`: a Python started with it on PYTHONPATH has Ray but no ce, as a node where ce
+    was never installed."""
+    where.mkdir(parents=True)
+    (where / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "sys.path[:] = [p for p in sys.path\n"
+        "               if not os.path.isfile(os.path.join(p or '.', 'ce', '__init__.py'))]\n"
+    )
+    return where
+
+
+def test_a_node_without_the_agent_cli_without_ce_or_with_another_ce_fails_preflight_naming_it(
     tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    (tools / "my-agent").write_text("#!/bin/sh\nexit 0\n")
-    (tools / "my-agent").chmod(0o755)
-    lacking = [node.node_id for node in ray_cluster.nodes]
-    path = {"PATH": f"{tools}:{os.environ['PATH']}"}
-    having = ray_cluster.add_node(env=path)
+    agent = ray_cluster.bin / "my-agent"  # the cluster's nodes have it; the two added do not
+    agent.write_text("#!/bin/sh\nexit 0\n")
+    agent.chmod(0o755)
+    having = [node.node_id for node in ray_cluster.nodes]
+    python_path = ray_cluster.env["PYTHONPATH"]
     older = _other_ce(tmp_path / "old", "0.0.1")
-    old = ray_cluster.add_node(
-        env=path | {"PYTHONPATH": f"{older}:{ray_cluster.env['PYTHONPATH']}"}
+    lacking = {"PATH": os.environ["PATH"]}
+    old = ray_cluster.add_node(env=lacking | {"PYTHONPATH": f"{older}:{python_path}"}, wait=False)
+    bare = ray_cluster.add_node(
+        env=lacking | {"PYTHONPATH": f"{_without_ce(tmp_path / 'bare')}:{python_path}"}, wait=False
     )
+    ray_cluster.cluster.wait_for_nodes()  # both started together
     config = '[executor]\nname = "command"\n[executor.command]\nrun = "my-agent {prp_path}"\n'
     repo = make_batch_repo(tmp_path / "repo", _specs(), config=config)
-    done = run_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
+    try:
+        done = run_ce(repo, "batch-exe", "--batch", "7", *_on(ray_cluster))
+    finally:
+        agent.unlink()
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    for node_id in lacking:
-        assert f"({node_id[:12]}): my-agent (the [executor.command] program) is not on PATH" in (
-            done.stderr
-        ), done.stderr
-    assert having.node_id[:12] not in done.stderr
+    for node_id in having:
+        assert node_id[:12] not in done.stderr, done.stderr
+    lacks = f"({old.node_id[:12]}): my-agent (the [executor.command] program) is not on PATH"
+    assert lacks in done.stderr, done.stderr
     needed = f"({old.node_id[:12]}): ce 0.0.1 is installed there, ce {ce.__version__} is needed"
     assert needed in done.stderr, done.stderr
+    missing = f"({bare.node_id[:12]}): ce is not installed there (ce {ce.__version__} is needed"
+    assert missing in done.stderr, done.stderr
+    assert "Install what is missing on those nodes" in done.stderr, done.stderr
     assert not facts(repo, "launched")  # nothing was started
-    ray_cluster.remove_node(old)  # no batch could run with it
+    for node in (old, bare):  # no batch could run with them
+        ray_cluster.remove_node(node, graceful=True)
 
 
 def _waiting_spec(flag: Path, counter: Path, n: int = 1, word: str = "One") -> Spec:
