@@ -249,37 +249,17 @@ def test_a_coordinator_killed_is_resumed_re_attaching_to_the_journals_actors_or_
     wait_for("no actor left", lambda: ray_cluster.actors_of("7") == [], 15)
 
 
-def test_a_node_lost_mid_prp_is_survived_on_another_with_the_same_commits(
-    tmp_path: Path, ray_cluster: LocalRay
-) -> None:
-    flag, counter = tmp_path / "go", tmp_path / "started"
-    local, remote = _run_locally(tmp_path, [_waiting_spec(flag, counter)], CONFIG, flag)
-    coordinator = start_ce(remote, "batch-exe", "--batch", "7", *_on(ray_cluster))
-    try:
-        wait_for("shipped phase 1", lambda: facts(remote, "shipped"))
-        node = ray_cluster.node(facts(remote, "launched")[-1]["node"])
-        wait_for("phase 2 waiting", lambda: processes("ce-ray/7-PRP-7.1.1-1/"))
-        ray_cluster.remove_node(node)  # its raylet, its workers and the actor gone at once
-        wait_for("relaunch", lambda: len(facts(remote, "launched")) == 2)
-        # The shim saw its worker die: the first agent is stopped, not left working.
-        wait_for("the first agent stopped", lambda: not processes("ce-ray/7-PRP-7.1.1-1/"), 30)
-        flag.touch()
-        log = _finished_like(coordinator, local, remote)
-    finally:
-        coordinator.kill()
-    assert "relaunched from phase 2" in log, log
-    assert [f["actor"] for f in facts(remote, "launched")] == ["7/PRP-7.1.1/1", "7/PRP-7.1.1/2"]
-
-
-def _run_locally(tmp_path: Path, specs: list[Spec], config: str, flag: Path) -> tuple[Path, Path]:
-    """Two repositories of `specs`, the first run through the local backend (with `flag`
+def _run_locally(tmp_path: Path, specs: list[Spec], config: str, *flags: Path) -> tuple[Path, Path]:
+    """Two repositories of `specs`, the first run through the local backend (with `flags`
     there, removed after); the second's to go through Ray."""
     local, remote = tmp_path / "local" / "repo", tmp_path / "ray" / "repo"
     for repo in (local, remote):
         make_batch_repo(repo, specs, config=config)
-    flag.touch()
+    for flag in flags:
+        flag.touch()
     assert run_ce(local, "batch-exe", "--batch", "7").returncode == 0
-    flag.unlink()
+    for flag in flags:
+        flag.unlink()
     return local, remote
 
 
@@ -309,25 +289,45 @@ def _node_in(cluster: LocalRay, record: Path, line: int) -> object:
     return next(node for node in cluster.nodes if node.node_id.startswith(prefix))
 
 
-def test_nodes_lost_in_its_setup_and_its_validation_are_survived_with_the_same_commits(
+def test_nodes_lost_in_its_setup_its_agent_and_its_validation_are_survived_with_the_same_commits(
     tmp_path: Path, ray_cluster: LocalRay
 ) -> None:
-    flag, setups, checks = tmp_path / "go", tmp_path / "setups", tmp_path / "checks"
+    """One PRP loses its node at each step of its run in turn, each time relaunched on another
+    node, and ends with the commits of a local run: in `setup`, while its agent waits in
+    phase 2 (phase 1 shipped), and in its validation's L3."""
+    flag, go_on, counter = tmp_path / "go", tmp_path / "phase-2", tmp_path / "started"
+    setups, checks = tmp_path / "setups", tmp_path / "checks"
     setup, check = (f"bash -c {shlex.quote(_first_waits(path, flag))}" for path in (setups, checks))
-    config = f"setup = {json.dumps(setup)}\n{CONFIG}[validate]\nlevel3 = {json.dumps(check)}\n"
-    local, remote = _run_locally(tmp_path, _specs()[:1], config, flag)
+    config = (
+        f"setup = {json.dumps(setup)}\n{CONFIG}[validate]\nlevel3 = {json.dumps(check)}\n"
+        "[backend]\nrelaunches = 3\n"
+    )
+    spec = _waiting_spec(go_on, counter)
+    local, remote = _run_locally(tmp_path, [spec], config, flag, go_on)
     for made in (setups, checks):
         made.unlink()
-    while len(ray_cluster.nodes) < 3:  # a node for each of its three placements
-        ray_cluster.add_node()
+    while len(ray_cluster.nodes) < 4:  # a node for each of its four placements, started
+        ray_cluster.add_node(wait=False)  # together
+    ray_cluster.cluster.wait_for_nodes()
     coordinator = start_ce(remote, "batch-exe", "--batch", "7", *_on(ray_cluster))
     try:
         ray_cluster.remove_node(_node_in(ray_cluster, setups, 1))  # its setup waits there
-        ray_cluster.remove_node(_node_in(ray_cluster, checks, 1))  # and then its L3
+        wait_for("shipped phase 1", lambda: facts(remote, "shipped"))
+        node = ray_cluster.node(facts(remote, "launched")[-1]["node"])
+        wait_for("phase 2 waiting", lambda: processes("ce-ray/7-PRP-7.1.1-2/"))
+        ray_cluster.remove_node(node)  # its raylet, its workers and the actor gone at once
+        wait_for("relaunch", lambda: len(facts(remote, "launched")) == 2)
+        # The shim saw its worker die: that agent is stopped, not left working.
+        wait_for("the agent lost stopped", lambda: not processes("ce-ray/7-PRP-7.1.1-2/"), 30)
+        go_on.touch()
+        ray_cluster.remove_node(_node_in(ray_cluster, checks, 1))  # its L3 waits there
         log = _finished_like(coordinator, local, remote)
     finally:
         coordinator.kill()
-    assert "relaunched (1 of 2)" in log and "validating again on another node" in log, log
+    assert "relaunched (1 of 3)" in log, log
+    assert "relaunched from phase 2" in log, log
+    assert "validating again on another node" in log, log
+    assert [f["actor"] for f in facts(remote, "launched")] == ["7/PRP-7.1.1/2", "7/PRP-7.1.1/3"]
 
 
 def test_resume_takes_the_journals_last_ray_launch_before_this_run(tmp_path: Path) -> None:
