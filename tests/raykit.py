@@ -11,10 +11,12 @@ What keeps it apart from any other Ray here, and small: a job-local RAY_TMPDIR (
 sockets' path limit), also the nodes' TMPDIR (their checkouts go there); nodes on 127.0.0.1
 (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, else Ray swaps in the host's address); no token
 authentication (it would write ~/.ray/auth_token); no usage stats; no `uv run` runtime env (Ray
-would package the checkout for every worker); a small object store; no dashboard. Nodes start
-with `RAY_worker_niceness=0`, as the README asks of real nodes (else agents run at nice 15), with
-the fixed commit identity and dates of `environment()` (a run through Ray and a local run make
-the same SHAs) and tests/ on their PYTHONPATH (a test's remote functions and actors run there).
+would package the checkout for every worker); a small object store; no dashboard, autoscaler
+monitor or log monitor (each a Python process importing Ray, for nothing the tests use). Nodes
+start with `RAY_worker_niceness=0`, as the README asks of real nodes (else agents run at nice
+15), with the fixed commit identity and dates of `environment()` (a run through Ray and a local
+run make the same SHAs), tests/ on their PYTHONPATH (a test's remote functions and actors run
+there) and `LocalRay.bin` on their PATH (a program a test puts there, every node has).
 """
 
 from __future__ import annotations
