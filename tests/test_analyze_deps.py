@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ce.cli import run
+from ce.cli import path_text, run
 from ce.core.errors import CeError
 from ce.plan.deps import analyze, render
 
@@ -191,6 +193,27 @@ def test_cli_without_click_is_the_cli_with_it(
     direct = run(["analyze-deps", str(path)]), capsys.readouterr()
     through_click = run(["analyze-deps", "--", str(path)]), capsys.readouterr()
     assert direct == through_click
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["items.json", "./items.json", "sub//items.json", "sub/./items.json", "sub/../items.json",
+     "items.json/", "sub/", "missing.json", "/", "//", "///x"],
+)  # fmt: skip
+def test_cli_without_click_names_the_file_as_click_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    (tmp_path / "sub").mkdir()
+    write_json(tmp_path, {"items": CYCLE_ITEMS})
+    monkeypatch.chdir(tmp_path)
+    direct = run(["analyze-deps", name]), capsys.readouterr()
+    through_click = run(["analyze-deps", "--", name]), capsys.readouterr()
+    assert direct == through_click
+
+
+@given(st.text(alphabet="/.a ", max_size=12))
+def test_path_text_is_str_of_path(name: str) -> None:
+    assert path_text(name) == str(Path(name))
 
 
 @pytest.mark.parametrize(

@@ -99,16 +99,25 @@ def _is_plain_analyze(args: list[str]) -> bool:
 
 def _analyze(file: str) -> int:
     """What `ce.cli.analyze` does for `ce analyze-deps FILE`, to the byte."""
-    from pathlib import Path
-
     from ce.plan.deps import analyze_file, cycle_message, render
 
-    path = Path(file)  # as click.Path(path_type=Path) gives it: the messages name it so
+    path = path_text(file)  # as click.Path(path_type=Path) gives it: the messages name it so
     result = analyze_file(path)
     print(render(result), flush=True)
     if result["has_cycles"]:
-        raise CeError(cycle_message(str(path), result["cycle"]))
+        raise CeError(cycle_message(path, result["cycle"]))
     return EXIT_OK
+
+
+def path_text(file: str) -> str:
+    """`str(pathlib.Path(file))`, without importing pathlib for a name that is already in
+    that form (no empty or `.` part, no trailing `/`): the usual case."""
+    rest = file[1:] if file[:1] == "/" and file[:2] != "//" else file
+    if all(part not in ("", ".") for part in rest.split("/")):
+        return file
+    from pathlib import Path
+
+    return str(Path(file))
 
 
 def _echo_error(message: str) -> None:

@@ -8,7 +8,7 @@ step as data.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Step(enum.Enum):
@@ -18,8 +18,7 @@ class Step(enum.Enum):
     CHECKPOINT_LOST = "checkpoint lost"  # missing or damaged: --resume rebuilds it
 
 
-@dataclass(frozen=True, kw_only=True)
-class NextStep:
+class NextStep(NamedTuple):  # not a dataclass: see ce.plan.graph.Plan
     step: Step
     batch_id: str | None = None  # None: the PRPs were named, not a batch
 

@@ -53,6 +53,7 @@ class BatchPlan:
     def dry_run_json(self, batch_id: str | None, stage: int | None = None) -> dict[str, Any]:
         """The `--dry-run --json` contract of DESIGN.md: `stages` holds what will run (by plan
         stage number), `done` what is done already; `prps` has every PRP of the plan."""
+        stages = self.plan.stage_index()
         return {
             "batch_id": batch_id,
             "stages": {str(number): list(ids) for number, ids in self.to_run(stage)},
@@ -67,10 +68,10 @@ class BatchPlan:
                 }
                 for m in self.plan.moves
             ],
-            "prps": {prp_id: self._prp_json(prp) for prp_id, prp in self.prps.items()},
+            "prps": {prp_id: self._prp_json(prp, stages) for prp_id, prp in self.prps.items()},
         }
 
-    def _prp_json(self, prp: Prp) -> dict[str, Any]:
+    def _prp_json(self, prp: Prp, stages: Mapping[str, int]) -> dict[str, Any]:
         return {
             "title": prp.title,
             "status": prp.status,
@@ -80,7 +81,7 @@ class BatchPlan:
             "estimated_hours": prp.hints.estimated_hours,
             "complexity": prp.hints.complexity.value,
             "model": self.models[prp.id],
-            "stage": self.plan.stage_of(prp.id),
+            "stage": stages[prp.id],
         }
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -37,8 +35,7 @@ class PlanItem(NamedTuple):  # not a frozen dataclass: a fifth of the cost to bu
     source: str | None = None  # the file the item comes from, for messages
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Move:
+class Move(NamedTuple):
     """A PRP pushed past the stage its dependencies allow, because it shares files."""
 
     prp: str
@@ -47,26 +44,28 @@ class Move:
     because: tuple[str, ...]  # the PRPs occupying the stages it skipped
 
 
-def _frozen_conflicts() -> Mapping[str, tuple[str, ...]]:
-    return MappingProxyType({})
+_NO_CONFLICTS: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 
-@dataclass(frozen=True, kw_only=True)
-class Plan:
+class Plan(NamedTuple):
+    """The records here are NamedTuples, not dataclasses: importing `dataclasses` (and the
+    `inspect` it loads) would cost `ce analyze-deps` a fifth of its start-up."""
+
     sorted_order: tuple[str, ...]
     stages: tuple[tuple[str, ...], ...]  # index 0 is stage 1
     # Each declared path or glob that some other PRP's files overlap → every PRP touching it
     # (declaring it or an overlapping path or glob), in id order. Under a glob or directory,
     # two PRPs listed together may touch different files: the exact paths say who collides.
-    file_conflicts: Mapping[str, tuple[str, ...]] = field(default_factory=_frozen_conflicts)
+    file_conflicts: Mapping[str, tuple[str, ...]] = _NO_CONFLICTS
     moves: tuple[Move, ...] = ()  # in the order they were decided
 
-    @cached_property
-    def _stage_index(self) -> Mapping[str, int]:
+    def stage_index(self) -> dict[str, int]:
+        """Each PRP's stage (from 1): build it once to look up many."""
         return {prp: n for n, ids in enumerate(self.stages, start=1) for prp in ids}
 
     def stage_of(self, prp_id: str) -> int:
-        return self._stage_index[prp_id]
+        """One PRP's stage; KeyError for an id not in the plan. Linear: see `stage_index`."""
+        return self.stage_index()[prp_id]
 
     def to_json(self) -> dict[str, Any]:
         """The analyzer contract of DESIGN.md."""

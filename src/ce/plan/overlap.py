@@ -11,15 +11,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from itertools import accumulate, chain
 from typing import NamedTuple
 
 from ce.core.paths import as_glob, glob_regex, is_literal, literal_prefix, normalize_path
 
 
-@dataclass(frozen=True)
-class _Glob:
+class _Glob(NamedTuple):
     """A declared glob (a trailing "/" directory is `dir/**`)."""
 
     text: str

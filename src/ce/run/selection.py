@@ -33,7 +33,7 @@ def scheduling(ctx: BatchContext) -> tuple[scheduler.PlanView, scheduler.Setting
             dependencies,
             {p: ctx.prp(p).estimated_hours or 0.0 for p in plan.sorted_order},
         ),
-        stage_of={p: n for n, ids in enumerate(plan.stages, start=1) for p in ids},
+        stage_of=plan.stage_index(),
     )
     settings = scheduler.Settings(
         eager=ctx.config.run.schedule == "eager",
@@ -186,7 +186,7 @@ def rebuilt(ctx: BatchContext, find_merge: Callable[[str, str], str | None]) -> 
     bases = {str(e["prp"]): e["base"] for e in entries if e.get("fact") == "worktree"}
     tips = ctx.repo.ref_tips([f"refs/heads/{ctx.branch(p)}" for p in ctx.plan.plan.sorted_order])
     records: dict[str, PrpRecord] = {}
-    stage_of = {p: n for n, ids in enumerate(ctx.plan.plan.stages, start=1) for p in ids}
+    stage_of = ctx.plan.plan.stage_index()
     for prp_id in ctx.plan.plan.sorted_order:
         head = tips.get(f"refs/heads/{ctx.branch(prp_id)}")
         left = head is not None or ctx.worktree(prp_id).exists()
