@@ -211,6 +211,43 @@ def test_cli_without_click_names_the_file_as_click_does(
     assert direct == through_click
 
 
+_IDS = ["PRP-1.1", "1.1", "prp-1.2", "PRP-1.3", "P0"]
+_ID = st.sampled_from([*_IDS, "bad id", 7, None])
+_LIKELY_ITEM = st.fixed_dictionaries(  # mostly a valid item: the quick look's case
+    {"id": st.sampled_from(_IDS)},
+    optional={
+        "dependencies": st.lists(st.sampled_from(_IDS), max_size=3),
+        "files": st.lists(st.sampled_from(["a.py", "./a.py", "b/", "b/*.py"]), max_size=2),
+        "order": st.none() | st.integers(-2, 2) | st.booleans(),
+    },
+)
+_ANY_ITEM = st.fixed_dictionaries(
+    {"id": _ID},
+    optional={
+        "dependencies": st.none() | st.lists(_ID, max_size=3),
+        "depends_on": st.lists(_ID, max_size=2),
+        "files": st.none() | st.lists(st.sampled_from(["a.py", " ", 3]), max_size=2),
+        "order": st.none() | st.integers(-2, 2) | st.booleans(),
+        "extra": st.just(1),
+    },
+)
+
+
+@given(st.lists(_LIKELY_ITEM | _ANY_ITEM, max_size=4))
+def test_the_quick_look_agrees_with_the_full_one(items: list[dict[str, Any]]) -> None:
+    # The common case is read in one pass; an item with `depends_on` (null here: no meaning)
+    # takes the full look. Whatever the input, both give the same plan or the same error.
+    full = [{"depends_on": None, **item} for item in items]
+    assert outcome({"items": items}) == outcome({"items": full})
+
+
+def outcome(data: object) -> object:
+    try:
+        return analyze(data, source="f.json")
+    except CeError as exc:
+        return str(exc)
+
+
 @given(st.text(alphabet="/.a ", max_size=12))
 def test_path_text_is_str_of_path(name: str) -> None:
     assert path_text(name) == str(Path(name))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NoReturn
 
 from ce.core.errors import CeError
@@ -24,15 +24,12 @@ _EXAMPLE = '{"items": [{"id": "PRP-1.1", "dependencies": [], "files": ["src/a.py
 
 _FIELDS = ("id", "dependencies", "depends_on", "files", "order")
 _LISTS = ("dependencies", "depends_on", "files")
-_STR = {str}
+_PLAIN_FIELDS = frozenset(_FIELDS) - {"depends_on"}
 
 
 def analyze(data: object, *, source: str = "input") -> dict[str, Any]:
     """Plan the items; a cycle is reported in the result, any other problem raises CeError."""
-    given = _validate(data, source)
-    items = [_plan_item(n, item, source) for n, item in enumerate(given)]
-    # Duplicates (after normalizing) are rejected by the planner before any id is spelled back.
-    spelled = {item.id: raw["id"] for item, raw in zip(items, given, strict=True)}
+    items, spelled = _plain_items(data, source) or _checked_items(data, source)
     try:
         plan = plan_stages(items)
     except CycleError as exc:
@@ -41,16 +38,76 @@ def analyze(data: object, *, source: str = "input") -> dict[str, Any]:
             "stages": {},
             "file_conflicts": _spell_conflicts(file_conflicts(items), spelled),
             "has_cycles": True,
-            "cycle": [spelled[prp_id] for prp_id in exc.cycle],
+            "cycle": _spell(exc.cycle, spelled),
         }
     return {
-        "sorted_order": [spelled[prp_id] for prp_id in plan.sorted_order],
-        "stages": {
-            str(n): [spelled[prp_id] for prp_id in ids] for n, ids in enumerate(plan.stages, 1)
-        },
+        "sorted_order": _spell(plan.sorted_order, spelled),
+        "stages": {str(n): _spell(ids, spelled) for n, ids in enumerate(plan.stages, 1)},
         "file_conflicts": _spell_conflicts(plan.file_conflicts, spelled),
         "has_cycles": False,
     }
+
+
+# The items to plan, and each normalized id -> the id as the input spells it (None: the same).
+_Items = tuple[list[PlanItem], Mapping[str, str] | None]
+
+
+def _checked_items(data: object, source: str) -> _Items:
+    """The items after the full look, which raises on the first problem in the input's order:
+    its shape (every problem of it at once), then each item's ids."""
+    given = _validate(data, source)
+    items = [_plan_item(n, item, source) for n, item in enumerate(given)]
+    # Duplicates (after normalizing) are rejected by the planner before any id is spelled back.
+    return items, {item.id: raw["id"] for item, raw in zip(items, given, strict=True)}
+
+
+def _plain_items(data: object, source: str) -> _Items | None:
+    """The items when `data` is the input in the exact types `json.loads` makes, without
+    `depends_on`, and every id reads: the common case, in one tight pass. None says nothing
+    but that the full look (`_checked_items`) must decide, and word any problem."""
+    if type(data) is not dict or len(data) != 1 or type(given := data.get("items")) is not list:
+        return None
+    items: list[PlanItem] = []
+    as_written = True
+    for index, item in enumerate(given):
+        if type(item) is not dict or not item.keys() <= _PLAIN_FIELDS:
+            return None
+        raw, dependencies, files = item.get("id"), item.get("dependencies"), item.get("files")
+        order = item.get("order")
+        if (
+            type(raw) is not str
+            or not _string_list(dependencies)
+            or not _string_list(files)
+            or (order is not None and type(order) is not int)  # bool is not int here
+            or (prp_id := _normalized(raw)) is None
+        ):
+            return None
+        ids = tuple(map(_normalized, dependencies)) if dependencies else ()
+        if None in ids:
+            return None
+        where = f"{source} items[{index}]"
+        items.append(PlanItem(prp_id, ids, tuple(files or ()), order, where))  # type: ignore[arg-type]
+        as_written = as_written and prp_id == raw
+    if as_written:
+        return items, None
+    return items, {item.id: raw["id"] for item, raw in zip(items, given, strict=True)}
+
+
+def _string_list(value: object) -> bool:
+    """None, or a list of strings: joining them is the quickest look at every one (in C)."""
+    if value is None:
+        return True
+    if type(value) is not list:
+        return False
+    try:
+        "".join(value)
+    except TypeError:  # not a string
+        return False
+    return True
+
+
+def _spell(ids: Iterable[str], spelled: Mapping[str, str] | None) -> list[str]:
+    return list(ids) if spelled is None else [spelled[prp_id] for prp_id in ids]
 
 
 def render(result: dict[str, Any]) -> str:
@@ -59,9 +116,9 @@ def render(result: dict[str, Any]) -> str:
 
 
 def _spell_conflicts(
-    conflicts: Mapping[str, tuple[str, ...]], spelled: Mapping[str, str]
+    conflicts: Mapping[str, tuple[str, ...]], spelled: Mapping[str, str] | None
 ) -> dict[str, list[str]]:
-    return {path: [spelled[prp_id] for prp_id in ids] for path, ids in conflicts.items()}
+    return {path: _spell(ids, spelled) for path, ids in conflicts.items()}
 
 
 def analyze_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -94,9 +151,6 @@ def cycle_message(source: str, cycle: list[str]) -> str:
 
 def _validate(data: object, source: str) -> list[dict[str, Any]]:
     # By hand, not with pydantic: `ce analyze-deps` starts in a tenth of the time without it.
-    # JSON as `json` reads it takes the quick look; anything else, or a problem, the full one.
-    if _plainly_valid(data):
-        return data["items"]  # type: ignore[index, no-any-return]
     problems = list(_shape_problems(data))
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -106,29 +160,6 @@ def _validate(data: object, source: str) -> list[dict[str, Any]]:
         )
     assert isinstance(data, dict)
     return [{name: item.get(name) for name in _FIELDS} for item in data["items"]]
-
-
-def _plainly_valid(data: object) -> bool:
-    """True when `data` is the input shape in the exact types `json.loads` makes: the common
-    case, checked in one tight pass. False says nothing: `_shape_problems` then looks again."""
-    if type(data) is not dict or len(data) != 1 or type(data.get("items")) is not list:
-        return False
-    fields = set(_FIELDS)
-    for item in data["items"]:
-        if type(item) is not dict or type(item.get("id")) is not str or not fields >= item.keys():
-            return False
-        for name in _LISTS:
-            value = item.get(name)
-            if value is not None and (type(value) is not list or not _strings(value)):
-                return False
-        order = item.get("order")
-        if order is not None and type(order) is not int:  # bool is not int here
-            return False
-    return True
-
-
-def _strings(values: list[object]) -> bool:
-    return {*map(type, values)} <= _STR  # in C: a generator would cost a third of the look
 
 
 def _shape_problems(data: object) -> Iterator[str]:

@@ -119,7 +119,8 @@ def id_key(prp_id: str) -> tuple[tuple[int | str, ...], str]:
     Splitting on digit runs alternates text and digits, so two keys only ever compare text
     with text and numbers with numbers."""
     parts: list[int | str] = _NUMBER.split(prp_id)
-    parts[1::2] = map(int, parts[1::2])
+    for n in range(1, len(parts), 2):  # a third less than assigning parts[1::2] from a map
+        parts[n] = int(parts[n])
     return tuple(parts), prp_id
 
 
@@ -132,13 +133,12 @@ class _Graph:
     The algorithms below work on these numbers: comparing them is comparing ids, and lists
     indexed by them keep large plans compact in memory."""
 
-    def __init__(self, items: Iterable[PlanItem]) -> None:
+    def __init__(self, items: Sequence[PlanItem]) -> None:
         by_id = _index(items)
         self.ids = sorted(by_id, key=id_key)
         self.items = [by_id[prp_id] for prp_id in self.ids]
         number = {prp_id: n for n, prp_id in enumerate(self.ids)}
-        # In id order, so the first problem reported does not depend on the input order.
-        self.deps = [_dependency_numbers(item, number) for item in self.items]
+        self.deps = _dependency_numbers(self.items, number)
 
     def dependents(self) -> Groups:
         """Per item number, the items that depend on it."""
@@ -205,9 +205,12 @@ def _where(item: PlanItem) -> str:
     return f"{item.id} ({item.source})" if item.source else item.id
 
 
-def _index(items: Iterable[PlanItem]) -> dict[str, PlanItem]:
-    by_id: dict[str, PlanItem] = {}
-    for item in items:
+def _index(items: Sequence[PlanItem]) -> dict[str, PlanItem]:
+    by_id = {item.id: item for item in items}
+    if len(by_id) == len(items):
+        return by_id
+    by_id = {}
+    for item in items:  # the first duplicate, in the input's order
         first = by_id.setdefault(item.id, item)
         if first is not item:
             sources = sorted(str(i.source) for i in (first, item) if i.source)
@@ -216,26 +219,35 @@ def _index(items: Iterable[PlanItem]) -> dict[str, PlanItem]:
                 f"Duplicate PRP id {item.id}{places}: every PRP needs its own prp_id. "
                 "Rename one of them (and update the dependencies that point to it)."
             )
-    return by_id
+    raise AssertionError("unreachable: fewer ids than items means a duplicate")
 
 
-def _dependency_numbers(item: PlanItem, number: Mapping[str, int]) -> tuple[int, ...]:
-    deps = item.dependencies
-    if len(deps) > 1:
-        deps = tuple(dict.fromkeys(deps))
-    if item.id in deps:
+def _dependency_numbers(
+    items: Sequence[PlanItem], number: Mapping[str, int]
+) -> list[tuple[int, ...]]:
+    """Per item (in id order), its dependencies' numbers, each once."""
+    try:
+        found = [tuple(dict.fromkeys(map(number.__getitem__, i.dependencies))) for i in items]
+    except KeyError:
+        found = []
+    if len(found) == len(items) and not any(n in deps for n, deps in enumerate(found)):
+        return found
+    for item in items:  # the first problem in id order, so it does not depend on input order
+        _check_dependencies(item, number)
+    raise AssertionError("unreachable: a dependency is unknown or the item's own")
+
+
+def _check_dependencies(item: PlanItem, number: Mapping[str, int]) -> None:
+    if item.id in item.dependencies:
         raise CycleError(
             f"{_where(item)} depends on itself: remove {item.id} from its dependencies.",
             cycle=(item.id, item.id),
         )
-    try:
-        return tuple([number[d] for d in deps])  # a tuple of ints: the collector stops tracking it
-    except KeyError:
-        unknown = [d for d in deps if d not in number]
-    raise CeError(
-        f"{_where(item)} depends on {', '.join(unknown)}, which is not part of this plan: "
-        "add that PRP to the plan, or fix or remove the dependency."
-    )
+    if unknown := list(dict.fromkeys(d for d in item.dependencies if d not in number)):
+        raise CeError(
+            f"{_where(item)} depends on {', '.join(unknown)}, which is not part of this plan: "
+            "add that PRP to the plan, or fix or remove the dependency."
+        )
 
 
 # -- stage placement --------------------------------------------------------------------------
@@ -275,14 +287,15 @@ class _Occupancy:
         self._next: dict[int, dict[int, int]] = defaultdict(dict)
 
     def first_free(self, files: Sequence[int], stage: int) -> int:
-        moved = True
-        while moved:
-            moved = False
-            for file in files:
-                next_stage = self._next.get(file)
-                free = stage if next_stage is None else _find_free(next_stage, stage)
-                if free != stage:
-                    stage, moved = free, True
+        """The first stage from `stage` on that none of `files` holds: each file in turn moves
+        the stage on to its own next free one, until every file in a row leaves it there (one
+        look for a PRP of one file)."""
+        free_in_a_row, k = 0, 0
+        while free_in_a_row < len(files):
+            next_stage = self._next.get(files[k])
+            free = stage if next_stage is None else _find_free(next_stage, stage)
+            free_in_a_row = free_in_a_row + 1 if free == stage else 1
+            stage, k = free, (k + 1) % len(files)
         return stage
 
     def occupy(self, files: Iterable[int], stage: int, n: int) -> None:

@@ -47,12 +47,18 @@ class Overlaps:
     """Which declared files overlap. Files are numbered in sorted order and exact paths meet
     only through their numbers; globs alone are compared with others (`_glob_neighbours`)."""
 
-    def __init__(self, files: Iterable[Iterable[str]]) -> None:
-        declared = [tuple(p for p in map(normalize_path, its_files) if p) for its_files in files]
-        self._paths = sorted({path for paths in declared for path in paths})
+    def __init__(self, files: Iterable[Sequence[str]]) -> None:
+        declared = list(files)
+        # Each distinct declaration normalized once (PRPs share files), then numbered; a path
+        # that normalizes to nothing gets no number.
+        normal = {path: normalize_path(path) for paths in declared for path in paths}
+        if "" in normal.values():
+            declared = [[path for path in paths if normal[path]] for paths in declared]
+        self._paths = sorted({path for path in normal.values() if path})
         number = {path: k for k, path in enumerate(self._paths)}
+        number_of = {given: number[path] for given, path in normal.items() if path}
         # Per item, its files' numbers, each once, as declared (their order never matters).
-        self._own = [tuple(dict.fromkeys(map(number.__getitem__, ps))) for ps in declared]
+        self._own = [tuple(dict.fromkeys(map(number_of.__getitem__, ps))) for ps in declared]
         keys = [k for own in self._own for k in own]
         users = [n for n, own in enumerate(self._own) for _ in own]
         self._users = Groups.of(len(self._paths), keys, users)  # each group in id order
