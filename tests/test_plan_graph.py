@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ce.core.errors import CeError
-from ce.plan.graph import CycleError, Move, Plan, PlanItem, file_conflicts, plan_stages
+from ce.plan.graph import CycleError, Move, Plan, PlanItem, file_conflicts, id_key, plan_stages
 
 Graph = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]  # id → (dependencies, files)
 
@@ -354,3 +355,18 @@ def test_plans_compare_by_content() -> None:
     assert a == b
     assert a.stage_of("B") == 2  # the cached index does not take part in equality
     assert a == b
+
+
+@given(st.text(alphabet="PR-.0189a\u0663", max_size=10))
+def test_id_key_splits_every_digit_run(prp_id: str) -> None:
+    # The last number is appended to its stem's cached split: the same key as splitting it all.
+    parts: list[int | str] = re.split(r"(\d+)", prp_id)
+    parts[1::2] = [int(p) for p in parts[1::2]]
+    assert id_key(prp_id) == (tuple(parts), prp_id)
+
+
+def test_ids_sort_naturally() -> None:
+    ids = ["PRP-9.10", "PRP-9.9", "PRP-10.1", "PRP-9.9a", "PRP-9", "9.1", "PRP-9.09"]
+    assert sorted(ids, key=id_key) == [
+        "9.1", "PRP-9", "PRP-9.09", "PRP-9.9", "PRP-9.9a", "PRP-9.10", "PRP-10.1"
+    ]  # fmt: skip  # equal numbers: the raw id decides

@@ -17,9 +17,12 @@ size of its `because` report. Depths and stages are ordered by bucketing, not by
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import count
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -111,17 +114,33 @@ def file_conflicts(items: Sequence[PlanItem]) -> dict[str, tuple[str, ...]]:
 # -- ordering ---------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"(\d+)")
+_DIGITS = "0123456789"
 
 
 def id_key(prp_id: str) -> tuple[tuple[int | str, ...], str]:
     """Natural order (PRP-43.2.9 before PRP-43.2.10); the raw id breaks the remaining ties.
 
     Splitting on digit runs alternates text and digits, so two keys only ever compare text
-    with text and numbers with numbers."""
-    parts: list[int | str] = _NUMBER.split(prp_id)
-    for n in range(1, len(parts), 2):  # a third less than assigning parts[1::2] from a map
+    with text and numbers with numbers. The ids of a batch differ mostly in their last number:
+    what comes before it is split once (`_stem_parts`) and the number appended: a third less
+    work than splitting every id."""
+    stem = prp_id.rstrip(_DIGITS)
+    if len(stem) == len(prp_id):
+        return _parts(prp_id), prp_id
+    head = _stem_parts(stem)
+    if stem and head[-1] == "":  # the stem ends in another kind of digit: one run with ours
+        return _parts(prp_id), prp_id
+    return (*head, int(prp_id[len(stem) :]), ""), prp_id
+
+
+def _parts(text: str) -> tuple[int | str, ...]:
+    parts: list[int | str] = _NUMBER.split(text)
+    for n in range(1, len(parts), 2):
         parts[n] = int(parts[n])
-    return tuple(parts), prp_id
+    return tuple(parts)
+
+
+_stem_parts = functools.lru_cache(maxsize=1024)(_parts)
 
 
 # -- the graph --------------------------------------------------------------------------------
@@ -230,8 +249,8 @@ def _dependency_numbers(
         found = [tuple(dict.fromkeys(map(number.__getitem__, i.dependencies))) for i in items]
     except KeyError:
         found = []
-    if len(found) == len(items) and not any(n in deps for n, deps in enumerate(found)):
-        return found
+    if len(found) == len(items) and not any(map(operator.contains, found, count())):
+        return found  # every dependency known, and no item among its own
     for item in items:  # the first problem in id order, so it does not depend on input order
         _check_dependencies(item, number)
     raise AssertionError("unreachable: a dependency is unknown or the item's own")

@@ -51,7 +51,7 @@ class Overlaps:
         declared = list(files)
         # Each distinct declaration normalized once (PRPs share files), then numbered; a path
         # that normalizes to nothing gets no number.
-        normal = {path: normalize_path(path) for paths in declared for path in paths}
+        normal = {path: normalize_path(path) for path in {p for ps in declared for p in ps}}
         if "" in normal.values():
             declared = [[path for path in paths if normal[path]] for paths in declared]
         self._paths = sorted({path for path in normal.values() if path})
@@ -71,7 +71,7 @@ class Overlaps:
     def blocking(self, n: int) -> tuple[int, ...]:
         """The declared files whose holders a PRP must not share a stage with."""
         own, near = self._own[n], self._near
-        if near.keys().isdisjoint(own):
+        if not near or near.keys().isdisjoint(own):  # no glob or directory: most plans
             return own
         return tuple(sorted({*own, *(m for k in own for m in near.get(k, ()))}))
 
