@@ -12,6 +12,7 @@ import functools
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
 from typing import Any, NoReturn
 
 from ce.core.errors import CeError
@@ -63,44 +64,49 @@ def _checked_items(data: object, source: str) -> _Items:
 
 def _plain_items(data: object, source: str) -> _Items | None:
     """The items when `data` is the input in the exact types `json.loads` makes, without
-    `depends_on`, and every id reads: the common case, in one tight pass. None says nothing
-    but that the full look (`_checked_items`) must decide, and word any problem."""
+    `depends_on`, and every id reads: the common case, read column by column (each field of
+    every item taken and checked in one pass, mostly in C). None says nothing but that the
+    full look (`_checked_items`) must decide, and word any problem."""
     if type(data) is not dict or len(data) != 1 or type(given := data.get("items")) is not list:
         return None
-    items: list[PlanItem] = []
-    as_written = True
-    for index, item in enumerate(given):
-        if type(item) is not dict or not item.keys() <= _PLAIN_FIELDS:
-            return None
-        raw, dependencies, files = item.get("id"), item.get("dependencies"), item.get("files")
-        order = item.get("order")
-        if (
-            type(raw) is not str
-            or not _string_list(dependencies)
-            or not _string_list(files)
-            or (order is not None and type(order) is not int)  # bool is not int here
-            or (prp_id := _normalized(raw)) is None
-        ):
-            return None
-        ids = tuple(map(_normalized, dependencies)) if dependencies else ()
-        if None in ids:
-            return None
-        where = f"{source} items[{index}]"
-        items.append(PlanItem(prp_id, ids, tuple(files or ()), order, where))  # type: ignore[arg-type]
-        as_written = as_written and prp_id == raw
-    if as_written:
+    if {*map(type, given)} - {dict} or not all(map(_PLAIN_FIELDS.issuperset, given)):
+        return None
+    raw_ids = [item.get("id") for item in given]
+    dependencies = [item.get("dependencies") for item in given]
+    files = [item.get("files") for item in given]
+    orders = [item.get("order") for item in given]
+    if (
+        {*map(type, raw_ids)} - {str}
+        or not _string_lists(dependencies)
+        or not _string_lists(files)
+        or {*map(type, orders)} - {int, type(None)}  # bool is not int here
+        or None in (ids := list(map(_normalized, raw_ids)))
+    ):
+        return None
+    dependency_ids = [tuple(map(_normalized, names)) if names else () for names in dependencies]
+    if None in chain.from_iterable(dependency_ids):
+        return None
+    items = list(
+        map(
+            PlanItem,  # type: ignore[arg-type]  # no None left in the ids
+            ids,
+            dependency_ids,
+            [tuple(paths) if paths else () for paths in files],
+            orders,
+            [f"{source} items[{index}]" for index in range(len(given))],
+        )
+    )
+    if ids == raw_ids:
         return items, None
-    return items, {item.id: raw["id"] for item, raw in zip(items, given, strict=True)}
+    return items, dict(zip(ids, raw_ids, strict=True))  # type: ignore[arg-type]  # as above
 
 
-def _string_list(value: object) -> bool:
-    """None, or a list of strings: joining them is the quickest look at every one (in C)."""
-    if value is None:
-        return True
-    if type(value) is not list:
+def _string_lists(values: list[object]) -> bool:
+    """Each value None or a list of strings: joining them all is the quickest look (in C)."""
+    if {*map(type, values)} - {list, type(None)}:
         return False
     try:
-        "".join(value)
+        "".join(chain.from_iterable(filter(None, values)))  # type: ignore[arg-type]
     except TypeError:  # not a string
         return False
     return True
