@@ -382,6 +382,15 @@ AHEAD_CASES = [
         expected=[Prepare(prp="C0")],
     ),
     AheadCase(
+        name="eager: none sharing a file with the one made ahead starts before it",
+        plan=PLAN,
+        ledger=view({"A": P, "C0": D, "B": P, "C": P, "D": P}, {1: ST, 2: W, 3: W}),
+        rules=settings(slots=1, eager=True),
+        hold=Hold(),
+        ahead=frozenset({"C"}),
+        expected=[Start(prp="C", stage=2)],
+    ),
+    AheadCase(
         name="eager: never one sharing a file with a PRP under way (it starts from its merge)",
         plan=PLAN,
         ledger=view({"A": R, "C0": D, "B": P, "C": P, "D": P}, {1: ST, 2: W, 3: W}),

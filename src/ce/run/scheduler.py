@@ -213,7 +213,10 @@ def _eager(
             ready.append(prp_id)
     order = {p: n for n, p in enumerate(view.states)}
     ready.sort(key=lambda p: (-plan.priority.get(p, 0.0), order[p]))
+    # A worktree made ahead is taken from today's tip: none sharing a file with it starts before
+    # it, or its base would miss that one's merge (the serialization eager keeps by files).
     active = {p for p, s in view.states.items() if s is not S.PENDING and not s.finished}
+    active |= ahead
     free = settings.slots - sum(1 for s in view.states.values() if s in IN_FLIGHT)
     waiting: list[str] = []  # free to start but for a slot (its worktree: from today's tip)
     for prp_id in ready:
