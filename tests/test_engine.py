@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -305,3 +306,21 @@ def test_agent_policy_with_a_script_that_cannot_resolve_fails_the_prp(
     assert "conflict resolution failed" in summary["prps"]["PRP-7.1.2"]["error"]
     assert (repo / "same.txt").read_text() == "one\n"
     assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_a_file_touched_in_the_checkout_but_unchanged_does_not_block_the_fast_forward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the file's stat data is stale (touched, copied, restored from a backup): git's
+    index still says it differs until refreshed, and `read-tree -m -u` refused the merge."""
+    specs = [Spec(id="PRP-7.1.1", title="Readme", phases=[[write("README.md", "new")]])]
+    repo = make_batch_repo(tmp_path / "repo", specs, config=NO_DRIFT)
+    (repo / ".gitignore").write_text("*.log\n")  # ce adds `.ce/tmp/` to it, first of all
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore logs")
+    for name in (".gitignore", "README.md"):
+        os.utime(repo / name, (1_000_000_000, 1_000_000_000))
+    assert ce(repo, monkeypatch, "batch-exe", "--batch", "7", "--quiet") == 0
+    assert (repo / "README.md").read_text() == "new\n"
+    assert (repo / ".gitignore").read_text() == "*.log\n.ce/tmp/\n"
+    assert git(repo, "status", "--porcelain") == ""

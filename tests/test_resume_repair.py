@@ -151,7 +151,12 @@ def test_half_created_integration_worktree_is_repaired(tmp_path: Path) -> None:
 def test_half_created_prp_worktree_is_repaired(tmp_path: Path) -> None:
     repo = killed_at(tmp_path, "launched", ALPHA.id)
     worktree = repo.parent / "repo-prp-5.1.2"
-    # Bravo's `git worktree add -b` killed while checking out: locked, branch made, no files.
+    # Bravo's worktree may have been made ahead while Alpha ran (`ce.run.ahead`): undone here,
+    # to leave it as a `git worktree add -b` killed while checking out: locked, branch made, no
+    # files.
+    shutil.rmtree(worktree, ignore_errors=True)
+    for undo in (["worktree", "prune"], ["branch", "-D", "prp-5-1-2-bravo"]):
+        subprocess.run(["git", *undo], cwd=repo, capture_output=True, check=False)
     git(repo, "worktree", "add", "--no-checkout", "-b", "prp-5-1-2-bravo", str(worktree), "HEAD")
     (admin_dir(repo, worktree) / "locked").write_text("initializing\n")
     done = resume(repo)

@@ -49,12 +49,16 @@ class MergeCommands(RepoBase):
         like a checkout, refusing (and changing nothing) when a local change or an untracked
         file is in the way (`reset`: overwriting them). No hook runs."""
         mode = ["--reset"] if reset else ["-m"]
-        return run_git(
-            [*NO_HOOKS, "read-tree", *mode, "-u", old, new],
-            cwd=self.path,
-            check=False,
-            extra_env={"GIT_INDEX_FILE": str(index_file)},
-        )
+        env = {"GIT_INDEX_FILE": str(index_file)}
+        argv = [*NO_HOOKS, "read-tree", *mode, "-u", old, new]
+        done = run_git(argv, cwd=self.path, check=False, extra_env=env)
+        if done.returncode != 0 and "not uptodate" in done.stderr:
+            # Perhaps only stat data is stale (a file touched, a copied repository): git takes
+            # such a file for changed until the index is refreshed. Refreshed, a file really
+            # changed is refused again; nothing else is written. Off the normal path.
+            run_git(["update-index", "-q", "--refresh"], cwd=self.path, check=False, extra_env=env)
+            done = run_git(argv, cwd=self.path, check=False, extra_env=env)
+        return done
 
     def merge_ff_only(self, rev: str) -> None:
         """Fast-forward this checkout to `rev`; git refuses if local changes are in the way."""
