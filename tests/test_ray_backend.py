@@ -349,3 +349,37 @@ def test_resume_takes_the_journals_last_ray_launch_before_this_run(tmp_path: Pat
     assert journaled(path, "PRP-7.1.1").gen == 2  # type: ignore[union-attr]
     assert journaled(path, "PRP-7.1.2") is None  # it ran here
     assert journaled(path, "PRP-7.1.3") is None  # never launched
+
+
+def test_a_node_where_ce_cannot_be_imported_is_told_what_failed_and_what_is_needed() -> None:
+    """The error a node's worker raises when the check cannot be unpickled there (as seen from
+    a node whose Python has ce but not pydantic): its last line says what failed."""
+    from ray.exceptions import RayTaskError
+
+    from ce.run.backends.ray_cluster import _not_run
+
+    def raised(last: str) -> RayTaskError:
+        trace = (
+            "Traceback (most recent call last):\n"
+            '  File "ray/_private/function_manager.py", line 314, in fetch_and_register\n'
+            "    function = pickle.loads(serialized_function)\n"
+            f"{last}\n"
+        )
+        cause = RuntimeError(f"The remote function failed to import on the worker.\n\n{trace}")
+        error = RayTaskError(  # type: ignore[no-untyped-call]
+            "node_check", trace, cause, proctitle="ray::node_check()", pid=1, ip="127.0.0.1"
+        )
+        dual: RayTaskError = error.as_instanceof_cause()  # type: ignore[no-untyped-call]
+        return dual  # what ray.get raises
+
+    halted = "ModuleNotFoundError: import of pydantic halted; None in sys.modules"
+    assert _not_run(raised(halted)) == (
+        f"ce cannot be imported there ({halted}): install ce {ce.__version__} there with its "
+        "dependencies (as here)"
+    )
+    assert _not_run(raised("ModuleNotFoundError: No module named 'ce'")) == (
+        f"ce is not installed there (ce {ce.__version__} is needed, as here)"
+    )
+    assert _not_run(raised("OSError: [Errno 28] No space left on device")) == (
+        "the check could not run (OSError: [Errno 28] No space left on device)"
+    )

@@ -116,9 +116,18 @@ def preflight_nodes(ctx: BatchContext) -> None:
 
 
 def _not_run(exc: RayError) -> str:
-    if "No module named 'ce'" in str(exc):
+    """Why a node's check did not run, from the error its worker raised (Ray's text ends with
+    the exception itself: a check that cannot be unpickled there, ce or what ce imports)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    if last == "ModuleNotFoundError: No module named 'ce'":
         return f"ce is not installed there (ce {__version__} is needed, as here)"
-    return f"the check could not run ({str(exc).strip().splitlines()[0]})"
+    if last.startswith(("ModuleNotFoundError:", "ImportError:")):
+        return (
+            f"ce cannot be imported there ({last}): install ce {__version__} there with its "
+            "dependencies (as here)"
+        )
+    return f"the check could not run ({last})"
 
 
 def node_alive(node_id: str) -> bool:
