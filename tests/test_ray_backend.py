@@ -8,6 +8,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -48,20 +49,43 @@ def _specs() -> list[Spec]:
     ]
 
 
+SECRET = "s3cr3t-value-123"  # Ray's runtime_env gives it to the agents; the log masks it
+
+
 def _twin_repos(tmp_path: Path) -> tuple[Path, Path]:
     """Two repositories with the same history, each in a directory of its own (the PRP
-    worktrees go beside the repository)."""
+    worktrees go beside the repository), and an ignored `.env` that `.worktreeinclude` names
+    (PRP-7.1.1 prints it, and the secret its environment has on a node)."""
     fenced = Spec(  # the fence refuses the tag on the node as here: the PRP fails naming it
         id="PRP-7.1.4",
         title="Four",
         phases=[["git tag agent-tag || true", write("4/a.txt", "Four")]],
         files=["4/a.txt"],
     )
-    first = make_batch_repo(tmp_path / "local" / "repo", [*_specs(), fenced], config=CONFIG)
+    first, *others = _specs()
+    printing = ["cat .env", "echo key=${MY_API_KEY-}"]  # (no key here: locally)
+    first = replace(first, phases=[[*first.phases[0], *printing], *first.phases[1:]])
+    config = f"{CONFIG}[backend]\nruntime_env = {{ env_vars = {{ MY_API_KEY = {SECRET!r} }} }}\n"
+    specs = [first, *others, fenced]
+    first_repo = make_batch_repo(tmp_path / "local" / "repo", specs, config=config)
+    (first_repo / ".gitignore").write_text(".env\n")
+    (first_repo / ".worktreeinclude").write_text(".env\n")
+    git(first_repo, "add", ".gitignore", ".worktreeinclude")
+    git(first_repo, "commit", "-q", "-m", "Include .env")
+    (first_repo / ".env").write_text("included=yes\n")
     second = tmp_path / "ray" / "repo"
-    second.parent.mkdir()
-    shutil.copytree(first, second, symlinks=True)
-    return first, second
+    _copy_repo(first_repo, second)
+    return first_repo, second
+
+
+def _copy_repo(source: Path, copy: Path) -> None:
+    """`copy` with `source`'s history. Its index is refreshed: the copied files' stat data no
+    longer matches it, and the lane's fast-forward of the checkout (`git read-tree -m -u`)
+    refuses a stale entry ("Entry '.gitignore' not uptodate"), so that the `.ce/tmp/` line
+    would not be committed there while it is in `source`."""
+    copy.parent.mkdir()
+    shutil.copytree(source, copy, symlinks=True)
+    git(copy, "update-index", "-q", "--refresh")
 
 
 def _on(cluster: LocalRay) -> tuple[str, ...]:
@@ -86,6 +110,8 @@ def test_a_batch_through_ray_makes_the_same_commits_as_a_local_run(
     assert _history(remote) == _history(local)
     log = (remote / ".ce" / "tmp" / "logs" / "PRP-7.1.1.log").read_text()
     assert "on Ray node" in log, log
+    assert "[ce] .worktreeinclude: copied .env" in log and "included=yes" in log, log
+    assert "key=***" in log and SECRET not in log, log  # masked as the lines came back
 
 
 def _other_ce(where: Path, version: str) -> Path:
@@ -251,10 +277,12 @@ def test_a_coordinator_killed_is_resumed_re_attaching_to_the_journals_actors_or_
 
 def _run_locally(tmp_path: Path, specs: list[Spec], config: str, *flags: Path) -> tuple[Path, Path]:
     """Two repositories of `specs`, the first run through the local backend (with `flags`
-    there, removed after); the second's to go through Ray."""
+    there, removed after); the second's to go through Ray. The second is a copy of the first:
+    two made apart would differ whenever a second of the clock, which dates their first
+    commits, passed in between (then no SHA matched)."""
     local, remote = tmp_path / "local" / "repo", tmp_path / "ray" / "repo"
-    for repo in (local, remote):
-        make_batch_repo(repo, specs, config=config)
+    make_batch_repo(local, specs, config=config)
+    _copy_repo(local, remote)
     for flag in flags:
         flag.touch()
     assert run_ce(local, "batch-exe", "--batch", "7").returncode == 0
