@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import ce
 from ce.core.errors import CeError
-from ce.prp import event_yaml, safe_yaml
+from ce.prp import event_yaml, line_yaml, safe_yaml
 from ce.prp.frontmatter import load_yaml, split_document
 from ce.prp.safe_yaml import pure_load, safe_load
 
@@ -27,7 +27,7 @@ SAMPLE_DIRS = [d for d in (FIXTURES, SHARED) if d.is_dir()]
 _PARSE_ALL = """
 import sys
 from pathlib import Path
-from ce.prp import event_yaml, safe_yaml
+from ce.prp import event_yaml, line_yaml, safe_yaml
 from ce.prp.parse import parse_prp
 print(safe_yaml.LOADER)
 for directory in sys.argv[1:]:
@@ -238,3 +238,60 @@ def test_what_the_events_do_not_build_as_ruamel_would_is_left_to_it(text: str) -
     with pytest.raises(event_yaml.Unusual):
         safe_yaml.events_load(text)
     assert outcome(safe_load, text) == outcome(pure_load, text)
+
+
+_LINE_KEYS = st.sampled_from(["a", "b", "prp_id", "true", "null", "No", "x-y", "_k", "y"])
+_LINE_TEXT = st.text(alphabet="aZy09_./()+=,- :#'\"&*!", min_size=0, max_size=12)
+_LINE_VALUE = st.one_of(
+    _LINE_TEXT,
+    st.sampled_from(["1.5", "3-5", "017", "2026-03-02", "1e3", "(x)", "a,b", "=", "_", "/p"]),
+)
+
+
+@st.composite
+def _line_documents(draw: st.DrawFn) -> str:
+    lines: list[str] = []
+    for _ in range(draw(st.integers(1, 6))):
+        key, value = draw(_LINE_KEYS), draw(_LINE_VALUE)
+        shape = draw(st.sampled_from(["value", "flow", "items", "empty", "odd"]))
+        if shape == "value":
+            lines.append(f"{key}: {value}")
+        elif shape == "flow":
+            lines.append(f"{key}: [{draw(st.sampled_from(['', ' ']))}{value}, {value} ]")
+        elif shape == "items":
+            indent = " " * draw(st.integers(0, 3))
+            items = draw(st.lists(_LINE_VALUE, min_size=1, max_size=3))
+            lines += [f"{key}:", *(f"{indent}- {item}" for item in items)]
+            if draw(st.booleans()):
+                lines.append(f"{' ' * draw(st.integers(0, 4))}- {value}")
+        elif shape == "empty":
+            lines.append(f"{key}:")
+        else:
+            lines.append(draw(st.sampled_from(["", "# c", f"  {value}", f"{key}:{value}"])))
+    return "\n".join(lines) + draw(st.sampled_from(["\n", ""]))
+
+
+@settings(
+    max_examples=int(os.environ.get("CE_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(_line_documents())
+def test_what_is_read_line_by_line_is_what_ruamel_reads(text: str) -> None:
+    # The plainest frontmatters skip the parser (ce.prp.line_yaml): whatever that reads is what
+    # ruamel's pure loader makes of the text, value for value and type for type.
+    read = line_yaml.lines_load(text, safe_yaml._EVENT_RULES)
+    if read is not line_yaml.NOT_READ:
+        assert ("value", repr(read)) == outcome(pure_load, text)
+    assert outcome(safe_load, text) == outcome(pure_load, text)
+
+
+def test_a_generated_frontmatter_is_read_line_by_line() -> None:
+    text = (
+        "prp_id: PRP-77.1\ntitle: Generated PRP 1\nstatus: planning\nestimated_hours: 3-5\n"
+        "dependencies: [PRP-77.0, PRP-77.2]\nfiles_modified:\n  - src/pkg1/m3.py\nnone:\n"
+    )
+    read = line_yaml.lines_load(text, safe_yaml._EVENT_RULES)
+    assert repr(read) == repr(pure_load(text))
+    for other in ("a: 1\n\nb: 2\n", "a: 1\na: 2\n", "a: x # c\n", "a: b\n  - c\n", "a: 0x1F\n"):
+        assert line_yaml.lines_load(other, safe_yaml._EVENT_RULES) is line_yaml.NOT_READ, other

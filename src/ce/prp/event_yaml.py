@@ -71,7 +71,7 @@ def _document(get: Callable[[], Any], rules: Rules) -> Any:
         if kind is ScalarEvent:
             if event.anchor is not None or event.ctag is not None:
                 raise Unusual
-            value = _plain(event.value, rules) if event.implicit[0] else event.value
+            value = plain(event.value, rules) if event.implicit[0] else event.value
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             if event.anchor is not None or event.ctag is not None:
                 raise Unusual
@@ -103,7 +103,7 @@ def _document(get: Callable[[], Any], rules: Rules) -> Any:
 _NO_KEY = object()
 
 
-def _plain(value: str, rules: Rules) -> Any:
+def plain(value: str, rules: Rules) -> Any:
     """A plain scalar as the safe constructor makes it from the tag the rules give it."""
     for tag, regexp in rules.get(value[:1], ()):
         if regexp.match(value):

@@ -23,6 +23,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.resolver import VersionedResolver
 
 from ce.prp.event_yaml import Unusual, compiled, load_events
+from ce.prp.line_yaml import NOT_READ, lines_load
 
 try:
     from _ruamel_yaml import CParser
@@ -43,6 +44,9 @@ LOADER = "pure Python" if CParser is None else "libyaml (C)"
 def safe_load(text: str) -> Any:
     """Plain data from one YAML document; a tag that would build an object is an error."""
     if CParser is not None and _c_can_read(text):
+        read = lines_load(text, _EVENT_RULES)
+        if read is not NOT_READ:
+            return read
         try:
             return _c_load(text)
         except (YAMLError, UnicodeError):
