@@ -105,10 +105,10 @@ def read_fields(path: Path, mapping: dict[Any, Any]) -> tuple[Fields, PlanHints,
     check_misspelled(path, [written for written in extra if normal_key(written) not in _KNOWN])
     problems: list[tuple[str, str]] = []
     fields = _validated(Fields, chosen[False], problems)
-    hints = _validated(HintFields, chosen[True], problems)
+    hints = _plan_hints(chosen[True], problems)
     if fields is None or hints is None:
         raise CeError(_render(path, problems, source))
-    return fields, hints.plan_hints(), extra
+    return fields, hints, extra
 
 
 _KNOWN = frozenset(key for keys in ALIASES.values() for key in keys)
@@ -124,6 +124,27 @@ def _validated(
     except ValidationError as exc:
         problems += _problems(exc)
         return None
+
+
+# The hints of a batch's PRPs are mostly a few of the same values (`complexity: low`,
+# `estimated_hours: 3-5`): each distinct set validated once. Keyed by each value's repr, which
+# keeps apart what == does not (`1`, `1.0`, `true`; `0.0`, `-0.0`); a problem is never kept,
+# so it is found and worded anew.
+_HINTS_READ: dict[tuple[tuple[str, str], ...], PlanHints] = {}
+
+
+def _plan_hints(data: dict[str, Any], problems: list[tuple[str, str]]) -> PlanHints | None:
+    key = tuple((name, repr(value)) for name, value in data.items())
+    known = _HINTS_READ.get(key)
+    if known is not None:
+        return known
+    hints = _validated(HintFields, data, problems)
+    if hints is None:
+        return None
+    made = hints.plan_hints()
+    if len(_HINTS_READ) < 4096:
+        _HINTS_READ[key] = made
+    return made
 
 
 def check_misspelled(path: Path, unknown: list[str]) -> None:
