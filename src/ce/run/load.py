@@ -259,12 +259,13 @@ def check_distinct_names(ctx: BatchContext, prp_ids: Sequence[str]) -> None:
     """Two PRPs must never share a branch, a worktree or a log, even on a case-insensitive
     file system: `PRP-7.A` and `PRP-7.a`, or `PRP-1.2` and `PRP-1-2` with the same title."""
     seen: dict[tuple[str, str], str] = {}
-    for prp_id in prp_ids:
-        names = (
-            ("branch", ctx.branch(prp_id)),
-            ("worktree", str(ctx.worktree(prp_id))),
-            ("log", str(ctx.state.log(prp_id))),
-        )
+    worktrees, logs = str(ctx._worktree_base).rstrip("/"), str(ctx.state.logs).rstrip("/")
+    for prp_id in prp_ids:  # a name without "/" spelled as str(Path) would, with no Path
+        no_path = "/" not in prp_id and prp_id not in ctx.recorded
+        tree = worktree_name(ctx.root.name, prp_id)
+        worktree = f"{worktrees}/{tree}" if no_path else str(ctx.worktree(prp_id))
+        log = f"{logs}/{prp_id}.log" if no_path else str(ctx.state.log(prp_id))
+        names = (("branch", ctx.branch(prp_id)), ("worktree", worktree), ("log", log))
         for kind, name in names:
             other = seen.setdefault((kind, name.casefold()), prp_id)
             if other != prp_id:

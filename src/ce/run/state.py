@@ -31,8 +31,12 @@ class StateDir:
     def journal(self, batch_id: str) -> Path:
         return self.root / f"batch-{batch_id}.journal.jsonl"
 
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
     def log(self, prp_id: str) -> Path:
-        return self.root / "logs" / f"{prp_id}.log"
+        return self.logs / f"{prp_id}.log"
 
     def scratch(self, prp_id: str) -> Path:
         return self.root / "run" / prp_id
