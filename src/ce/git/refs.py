@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ce.core.errors import CeError
 from ce.git._run import GitError, run_git
 from ce.git.base import RepoBase
+from ce.proc import Completed
 
 HEADS = "refs/heads/"
 # Words of [a-z0-9] joined by single dashes (what `ce.core.names.branch_name` makes): no rule of
@@ -102,19 +103,19 @@ class RefCommands(RepoBase):
             )
         else:
             completed = self.git("update-ref", *reflog, ref, new, old, check=False)
+        return self._swapped(completed, ref, old)
+
+    def delete_ref(self, ref: str, old: str) -> bool:
+        """Delete `ref` if it still points at `old`; False when it does not (kept as it is)."""
+        return self._swapped(self.git("update-ref", "-d", ref, old, check=False), ref, old)
+
+    def _swapped(self, completed: Completed, ref: str, old: str) -> bool:
+        """An update-ref's outcome: done, refused because `ref` no longer held `old` (False),
+        or failed otherwise (raised)."""
         if completed.returncode == 0:
             return True
         expected = None if set(old) == {"0"} else old
         if self.try_rev_parse(ref) != expected:
-            return False
-        raise GitError.from_completed(completed)
-
-    def delete_ref(self, ref: str, old: str) -> bool:
-        """Delete `ref` if it still points at `old`; False when it does not (kept as it is)."""
-        completed = self.git("update-ref", "-d", ref, old, check=False)
-        if completed.returncode == 0:
-            return True
-        if self.try_rev_parse(ref) != old:
             return False
         raise GitError.from_completed(completed)
 

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from ce import git
 from ce.core.events import Listener, Notice, NoticeLevel
 from ce.prp.model import Prp
-from ce.run import prp_worktree
+from ce.run import prp_worktree, tidy
 from ce.run.assignment import Assignment, Crewmates
 from ce.run.load import BatchContext
 from ce.run.state import Journal
@@ -50,8 +50,8 @@ class Ahead:
         """The PRPs asked for and not started yet (the scheduler asks for one more when none)."""
         return frozenset(self._made)
 
-    def prepare(self, prp_id: str, *, first_attempt: bool) -> None:
-        if not first_attempt or self.ctx.options.resume:
+    def prepare(self, prp_id: str, *, may_exist: bool) -> None:
+        if may_exist:
             self._made[prp_id] = None  # made by its worker, which may adopt what is there
             return
         self._made[prp_id] = self._pool.submit(
@@ -75,11 +75,12 @@ class Ahead:
             self._remove(prp_id, future.result()[0])
 
     def _remove(self, prp_id: str, base: str) -> None:
+        """Only ce's checkout is in it; its branch goes only if still at `base` (kept if moved)."""
         path, branch = self.ctx.worktree(prp_id), self.ctx.branch(prp_id)
+        if not tidy.remove_worktree_at(self.ctx, self.journal, prp_id, path, self.emit):
+            return
         try:
-            self.journal.intent("remove-worktree", prp=prp_id, path=str(path))
-            self.ctx.repo.remove_worktree(path, force=True)  # only ce's checkout is in it
-            self.ctx.repo.delete_ref(f"refs/heads/{branch}", base)  # kept if it moved
+            self.ctx.repo.delete_ref(f"refs/heads/{branch}", base)
         except git.GitError as exc:
-            message = f"could not remove the unused worktree {path}: {exc}"
+            message = f"could not delete the unused branch {branch}: {exc}"
             self.emit(Notice(level=NoticeLevel.WARNING, prp=prp_id, message=message))

@@ -69,8 +69,7 @@ class Crew:
 
     def prepare(self, prp_id: str) -> None:
         """Every slot is taken: `prp_id`'s worktree is made meanwhile (`ce.run.ahead`)."""
-        record = self.ledger.get(prp_id)
-        self.ahead.prepare(prp_id, first_attempt=record.attempts == 0)
+        self.ahead.prepare(prp_id, may_exist=self._may_exist(prp_id))
 
     def start(self, prp_id: str, stage: int) -> None:
         record = self.ledger.get(prp_id)
@@ -79,7 +78,7 @@ class Crew:
             prp=self.ctx.prp(prp_id),
             stage=stage,
             model=record.info.model,
-            may_exist=self.ctx.options.resume or record.attempts > 0,
+            may_exist=self._may_exist(prp_id),
             resolve_with=self.ctx.target if resolving else None,
             left_at=record.head if self.ctx.options.resume and not resolving else None,
         )
@@ -87,6 +86,10 @@ class Crew:
         self._workers[prp_id] = worker
         self.ledger.start(prp_id, f"worktree {worker.path}")
         self.pool.submit(self._work, worker, record.base)
+
+    def _may_exist(self, prp_id: str) -> bool:
+        """Resuming, or run before: its branch and worktree may be there already."""
+        return self.ctx.options.resume or self.ledger.get(prp_id).attempts > 0
 
     def done(self, prp_id: str) -> None:
         self._workers.pop(prp_id, None)

@@ -201,8 +201,8 @@ class Engine:
                 interrupted=self.crew.stopping.is_set(),
                 budget_spent=self.ledger.budget_reason() is not None,
             )
-            view = self.ledger.view()
-            actions = A.next_actions(view, self.plan, self.settings, hold, self.crew.ahead.names())
+            ahead = self.crew.ahead.names()
+            actions = A.next_actions(self.ledger.view(), self.plan, self.settings, hold, ahead)
             if any(isinstance(a, A.Stop) for a in actions):
                 return
             for action in actions:

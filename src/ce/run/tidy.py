@@ -27,18 +27,24 @@ def ensure_ignored(ctx: BatchContext, lane: MergeLane, emit: Listener) -> None:
 
 
 def remove_worktree(ctx: BatchContext, journal: Journal, record: PrpRecord, emit: Listener) -> None:
-    path = Path(record.info.worktree)
+    remove_worktree_at(ctx, journal, record.id, Path(record.info.worktree), emit)
+
+
+def remove_worktree_at(
+    ctx: BatchContext, journal: Journal, prp_id: str, path: Path, emit: Listener
+) -> bool:
+    """Remove `prp_id`'s worktree at `path` (journaled), warning if git cannot; True when it is
+    gone (or was never there)."""
     if not path.exists():
-        return
-    journal.intent("remove-worktree", prp=record.id, path=str(path))
+        return True
+    journal.intent("remove-worktree", prp=prp_id, path=str(path))
     try:
         ctx.repo.remove_worktree(path, force=True)
     except git.GitError as exc:
-        emit(
-            Notice(
-                level=NoticeLevel.WARNING, prp=record.id, message=f"could not remove {path}: {exc}"
-            )
-        )
+        message = f"could not remove {path}: {exc}"
+        emit(Notice(level=NoticeLevel.WARNING, prp=prp_id, message=message))
+        return False
+    return True
 
 
 def clean_up(
